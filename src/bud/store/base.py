@@ -1,0 +1,214 @@
+"""The Store: the one source of truth, behind a small interface.
+
+``Store`` owns the connection pool and migrations; ``Tx`` is one transaction and offers the
+handful of row operations every part of the system needs (insert, insert-if-absent, get,
+list with a cursor, update, delete) plus the work-queue claim. Backends differ only in how
+they connect, how they spell insert-if-absent and how they lock claimed rows.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from bud.store import schema as t
+
+Row = dict[str, Any]
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Tx:
+    """One transaction. Every method is a single statement or a short sequence of them."""
+
+    def __init__(self, conn: AsyncConnection, store: Store) -> None:
+        self.conn = conn
+        self.store = store
+
+    # -- generic rows --------------------------------------------------------------------
+    async def insert(self, table: Table, rows: Row | Sequence[Row]) -> None:
+        batch = [rows] if isinstance(rows, Mapping) else list(rows)
+        if batch:
+            await self.conn.execute(table.insert(), batch)
+
+    async def insert_missing(self, table: Table, rows: Sequence[Row], key: str) -> set[Any]:
+        """Insert rows whose unique ``key`` is not taken; return the keys inserted."""
+        if not rows:
+            return set()
+        stmt = self.store.insert_ignore(table).returning(table.c[key])
+        result = await self.conn.execute(stmt, list(rows))
+        return {r[0] for r in result.all()}
+
+    async def get(self, table: Table, **where: Any) -> Row | None:
+        stmt = select(table).where(*[table.c[k] == v for k, v in where.items()]).limit(1)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
+    async def list(
+        self,
+        table: Table,
+        *,
+        where: Iterable[ColumnElement[bool]] = (),
+        order: str = "id",
+        descending: bool = True,
+        limit: int | None = None,
+        after: Any = None,
+    ) -> list[Row]:
+        col = table.c[order]
+        stmt = select(table).where(*where)
+        if after is not None:
+            stmt = stmt.where(col < after if descending else col > after)
+        stmt = stmt.order_by(col.desc() if descending else col.asc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+
+    async def count(self, table: Table, *where: ColumnElement[bool]) -> int:
+        stmt = select(func.count()).select_from(table).where(*where)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def update(self, table: Table, values: Row, *where: ColumnElement[bool]) -> int:
+        result = await self.conn.execute(update(table).where(*where).values(**values))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete(self, table: Table, *where: ColumnElement[bool]) -> int:
+        result = await self.conn.execute(delete(table).where(*where))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def scalar(self, stmt: Any) -> Any:
+        return (await self.conn.execute(stmt)).scalar()
+
+    async def rows(self, stmt: Any) -> list[Row]:
+        return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+
+    # -- the work queue ------------------------------------------------------------------
+    async def claim_steps(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Row]:
+        """Claim up to ``limit`` ready steps (or steps whose lease expired) for ``owner``.
+
+        A claim counts as an attempt. Executions with ``max_parallel`` are held to it.
+        """
+        s, e = t.steps, t.executions
+        ready = or_(
+            and_(s.c.status == "pending", s.c.ready_at.is_not(None), s.c.ready_at <= now),
+            and_(s.c.status == "running", s.c.lease_expires_at < now),
+        )
+        stmt = (
+            select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
+            .join(e, e.c.id == s.c.execution_id)
+            .where(ready, e.c.status.in_(("queued", "running")))
+            .order_by(s.c.ready_at)
+            .limit(limit * 4)
+        )
+        stmt = self.store.lock_skip(stmt)
+        candidates = (await self.conn.execute(stmt)).all()
+        if not candidates:
+            return []
+        limited = {c.execution_id for c in candidates if c.max_parallel}
+        running: dict[str, int] = {}
+        if limited:
+            rows = await self.conn.execute(
+                select(s.c.execution_id, func.count())
+                .where(s.c.execution_id.in_(limited), s.c.status == "running",
+                       s.c.lease_expires_at >= now)
+                .group_by(s.c.execution_id)
+            )
+            running = {r[0]: int(r[1]) for r in rows.all()}
+        claimed: list[Row] = []
+        for c in candidates:
+            if len(claimed) >= limit:
+                break
+            if c.max_parallel:
+                if running.get(c.execution_id, 0) >= c.max_parallel:
+                    continue
+                running[c.execution_id] = running.get(c.execution_id, 0) + 1
+            result = await self.conn.execute(
+                update(s)
+                .where(s.c.execution_id == c.execution_id, s.c.step_id == c.step_id, ready)
+                .values(status="running", attempts=s.c.attempts + 1, lease_owner=owner,
+                        lease_expires_at=now + lease_seconds,
+                        started_at=func.coalesce(s.c.started_at, now))
+                .returning(*s.c)
+            )
+            row = result.mappings().first()
+            if row:
+                claimed.append(dict(row))
+        return claimed
+
+    async def renew_leases(self, owner: str, keys: Sequence[tuple[str, str]], until: float) -> None:
+        s = t.steps
+        for execution_id, step_id in keys:
+            await self.conn.execute(
+                update(s).where(s.c.execution_id == execution_id, s.c.step_id == step_id,
+                                s.c.lease_owner == owner, s.c.status == "running")
+                .values(lease_expires_at=until)
+            )
+
+
+class Store(abc.ABC):
+    """A database behind SQLAlchemy Core. Subclasses say how to connect and lock."""
+
+    dialect: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine | None = None
+
+    @abc.abstractmethod
+    def _create_engine(self) -> AsyncEngine: ...
+
+    @abc.abstractmethod
+    def insert_ignore(self, table: Table) -> Any:
+        """An INSERT that skips rows violating a unique constraint."""
+
+    def lock_skip(self, stmt: Any) -> Any:
+        """Lock selected rows for this transaction, skipping rows other claimers hold."""
+        return stmt
+
+    async def open(self) -> None:
+        from bud.store.migrations import migrate
+
+        if self.engine is None:
+            self.engine = self._create_engine()
+            await migrate(self)
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        assert self.engine is not None, "store is not open"
+        async with self.engine.begin() as conn:
+            yield Tx(conn, self)
+
+    read = transaction
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def open_store(url: str) -> Store:
+    """A Store for a URL: ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("sqlite"):
+        from bud.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql", "postgres")):
+        from bud.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://...")

@@ -1,0 +1,233 @@
+"""Tables, in SQLAlchemy Core: one schema for SQLite and PostgreSQL.
+
+Times are epoch seconds (double precision) so both engines compare and sort them the same.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = String(64)
+Seq = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY autoincrements in SQLite
+
+meta = Table(
+    "bud_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+event_types = Table(
+    "event_types", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("schema", Json, nullable=False),
+    Column("example", Json, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("description", Text),
+    Column("version", Integer, nullable=False),
+    Column("definition", Json, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+pipeline_versions = Table(
+    "pipeline_versions", metadata,
+    Column("pipeline_id", Id, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("definition", Json, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+triggers = Table(
+    "triggers", metadata,
+    Column("id", Id, primary_key=True),
+    Column("pipeline_id", Id, nullable=False, index=True),
+    Column("event_type", String(128), nullable=False, index=True),
+    Column("name", String(256)),
+    Column("description", Text),
+    Column("filter", Json, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("fire_count", Integer, nullable=False, default=0),
+    Column("last_fired_at", Float),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("event_type", String(128), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("timestamp", String(64), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("correlation_id", String(128)),
+    Column("causation_id", String(128)),
+    Column("depth", Integer, nullable=False, default=0),
+    Column("test", Boolean, nullable=False, default=False),
+    Column("fired_count", Integer, nullable=False, default=0),
+    Column("candidate_count", Integer, nullable=False, default=0),
+    Index("ix_events_type_seq", "event_type", "seq"),
+    Index("ix_events_source_seq", "source", "seq"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, index=True),
+    Column("trigger_id", Id, nullable=False, index=True),
+    Column("pipeline_id", Id, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("reason", Text),
+    Column("detail", Json),
+    Column("execution_id", Id),
+    Column("created_at", Float, nullable=False),
+)
+
+executions = Table(
+    "executions", metadata,
+    Column("id", Id, primary_key=True),
+    Column("pipeline_id", Id, nullable=False, index=True),
+    Column("pipeline_version", Integer, nullable=False),
+    Column("trigger_id", Id, index=True),
+    Column("event_id", String(128), index=True),
+    Column("origin", String(16), nullable=False),  # trigger | manual
+    Column("status", String(16), nullable=False, index=True),
+    Column("params", Json, nullable=False),
+    Column("event", Json),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("deadline_at", Float),
+    Column("max_parallel", Integer),
+    Column("parent_key", String(256), unique=True),  # run_pipeline child: idempotency key
+    UniqueConstraint("trigger_id", "event_id", name="uq_execution_trigger_event"),
+)
+
+steps = Table(
+    "steps", metadata,
+    Column("execution_id", Id, primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("params", Json),
+    Column("outputs", Json),
+    Column("logs", Json),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("ready_at", Float),  # set when every dependency is done; claimable from then
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", Float),
+    Index("ix_steps_ready", "status", "ready_at"),
+)
+
+attempts = Table(
+    "step_attempts", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("execution_id", Id, nullable=False, index=True),
+    Column("step_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", Json),
+    Column("outputs", Json),
+    Column("logs", Json),
+    Column("error", Text),
+    Column("worker", String(64)),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("execution_id", Id, index=True),
+    Column("step_id", String(64)),
+    Column("attempt", Integer),
+    Column("channel", String(32), nullable=False),
+    Column("target", Text),
+    Column("status", String(16), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("message", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("uri", Text),
+    Column("metadata", Json, nullable=False),
+    Column("created_by", String(256)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+clusters = Table(
+    "clusters", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("environment", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("health_url", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+deployments = Table(
+    "deployments", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("model_id", Id, nullable=False, index=True),
+    Column("cluster_id", Id, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("error_message", Text),
+    Column("idempotency_key", String(256), unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+channels = Table(
+    "channels", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("config", Json, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+secrets = Table(
+    "secrets", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
