@@ -1,0 +1,32 @@
+"""Every built-in action."""
+
+from __future__ import annotations
+
+from bud.actions.base import Action
+from bud.actions.core import (
+    delay_action,
+    fail_action,
+    log_action,
+    run_pipeline_action,
+    set_output_action,
+)
+from bud.actions.http import HTTP_ACTIONS
+from bud.actions.notify import NOTIFY_ACTIONS
+from bud.actions.platform import (
+    cluster_health_action,
+    deployment_create_action,
+    deployment_delete_action,
+)
+
+BUILTIN_ACTIONS: list[Action] = [
+    log_action,
+    delay_action,
+    set_output_action,
+    fail_action,
+    run_pipeline_action,
+    cluster_health_action,
+    deployment_create_action,
+    deployment_delete_action,
+    *NOTIFY_ACTIONS,
+    *HTTP_ACTIONS,
+]

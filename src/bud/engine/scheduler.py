@@ -1,0 +1,100 @@
+"""DAG transitions, applied inside one store transaction.
+
+A step becomes ready (``ready_at`` set) when every dependency is done: succeeded, skipped,
+or failed with ``on_failure: continue``. A step that fails for good with ``on_failure: fail``
+fails the execution and cancels what has not run. When every step is final the execution is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_
+
+from bud.engine.status import FINAL_STEP, ExecutionStatus, StepStatus
+from bud.pipelines import PipelineDef
+from bud.store import Tx
+from bud.store import schema as t
+
+OPEN_STEPS = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
+
+
+def _satisfied(row: dict[str, Any], definition: PipelineDef) -> bool:
+    status = row["status"]
+    if status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+        return True
+    if status == StepStatus.FAILED:
+        return definition.step(row["step_id"]).on_failure == "continue"
+    return False
+
+
+async def make_ready(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> int:
+    """Set ``ready_at`` on every pending step whose dependencies are all done."""
+    rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
+                         order="position", descending=False)
+    by_id = {r["step_id"]: r for r in rows}
+    made = 0
+    for r in rows:
+        if r["status"] != StepStatus.PENDING or r["ready_at"] is not None:
+            continue
+        step = definition.step(r["step_id"])
+        if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
+            await tx.update(t.steps, {"ready_at": now}, t.steps.c.execution_id == execution_id,
+                            t.steps.c.step_id == r["step_id"], t.steps.c.status == StepStatus.PENDING)
+            made += 1
+    return made
+
+
+async def finish_if_done(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> str | None:
+    """Close the execution when every step is final; return its new status, if any."""
+    rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
+                         order="position", descending=False)
+    if any(r["status"] not in FINAL_STEP for r in rows):
+        return None
+    hard_failures = [r for r in rows if r["status"] == StepStatus.FAILED
+                     and definition.step(r["step_id"]).on_failure == "fail"]
+    if hard_failures:
+        first = hard_failures[0]
+        status, error = ExecutionStatus.FAILED, f"step {first['step_id']} failed: {first['error']}"
+    else:
+        status, error = ExecutionStatus.SUCCEEDED, None
+    changed = await tx.update(
+        t.executions, {"status": status, "error": error, "finished_at": now},
+        t.executions.c.id == execution_id,
+        t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
+    )
+    return str(status) if changed else None
+
+
+async def close_execution(tx: Tx, execution_id: str, status: ExecutionStatus, error: str | None,
+                          now: float) -> bool:
+    """Fail or cancel an open execution and cancel its unfinished steps."""
+    changed = await tx.update(
+        t.executions, {"status": status, "error": error, "finished_at": now},
+        t.executions.c.id == execution_id,
+        t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
+    )
+    if changed:
+        await tx.update(
+            t.steps,
+            {"status": StepStatus.CANCELLED, "finished_at": now, "lease_owner": None,
+             "lease_expires_at": None, "ready_at": None},
+            and_(t.steps.c.execution_id == execution_id, t.steps.c.status.in_(OPEN_STEPS)),
+        )
+    return bool(changed)
+
+
+def initial_steps(execution_id: str, definition: PipelineDef, now: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "execution_id": execution_id,
+            "step_id": s.id,
+            "position": i,
+            "action": s.action,
+            "status": StepStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "ready_at": now if not s.depends_on else None,
+        }
+        for i, s in enumerate(definition.steps)
+    ]

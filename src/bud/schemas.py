@@ -1,0 +1,221 @@
+"""The API's resource shapes, shared by the server (responses) and the SDK (objects).
+
+One copy of each schema: the server validates what it returns against these models and the
+SDK parses the same JSON into them, so ``trigger.id`` and ``trigger.event_type`` are typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class EventType(Resource):
+    name: str
+    description: str = ""
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    builtin: bool = False
+    example: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(Resource):
+    trigger_id: str
+    pipeline_id: str
+    outcome: str  # fired | filtered | disabled | suppressed | would_fire | error
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    execution_id: str | None = None
+    created_at: str | None = None
+
+
+class Event(Resource):
+    event_type: str
+    event_id: str
+    timestamp: str
+    source: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    depth: int = 0
+    test: bool = False
+    received_at: str | None = None
+    duplicate: bool = False
+    fired_count: int | None = None
+    candidate_count: int | None = None
+    decisions: list[Decision] | None = None
+    executions: list[str] | None = None
+
+
+class BatchResult(Resource):
+    events: list[Event]
+    accepted: int
+    duplicates: int
+
+
+class Pipeline(Resource):
+    id: str
+    name: str
+    description: str | None = None
+    version: int
+    definition: dict[str, Any]
+    created_at: str
+    updated_at: str
+    trigger_count: int | None = None
+    last_execution: dict[str, Any] | None = None
+
+
+class ValidationResult(Resource):
+    valid: bool
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    definition: dict[str, Any] | None = None
+
+
+class EventTrigger(Resource):
+    id: str
+    pipeline_id: str
+    event_type: str
+    filter: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    name: str | None = None
+    description: str | None = None
+    created_at: str
+    updated_at: str
+    fire_count: int = 0
+    last_fired_at: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class TriggerTest(Resource):
+    trigger_id: str
+    matched: bool
+    enabled: bool
+    would_fire: bool
+    summary: str
+    verdict: dict[str, Any]
+
+
+class Step(Resource):
+    step_id: str
+    action: str
+    status: str
+    attempts: int = 0
+    params: Any = None
+    outputs: dict[str, Any] | None = None
+    logs: list[dict[str, Any]] | None = None
+    error: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Execution(Resource):
+    id: str
+    pipeline_id: str
+    pipeline_version: int
+    trigger_id: str | None = None
+    event_id: str | None = None
+    origin: str = "trigger"
+    status: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    steps: list[Step] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+class Attempt(Resource):
+    execution_id: str
+    step_id: str
+    attempt: int
+    status: str
+    params: Any = None
+    outputs: dict[str, Any] | None = None
+    logs: list[dict[str, Any]] | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Delivery(Resource):
+    execution_id: str | None = None
+    step_id: str | None = None
+    attempt: int | None = None
+    channel: str
+    target: str | None = None
+    status: str
+    status_code: int | None = None
+    error: str | None = None
+    message: str | None = None
+    created_at: str
+
+
+class Action(Resource):
+    name: str
+    description: str = ""
+    params_schema: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float
+    retry: dict[str, Any]
+    idempotent: bool
+
+
+class Model(Resource):
+    id: str
+    name: str
+    source: str
+    uri: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_by: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class Cluster(Resource):
+    id: str
+    name: str
+    environment: str | None = None
+    status: str
+    reason: str | None = None
+    health_url: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class Deployment(Resource):
+    id: str
+    name: str
+    model_id: str
+    cluster_id: str
+    status: str
+    error_message: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class Channel(Resource):
+    name: str
+    config: dict[str, Any]
+    source: str = "api"  # api | settings
+
+
+class Secret(Resource):
+    name: str
+    updated_at: str | None = None
