@@ -1,0 +1,1 @@
+"""The engine: ingest, match, start, run, emit."""

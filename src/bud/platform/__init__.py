@@ -1,0 +1,1 @@
+"""The platform the actions act on; the built-in registry of models, clusters, deployments."""

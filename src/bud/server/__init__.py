@@ -1,0 +1,28 @@
+"""The HTTP server: ``create_app`` builds the ASGI app, ``run`` serves it with uvicorn."""
+
+from __future__ import annotations
+
+from bud.server.app import create_app
+from bud.settings import Settings
+
+__all__ = ["create_app", "run"]
+
+
+class UnsafeBind(RuntimeError):
+    pass
+
+
+def check_bind(settings: Settings) -> None:
+    if not settings.is_loopback and not settings.api_keys:
+        raise UnsafeBind(
+            f"refusing to listen on {settings.host}: without API keys the server only binds to "
+            "loopback. Set BUD_API_KEYS (comma-separated) to listen beyond 127.0.0.1.")
+
+
+def run(settings: Settings, *, log_level: str = "info") -> None:
+    import uvicorn
+
+    check_bind(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                access_log=False, timeout_graceful_shutdown=5)

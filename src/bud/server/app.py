@@ -1,0 +1,86 @@
+"""The ASGI app: REST API under /v1/, OpenAPI, /healthz, /metrics and the web UI at /."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from bud.errors import BudError
+from bud.server import responses
+from bud.server.middleware import ApiKeyAuth, BodyLimit
+from bud.server.routers import events, executions, meta, pipelines, platform, triggers
+from bud.services import Bud
+from bud.settings import Settings
+
+log = logging.getLogger("bud.server")
+
+
+def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> FastAPI:
+    settings = settings or (bud.settings if bud else Settings.load())
+    core = bud or Bud(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await core.start()
+        if settings.demo:
+            await _load_demo(app)
+        try:
+            yield
+        finally:
+            await core.stop()
+
+    app = FastAPI(title="Bud Pipelines", version="0.1.0", lifespan=lifespan,
+                  description="Event triggers with filters start DAG pipelines of actions.")
+    app.state.bud = core
+    app.add_exception_handler(BudError, responses.bud_error_handler)
+    app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
+    app.add_exception_handler(HTTPException, responses.http_error_handler)
+    app.add_exception_handler(Exception, responses.unhandled_handler)
+    for module in (events, pipelines, triggers, executions, platform, meta):
+        app.include_router(module.router)
+    _mount_ui(app)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    if settings.api_keys:
+        app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    return app
+
+
+def _mount_ui(app: FastAPI) -> None:
+    try:
+        from bud.web import mount
+    except ImportError:
+        return
+    mount(app)
+
+
+async def _load_demo(app: FastAPI) -> None:
+    """Load the spec's example pipelines through the SDK, in process."""
+    import asyncio
+
+    import httpx
+
+    from bud.cli.demo import load_demo
+    from bud.client import BudClient
+
+    def run() -> Any:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        del transport
+        settings: Settings = app.state.bud.settings
+        with BudClient(base_url=f"http://{settings.host}:{settings.port}",
+                       api_key=settings.api_keys[0] if settings.api_keys else None) as client:
+            return load_demo(client)
+
+    async def later() -> None:
+        await asyncio.sleep(0.5)  # the server starts listening after the lifespan starts
+        try:
+            await asyncio.to_thread(run)
+        except Exception:
+            log.exception("could not load the demo")
+
+    app.state.demo_task = asyncio.create_task(later())

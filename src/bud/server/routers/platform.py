@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement
+from starlette.responses import Response
+
+from bud import schemas
+from bud.server.deps import BudDep
+from bud.server.responses import Json
+from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.store import schema as t
+
+router = APIRouter(tags=["platform"])
+TIMES = ("created_at", "updated_at")
+
+
+class ModelIn(BaseModel):
+    name: str
+    source: str
+    uri: str | None = None
+    created_by: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelPatch(BaseModel):
+    changes: dict[str, Any]
+
+
+class ClusterIn(BaseModel):
+    name: str
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    environment: str | None = None
+    status: str = "ready"
+    health_url: str | None = None
+
+
+class ClusterPatch(BaseModel):
+    status: str | None = None
+    reason: str | None = None
+    name: str | None = None
+    environment: str | None = None
+    health_url: str | None = None
+
+
+class DeploymentIn(BaseModel):
+    model_id: str
+    cluster_id: str
+    deployment_name: str
+
+
+class DeploymentPatch(BaseModel):
+    status: str | None = None
+    error_message: str | None = None
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    return iso_times({k: v for k, v in row.items() if k != "idempotency_key"}, *TIMES)
+
+
+async def _list(bud: BudDep, table: t.Table, where: list[ColumnElement[bool]], limit: int | None,
+                cursor: str | None) -> Json:
+    limit = check_limit(limit)
+    async with bud.store.read() as tx:
+        rows = await tx.list(table, where=where, limit=limit + 1, after=decode_cursor(cursor))
+    result = page(rows, limit, "id")
+    result["items"] = [_out(r) for r in result["items"]]
+    return Json(result)
+
+
+@router.post("/v1/models", status_code=201, response_model=schemas.Model)
+async def add_model(body: ModelIn, bud: BudDep) -> Json:
+    row = await bud.platform.add_model(body.name, body.source, body.uri, body.created_by, body.metadata)
+    return Json(_out(row), status_code=201)
+
+
+@router.get("/v1/models", response_model=schemas.Page[schemas.Model])
+async def list_models(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+    return await _list(bud, t.models, [], limit, cursor)
+
+
+@router.get("/v1/models/{model_id}", response_model=schemas.Model)
+async def get_model(model_id: str, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.get_model(model_id)))
+
+
+@router.patch("/v1/models/{model_id}", response_model=schemas.Model)
+async def update_model(model_id: str, body: ModelPatch, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.update_model(model_id, body.changes)))
+
+
+@router.delete("/v1/models/{model_id}", status_code=204)
+async def delete_model(model_id: str, bud: BudDep) -> Response:
+    await bud.platform.delete_model(model_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/clusters", status_code=201, response_model=schemas.Cluster)
+async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
+    row = await bud.platform.create_cluster(body.name, body.id, body.environment, body.status,
+                                            body.health_url)
+    return Json(_out(row), status_code=201)
+
+
+@router.get("/v1/clusters", response_model=schemas.Page[schemas.Cluster])
+async def list_clusters(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+    return await _list(bud, t.clusters, [], limit, cursor)
+
+
+@router.get("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
+async def get_cluster(cluster_id: str, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.get_cluster(cluster_id)))
+
+
+@router.patch("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
+async def update_cluster(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.update_cluster(
+        cluster_id, status=body.status, reason=body.reason, name=body.name,
+        environment=body.environment, health_url=body.health_url)))
+
+
+@router.delete("/v1/clusters/{cluster_id}", status_code=204)
+async def delete_cluster(cluster_id: str, bud: BudDep) -> Response:
+    await bud.platform.delete_cluster(cluster_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/deployments", status_code=201, response_model=schemas.Deployment)
+async def create_deployment(body: DeploymentIn, bud: BudDep) -> Json:
+    row = await bud.platform.create_deployment(body.model_id, body.cluster_id, body.deployment_name)
+    return Json(_out(row), status_code=201)
+
+
+@router.get("/v1/deployments", response_model=schemas.Page[schemas.Deployment])
+async def list_deployments(bud: BudDep, model_id: str | None = None, cluster_id: str | None = None,
+                           status: str | None = None, limit: int | None = None,
+                           cursor: str | None = None) -> Json:
+    where: list[ColumnElement[bool]] = []
+    if model_id:
+        where.append(t.deployments.c.model_id == model_id)
+    if cluster_id:
+        where.append(t.deployments.c.cluster_id == cluster_id)
+    if status:
+        where.append(t.deployments.c.status == status)
+    return await _list(bud, t.deployments, where, limit, cursor)
+
+
+@router.get("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)
+async def get_deployment(deployment_id: str, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.get_deployment(deployment_id)))
+
+
+@router.patch("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)
+async def update_deployment(deployment_id: str, body: DeploymentPatch, bud: BudDep) -> Json:
+    return Json(_out(await bud.platform.update_deployment(
+        deployment_id, status=body.status, error_message=body.error_message)))
+
+
+@router.delete("/v1/deployments/{deployment_id}", status_code=204)
+async def delete_deployment(deployment_id: str, bud: BudDep) -> Response:
+    await bud.platform.delete_deployment(deployment_id)
+    return Response(status_code=204)

@@ -1,0 +1,81 @@
+"""The server-side core: one object wiring store, engine, platform and the services."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from typing import IO, Any
+
+from bud.actions.registry import ActionRegistry, default_registry
+from bud.engine.core import Engine
+from bud.platform.builtin import BuiltinPlatform
+from bud.services.config import ConfigService
+from bud.services.events import EventService
+from bud.services.executions import ExecutionService
+from bud.services.pipelines import PipelineService
+from bud.services.triggers import TriggerService
+from bud.settings import Settings
+from bud.store import Store, open_store
+
+log = logging.getLogger("bud")
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+class Bud:
+    """Everything one ``bud serve`` process runs."""
+
+    def __init__(self, settings: Settings, *, registry: ActionRegistry | None = None,
+                 store: Store | None = None, run_workers: bool = True) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.effective_database_url)
+        self.registry = registry or default_registry()
+        self.engine = Engine(self.store, self.registry, settings, run_workers=run_workers)
+        self.platform = BuiltinPlatform(self.engine)
+        self.engine.platform = self.platform
+        self.pipelines = PipelineService(self.engine)
+        self.triggers = TriggerService(self.engine)
+        self.events = EventService(self.engine)
+        self.executions = ExecutionService(self.engine)
+        self.config = ConfigService(self.engine)
+        self._lock: IO[Any] | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.store.dialect == "sqlite"
+
+    def _lock_data_dir(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.settings.data_dir / "bud.lock", "a+")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise DataDirLocked(
+                f"{self.settings.data_dir} is in use by another bud process; "
+                "stop it or choose another --data-dir") from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    async def start(self) -> None:
+        if self.embedded and self.settings.database_url is None:
+            self._lock_data_dir()
+        await self.store.open()
+        # On the embedded SQLite store this process is the only worker: earlier leases are void.
+        await self.engine.start(exclusive=self.embedded)
+        if self.engine.run_workers:
+            self.platform.start_probing(self.settings.health_probe_seconds)
+
+    async def stop(self) -> None:
+        await self.platform.stop()
+        await self.engine.stop()
+        await self.store.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -1,0 +1,54 @@
+"""Helpers the services share: row serialisation and cursor pages."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bud.errors import BadRequestError, ValidationError
+from bud.timeutil import to_iso
+
+MAX_LIMIT = 500
+
+
+def iso_times(row: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    out = dict(row)
+    for key in keys:
+        if key in out:
+            out[key] = to_iso(out[key])
+    return out
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return 50
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be from 1 to {MAX_LIMIT}", details={"path": "limit"})
+    return limit
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: type = str) -> Any:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return kind(raw)
+    except Exception as exc:
+        raise BadRequestError(f"cursor {cursor!r} is not valid", details={"path": "cursor"}) from exc
+
+
+def page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
+    """A page of ``limit`` items from ``limit + 1`` fetched rows, with the next cursor."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_cursor": encode_cursor(items[-1][key]) if more and items else None}
+
+
+def strip(row: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
+    dropped = set(drop)
+    return {k: v for k, v in row.items() if k not in dropped}

@@ -1,0 +1,171 @@
+"""Event triggers: CRUD, enable/disable, test (explain without firing), template warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bud.engine.core import Engine
+from bud.errors import NotFoundError, ValidationError
+from bud.events import ENVELOPE_FIELDS
+from bud.filters import compile_filter, summarize
+from bud.ids import new_id
+from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.store import schema as t
+from bud.templates import event_references, iter_templates
+from bud.timeutil import now as _now
+
+ENVELOPE_NAMES = {*ENVELOPE_FIELDS, "correlation_id", "causation_id", "depth", "test"}
+
+
+def _out(row: dict[str, Any], warnings: list[str] | None = None) -> dict[str, Any]:
+    out = iso_times(row, "created_at", "updated_at", "last_fired_at")
+    out["warnings"] = warnings or []
+    return out
+
+
+class TriggerService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+
+    def _check_event_type(self, event_type: Any) -> str:
+        if not isinstance(event_type, str) or event_type not in self.engine.event_types:
+            known = ", ".join(sorted(self.engine.event_types))
+            raise ValidationError(f"event_type: unknown event type {event_type!r}; known types: {known}",
+                                  details={"path": "event_type", "known": sorted(self.engine.event_types)})
+        return event_type
+
+    @staticmethod
+    def _check_filter(filter: Any) -> dict[str, Any]:
+        if filter is None:
+            return {}
+        if not isinstance(filter, dict):
+            raise ValidationError("filter must be a JSON object such as {\"model_source\": \"hugging_face\"}",
+                                  details={"path": "filter"})
+        compile_filter(filter)
+        return filter
+
+    def template_warnings(self, definition: dict[str, Any], event_type: str) -> list[str]:
+        """References to ``event.<field>`` that the event type's schema does not carry."""
+        etype = self.engine.event_types.get(event_type)
+        if etype is None or not etype.schema:
+            return []
+        known = etype.properties()
+        additional = etype.schema.get("additionalProperties", True)
+        warnings = []
+        for i, step in enumerate(definition.get("steps", [])):
+            if not isinstance(step, dict):
+                continue
+            texts = list(iter_templates(step.get("params", {}), f"steps[{i}] ({step.get('id')}).params"))
+            if isinstance(step.get("condition"), str):
+                texts.append((f"steps[{i}] ({step.get('id')}).condition", step["condition"]))
+            for where, text in texts:
+                for field, has_default in event_references(text):
+                    if field in ENVELOPE_NAMES or field in known or has_default:
+                        continue
+                    note = " (the schema allows other fields, so it may still arrive)" if additional else ""
+                    warnings.append(f"{where}: event.{field} is not a field of {event_type} events"
+                                    f"{note}; add a fallback such as | default(...)")
+        return warnings
+
+    async def create(self, pipeline_id: Any, event_type: Any, filter: Any = None, enabled: bool = True,
+                     name: str | None = None, description: str | None = None) -> dict[str, Any]:
+        event_type = self._check_event_type(event_type)
+        filter = self._check_filter(filter)
+        if not isinstance(enabled, bool):
+            raise ValidationError("enabled must be true or false", details={"path": "enabled"})
+        now = _now()
+        row = {"id": new_id("trig"), "pipeline_id": pipeline_id, "event_type": event_type,
+               "name": name, "description": description, "filter": filter, "enabled": enabled,
+               "created_at": now, "updated_at": now, "fire_count": 0, "last_fired_at": None}
+        async with self.store.transaction() as tx:
+            pipeline = await tx.get(t.pipelines, id=pipeline_id) if isinstance(pipeline_id, str) else None
+            if pipeline is None:
+                raise NotFoundError(f"pipeline_id: pipeline {pipeline_id!r} not found",
+                                    details={"path": "pipeline_id"})
+            await tx.insert(t.triggers, row)
+        self.engine.matcher.put(row)
+        self.engine.metrics.triggers.set(len(self.engine.matcher))
+        return _out(row, self.template_warnings(pipeline["definition"], event_type))
+
+    async def _row(self, tx: Any, trigger_id: str) -> dict[str, Any]:
+        row: dict[str, Any] | None = await tx.get(t.triggers, id=trigger_id)
+        if row is None:
+            raise NotFoundError(f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id})
+        return row
+
+    async def get(self, trigger_id: str) -> dict[str, Any]:
+        async with self.store.read() as tx:
+            return _out(await self._row(tx, trigger_id))
+
+    async def list(self, *, pipeline_id: str | None = None, event_type: str | None = None,
+                   enabled: bool | None = None, limit: int | None = None,
+                   cursor: str | None = None) -> dict[str, Any]:
+        limit = check_limit(limit)
+        where = []
+        if pipeline_id is not None:
+            where.append(t.triggers.c.pipeline_id == pipeline_id)
+        if event_type is not None:
+            where.append(t.triggers.c.event_type == event_type)
+        if enabled is not None:
+            where.append(t.triggers.c.enabled == enabled)
+        async with self.store.read() as tx:
+            rows = await tx.list(t.triggers, where=where, limit=limit + 1, after=decode_cursor(cursor))
+        return page([_out(r) for r in rows], limit, "id")
+
+    async def update(self, trigger_id: str, **changes: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "filter":
+                values["filter"] = self._check_filter(value)
+            elif key == "event_type":
+                values["event_type"] = self._check_event_type(value)
+            elif key == "enabled":
+                if not isinstance(value, bool):
+                    raise ValidationError("enabled must be true or false", details={"path": "enabled"})
+                values["enabled"] = value
+            elif key in ("name", "description"):
+                values[key] = value
+            else:
+                raise ValidationError(f"{key}: cannot be changed; allowed: filter, enabled, name, "
+                                      "description, event_type", details={"path": key})
+        values["updated_at"] = _now()
+        async with self.store.transaction() as tx:
+            row = await self._row(tx, trigger_id)
+            await tx.update(t.triggers, values, t.triggers.c.id == trigger_id)
+            row.update(values)
+            pipeline = await tx.get(t.pipelines, id=row["pipeline_id"])
+        self.engine.matcher.put(row)
+        warnings = self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
+        return _out(row, warnings)
+
+    async def delete(self, trigger_id: str) -> None:
+        async with self.store.transaction() as tx:
+            await self._row(tx, trigger_id)
+            await tx.delete(t.triggers, t.triggers.c.id == trigger_id)
+        self.engine.matcher.remove(trigger_id)
+        self.engine.metrics.triggers.set(len(self.engine.matcher))
+
+    async def test(self, trigger_id: str, event: Any) -> dict[str, Any]:
+        """Explain how the trigger would treat an event; nothing is stored or fired."""
+        async with self.store.read() as tx:
+            row = await self._row(tx, trigger_id)
+        if not isinstance(event, dict):
+            raise ValidationError("event must be a JSON object (an envelope, or {\"data\": {...}})",
+                                  details={"path": "event"})
+        raw = dict(event)
+        if "event_type" not in raw:
+            raw["event_type"] = row["event_type"]
+        if "data" not in raw and not set(raw) & {"event_id", "timestamp", "source"}:
+            raw = {"event_type": raw.pop("event_type"), "data": raw}
+        envelope = self.engine.normalize([raw], default_source="test")[0]
+        verdict = compile_filter(row["filter"]).explain(envelope)
+        if envelope["event_type"] != row["event_type"]:
+            verdict = {"op": "$and", "path": "", "matched": False, "children": [{
+                "path": "event_type", "op": "$eq", "expected": row["event_type"],
+                "actual": envelope["event_type"], "outcome": "value_differs", "matched": False},
+                verdict]}
+        matched = bool(verdict["matched"])
+        return {"trigger_id": trigger_id, "matched": matched, "enabled": row["enabled"],
+                "would_fire": matched and row["enabled"], "summary": summarize(verdict),
+                "verdict": verdict}
