@@ -16,6 +16,7 @@ The full grammar and semantics are in ``docs/filters.md``.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import operator
@@ -937,44 +938,329 @@ def summarize(verdict: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Index
+#
+# Each trigger gets a *guard*: a few terms such that whenever its filter matches an event, at
+# least one term is hit by that event. A term is an equality on a path (dict buckets), a string
+# prefix on a path (buckets per prefix length) or a numeric/string bound on a path (a sorted
+# list searched with bisect). Matching collects the triggers of every hit term and runs only
+# their compiled filters; triggers without a guard are scanned on every event.
+
+_EQ: Final = "eq"
+_PREFIX: Final = "prefix"
+_RANGE: Final = "range"
+# A bound term is chosen only when no equality or prefix term is about as narrow, since it
+# hits every event on the satisfied side of the bound.
+_RANGE_BASE_COST: Final = 4.0
+_NEW_PATH_COST: Final = 0.5
+
+_Term = tuple[str, tuple[str, ...], Any]
 
 
 class _Entry:
-    __slots__ = ("event_type", "filter", "fn", "keys", "path", "seq", "trigger_id")
+    __slots__ = ("event_type", "fn", "seq", "terms", "trigger_id")
 
-    def __init__(
-        self,
-        trigger_id: str,
-        seq: int,
-        event_type: str,
-        flt: Filter,
-        path: tuple[str, ...] | None,
-        keys: frozenset[Any],
-    ) -> None:
+    def __init__(self, trigger_id: str, seq: int, event_type: str, flt: Filter) -> None:
         self.trigger_id = trigger_id
         self.seq = seq
         self.event_type = event_type
-        self.filter = flt
         self.fn = flt._fn
-        self.path = path
-        self.keys = keys
+        self.terms: tuple[_Term, ...] = ()
 
 
-class _PathIndex:
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+class _EqIndex:
+    """path value -> triggers, with 1 and 1.0 in one bucket and True apart from 1."""
+
     __slots__ = ("buckets", "get")
 
     def __init__(self, segs: tuple[str, ...]) -> None:
         self.get = _make_getter(segs)
         self.buckets: dict[Any, dict[str, _Entry]] = {}
 
+    def crowd(self, keys: frozenset[Any]) -> int:
+        return sum(len(self.buckets.get(k, ())) for k in keys)
 
-class _TypeIndex:
-    __slots__ = ("all", "paths", "scan")
+    def add(self, keys: frozenset[Any], entry: _Entry) -> None:
+        for key in keys:
+            self.buckets.setdefault(key, {})[entry.trigger_id] = entry
+
+    def discard(self, keys: frozenset[Any], entry: _Entry) -> None:
+        for key in keys:
+            bucket = self.buckets.get(key)
+            if bucket is not None:
+                bucket.pop(entry.trigger_id, None)
+                if not bucket:
+                    del self.buckets[key]
+
+    def __bool__(self) -> bool:
+        return bool(self.buckets)
+
+    def collect(self, event: Mapping[str, Any], out: dict[str, _Entry]) -> None:
+        value = self.get(event)
+        if value is MISSING:
+            return
+        buckets = self.buckets
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                bucket = buckets.get(_key(item))
+                if bucket:
+                    out.update(bucket)
+        else:
+            bucket = buckets.get(value if type(value) is str else _key(value))
+            if bucket:
+                out.update(bucket)
+
+
+class _PrefixIndex:
+    """prefix -> triggers; an event string is cut at each registered prefix length."""
+
+    __slots__ = ("buckets", "get", "lengths", "sorted_lengths")
+
+    def __init__(self, segs: tuple[str, ...]) -> None:
+        self.get = _make_getter(segs)
+        self.buckets: dict[str, dict[str, _Entry]] = {}
+        self.lengths: dict[int, int] = {}
+        self.sorted_lengths: tuple[int, ...] = ()
+
+    def crowd(self, prefix: str) -> int:
+        return len(self.buckets.get(prefix, ()))
+
+    def add(self, prefix: str, entry: _Entry) -> None:
+        bucket = self.buckets.setdefault(prefix, {})
+        if entry.trigger_id in bucket:
+            return
+        bucket[entry.trigger_id] = entry
+        size = len(prefix)
+        self.lengths[size] = self.lengths.get(size, 0) + 1
+        if self.lengths[size] == 1:
+            self.sorted_lengths = tuple(sorted(self.lengths))
+
+    def discard(self, prefix: str, entry: _Entry) -> None:
+        bucket = self.buckets.get(prefix)
+        if bucket is None or bucket.pop(entry.trigger_id, None) is None:
+            return
+        if not bucket:
+            del self.buckets[prefix]
+        size = len(prefix)
+        self.lengths[size] -= 1
+        if not self.lengths[size]:
+            del self.lengths[size]
+            self.sorted_lengths = tuple(sorted(self.lengths))
+
+    def __bool__(self) -> bool:
+        return bool(self.buckets)
+
+    def collect(self, event: Mapping[str, Any], out: dict[str, _Entry]) -> None:
+        value = self.get(event)
+        if value is MISSING:
+            return
+        buckets = self.buckets
+        for text in _strings(value):
+            size = len(text)
+            for cut in self.sorted_lengths:
+                if cut > size:
+                    break
+                bucket = buckets.get(text[:cut])
+                if bucket:
+                    out.update(bucket)
+
+
+class _Bounds:
+    """One operator's bounds on one path, sorted, each with its trigger."""
+
+    __slots__ = ("bounds", "entries")
 
     def __init__(self) -> None:
-        self.paths: dict[tuple[str, ...], _PathIndex] = {}
+        self.bounds: list[Any] = []
+        self.entries: list[_Entry] = []
+
+    def add(self, bound: Any, entry: _Entry) -> None:
+        at = bisect.bisect_right(self.bounds, bound)
+        self.bounds.insert(at, bound)
+        self.entries.insert(at, entry)
+
+    def discard(self, bound: Any, entry: _Entry) -> None:
+        at = bisect.bisect_left(self.bounds, bound)
+        end = bisect.bisect_right(self.bounds, bound)
+        for i in range(at, end):
+            if self.entries[i] is entry:
+                del self.bounds[i]
+                del self.entries[i]
+                return
+
+    def satisfied_by(self, op: str, value: Any) -> list[_Entry]:
+        """The entries whose bound ``value`` satisfies under ``op``."""
+        if op == "$gt":  # bound < value
+            return self.entries[: bisect.bisect_left(self.bounds, value)]
+        if op == "$gte":  # bound <= value
+            return self.entries[: bisect.bisect_right(self.bounds, value)]
+        if op == "$lt":  # value < bound
+            return self.entries[bisect.bisect_right(self.bounds, value) :]
+        return self.entries[bisect.bisect_left(self.bounds, value) :]  # $lte: value <= bound
+
+
+class _RangeIndex:
+    """(operator, number-or-string) -> sorted bounds on one path."""
+
+    __slots__ = ("get", "lists")
+
+    def __init__(self, segs: tuple[str, ...]) -> None:
+        self.get = _make_getter(segs)
+        self.lists: dict[tuple[str, bool], _Bounds] = {}
+
+    def crowd(self, op: str, bound: Any) -> int:
+        found = self.lists.get((op, isinstance(bound, str)))
+        return len(found.bounds) if found is not None else 0
+
+    def add(self, op: str, bound: Any, entry: _Entry) -> None:
+        key = (op, isinstance(bound, str))
+        found = self.lists.get(key)
+        if found is None:
+            found = self.lists[key] = _Bounds()
+        found.add(bound, entry)
+
+    def discard(self, op: str, bound: Any, entry: _Entry) -> None:
+        key = (op, isinstance(bound, str))
+        found = self.lists.get(key)
+        if found is not None:
+            found.discard(bound, entry)
+            if not found.bounds:
+                del self.lists[key]
+
+    def __bool__(self) -> bool:
+        return bool(self.lists)
+
+    def collect(self, event: Mapping[str, Any], out: dict[str, _Entry]) -> None:
+        value = self.get(event)
+        if value is MISSING:
+            return
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if isinstance(item, str):
+                text = True
+            elif _is_number(item) and not (isinstance(item, float) and math.isnan(item)):
+                text = False
+            else:
+                continue
+            for (op, for_text), bounds in self.lists.items():
+                if for_text is text:
+                    for entry in bounds.satisfied_by(op, item):
+                        out[entry.trigger_id] = entry
+
+
+_Structure = _EqIndex | _PrefixIndex | _RangeIndex
+
+
+class _TypeIndex:
+    __slots__ = ("all", "eq", "prefix", "range", "scan")
+
+    def __init__(self) -> None:
+        self.eq: dict[tuple[str, ...], _EqIndex] = {}
+        self.prefix: dict[tuple[str, ...], _PrefixIndex] = {}
+        self.range: dict[tuple[str, ...], _RangeIndex] = {}
         self.scan: dict[str, _Entry] = {}
         self.all: dict[str, _Entry] = {}
+
+    def _cost(self, term: _Term) -> float:
+        kind, segs, payload = term
+        if kind == _EQ:
+            eq = self.eq.get(segs)
+            if eq is None:
+                return _NEW_PATH_COST + 0.01 * len(payload)
+            return eq.crowd(payload) + 0.01 * len(payload)
+        if kind == _PREFIX:
+            pre = self.prefix.get(segs)
+            return 1.0 + (pre.crowd(payload) if pre is not None else _NEW_PATH_COST)
+        rng = self.range.get(segs)
+        # Half the bounds on the same side are hit by a typical value.
+        crowd = rng.crowd(*payload) / 2 if rng is not None else _NEW_PATH_COST
+        return _RANGE_BASE_COST + crowd
+
+    def guard(self, node: _Node) -> tuple[float, list[_Term]] | None:
+        """The cheapest guard for a node, with its estimated candidate count."""
+        if isinstance(node, _Leaf):
+            term = _leaf_term(node)
+            return None if term is None else (self._cost(term), [term])
+        if node.op == "$not":
+            return None
+        options = [self.guard(child) for child in node.children]
+        if node.op == "$or":
+            total, terms = 0.0, []
+            for option in options:
+                if option is None:
+                    return None
+                total += option[0]
+                terms.extend(option[1])
+            return total, terms
+        best: tuple[float, list[_Term]] | None = None
+        for option in options:
+            if option is not None and (best is None or option[0] < best[0]):
+                best = option
+        return best
+
+    def structure(self, kind: str, segs: tuple[str, ...]) -> _Structure:
+        table: dict[tuple[str, ...], Any] = (
+            self.eq if kind == _EQ else self.prefix if kind == _PREFIX else self.range
+        )
+        found = table.get(segs)
+        if found is None:
+            factory = _EqIndex if kind == _EQ else _PrefixIndex if kind == _PREFIX else _RangeIndex
+            found = table[segs] = factory(segs)
+        assert isinstance(found, (_EqIndex, _PrefixIndex, _RangeIndex))
+        return found
+
+    def link(self, entry: _Entry, root: _Group) -> None:
+        self.all[entry.trigger_id] = entry
+        found = self.guard(root) if root.children else None
+        if found is None:
+            self.scan[entry.trigger_id] = entry
+            return
+        entry.terms = tuple(found[1])
+        for kind, segs, payload in entry.terms:
+            where = self.structure(kind, segs)
+            if isinstance(where, _RangeIndex):
+                where.add(payload[0], payload[1], entry)
+            else:
+                where.add(payload, entry)
+
+    def unlink(self, entry: _Entry) -> None:
+        self.all.pop(entry.trigger_id, None)
+        self.scan.pop(entry.trigger_id, None)
+        for kind, segs, payload in entry.terms:
+            table: dict[tuple[str, ...], Any] = (
+                self.eq if kind == _EQ else self.prefix if kind == _PREFIX else self.range
+            )
+            where = table.get(segs)
+            if where is None:
+                continue
+            if isinstance(where, _RangeIndex):
+                where.discard(payload[0], payload[1], entry)
+            else:
+                where.discard(payload, entry)
+            if not where:
+                del table[segs]
+        entry.terms = ()
+
+
+def _leaf_term(leaf: _Leaf) -> _Term | None:
+    if leaf.index_keys is not None:
+        return (_EQ, leaf.segs, leaf.index_keys)
+    if leaf.op == "$prefix":
+        return (_PREFIX, leaf.segs, leaf.expected)
+    if leaf.op == "$wildcard":
+        # Every string a glob matches starts with the literal text before its first '*'.
+        head = str(leaf.expected).split("*", 1)[0]
+        return (_PREFIX, leaf.segs, head) if head else None
+    if leaf.op in _ORDERING:
+        return (_RANGE, leaf.segs, (leaf.op, leaf.expected))
+    return None
 
 
 def _seq_of(entry: _Entry) -> int:
@@ -982,7 +1268,7 @@ def _seq_of(entry: _Entry) -> int:
 
 
 class TriggerIndex:
-    """Compiled trigger filters grouped by event type, indexed on one equality clause each.
+    """Compiled trigger filters grouped by event type, each reachable through its guard.
 
     :meth:`match` returns trigger ids in the order they were first put (replacing a trigger
     keeps its place). Not thread-safe: callers serialise :meth:`put` / :meth:`remove` against
@@ -1015,60 +1301,15 @@ class TriggerIndex:
         tindex = self._types.get(event_type)
         if tindex is None:
             tindex = self._types[event_type] = _TypeIndex()
-        path, keys = self._choose(tindex, flt)
-        entry = _Entry(trigger_id, seq, event_type, flt, path, keys)
+        entry = _Entry(trigger_id, seq, event_type, flt)
         self._entries[trigger_id] = entry
-        tindex.all[trigger_id] = entry
-        if path is None:
-            tindex.scan[trigger_id] = entry
-            return
-        pindex = tindex.paths.get(path)
-        if pindex is None:
-            pindex = tindex.paths[path] = _PathIndex(path)
-        for key in keys:
-            pindex.buckets.setdefault(key, {})[trigger_id] = entry
-
-    @staticmethod
-    def _choose(tindex: _TypeIndex, flt: Filter) -> tuple[tuple[str, ...] | None, frozenset[Any]]:
-        """Pick the required equality clause whose buckets are currently the smallest."""
-        best: tuple[int, int, int, int] | None = None
-        chosen: tuple[tuple[str, ...] | None, frozenset[Any]] = (None, frozenset())
-        for i, node in enumerate(flt._conjuncts):
-            if not isinstance(node, _Leaf) or node.index_keys is None:
-                continue
-            pindex = tindex.paths.get(node.segs)
-            crowd = 0
-            if pindex is not None:
-                for key in node.index_keys:
-                    bucket = pindex.buckets.get(key)
-                    if bucket:
-                        crowd += len(bucket)
-            # Fewer co-bucketed triggers first, then fewer values, then a path that is already
-            # looked up for every event (a new path costs one more lookup per event).
-            score = (crowd, len(node.index_keys), 0 if pindex is not None else 1, i)
-            if best is None or score < best:
-                best = score
-                chosen = (node.segs, node.index_keys)
-        return chosen
+        tindex.link(entry, flt._root)
 
     def _unlink(self, entry: _Entry) -> None:
         tindex = self._types.get(entry.event_type)
         if tindex is None:
             return
-        tindex.all.pop(entry.trigger_id, None)
-        if entry.path is None:
-            tindex.scan.pop(entry.trigger_id, None)
-        else:
-            pindex = tindex.paths.get(entry.path)
-            if pindex is not None:
-                for key in entry.keys:
-                    bucket = pindex.buckets.get(key)
-                    if bucket is not None:
-                        bucket.pop(entry.trigger_id, None)
-                        if not bucket:
-                            del pindex.buckets[key]
-                if not pindex.buckets:
-                    del tindex.paths[entry.path]
+        tindex.unlink(entry)
         if not tindex.all:
             del self._types[entry.event_type]
 
@@ -1093,29 +1334,16 @@ class TriggerIndex:
         tindex = self._types.get(event_type)
         if tindex is None:
             return []
-        hits: list[_Entry] = []
-        for pindex in tindex.paths.values():
-            value = pindex.get(event)
-            if value is MISSING:
-                continue
-            buckets = pindex.buckets
-            if isinstance(value, (list, tuple)):
-                # Several elements can land in the same bucket or in several buckets holding
-                # the same trigger (any-of clauses), so collect first and dedupe.
-                seen: dict[str, _Entry] = {}
-                for item in value:
-                    bucket = buckets.get(_key(item))
-                    if bucket:
-                        seen.update(bucket)
-                for entry in seen.values():
-                    if entry.fn(event):
-                        hits.append(entry)
-            else:
-                bucket = buckets.get(value if type(value) is str else _key(value))
-                if bucket:
-                    for entry in bucket.values():
-                        if entry.fn(event):
-                            hits.append(entry)
+        found: dict[str, _Entry] = {}
+        for eq in tindex.eq.values():
+            eq.collect(event, found)
+        if tindex.prefix:
+            for pre in tindex.prefix.values():
+                pre.collect(event, found)
+        if tindex.range:
+            for rng in tindex.range.values():
+                rng.collect(event, found)
+        hits = [entry for entry in found.values() if entry.fn(event)]
         for entry in tindex.scan.values():
             if entry.fn(event):
                 hits.append(entry)

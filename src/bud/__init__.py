@@ -1,0 +1,88 @@
+"""Bud Pipelines: event-driven pipelines. The public face of the Python SDK.
+
+    from bud import BudClient
+
+    client = BudClient()  # BUD_URL, BUD_API_KEY
+    trigger = client.event_triggers.create(pipeline_id="pipe_abc123", event_type="model.added")
+
+Importing ``bud`` loads only the SDK (httpx, pydantic): nothing of the server.
+"""
+
+from __future__ import annotations
+
+from bud.client import AsyncBudClient, BudClient, WaitTimeout
+from bud.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BudError,
+    ConflictError,
+    FilterError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from bud.schemas import (
+    Action,
+    Attempt,
+    BatchResult,
+    Channel,
+    Cluster,
+    Decision,
+    Delivery,
+    Deployment,
+    Event,
+    EventTrigger,
+    EventType,
+    Execution,
+    Model,
+    Page,
+    Pipeline,
+    Secret,
+    Step,
+    TriggerTest,
+    ValidationResult,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "AsyncBudClient",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchResult",
+    "BudClient",
+    "BudError",
+    "Channel",
+    "Cluster",
+    "ConflictError",
+    "Decision",
+    "Delivery",
+    "Deployment",
+    "Event",
+    "EventTrigger",
+    "EventType",
+    "Execution",
+    "FilterError",
+    "Model",
+    "NotFoundError",
+    "Page",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Pipeline",
+    "RateLimitedError",
+    "Secret",
+    "ServerError",
+    "Step",
+    "TransportError",
+    "TriggerTest",
+    "ValidationError",
+    "ValidationResult",
+    "WaitTimeout",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from bud.cli import main
+
+main()

@@ -1,0 +1,535 @@
+"""The asynchronous client: ``AsyncBudClient`` mirrors ``BudClient`` with ``async`` methods."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from bud.client._base import (
+    FINAL_STATUSES,
+    NOT_GIVEN,
+    PAGE_SIZE,
+    NotGiven,
+    WaitTimeout,
+    auth_headers,
+    compact,
+    envelope,
+    error_from_response,
+    iso,
+    list_params,
+    parse_items,
+    resolve_api_key,
+    resolve_base_url,
+    transport_error,
+    trigger_test_event,
+)
+from bud.schemas import (
+    Action,
+    Attempt,
+    BatchResult,
+    Channel,
+    Cluster,
+    Delivery,
+    Deployment,
+    Event,
+    EventTrigger,
+    EventType,
+    Execution,
+    Model,
+    Pipeline,
+    Secret,
+    TriggerTest,
+    ValidationResult,
+)
+
+__all__ = ["AsyncBudClient", "AsyncPager"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class AsyncPager(Generic[M]):
+    """The objects of a list call, fetched page by page: ``async for`` them, or ``await`` all.
+
+    Nothing is requested until iteration starts; each new iteration starts from the first page.
+    """
+
+    def __init__(self, fetch: Callable[[dict[str, Any]], Awaitable[Any]], model: type[M],
+                 params: dict[str, Any], *, paged: bool = True) -> None:
+        self._fetch = fetch
+        self._model = model
+        self._params = params
+        self._paged = paged
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        query = dict(self._params)
+        if self._paged:
+            query["limit"] = PAGE_SIZE
+        while True:
+            items, cursor = parse_items(await self._fetch(query), self._model)
+            for item in items:
+                yield item
+            if not cursor or not self._paged:
+                return
+            query["cursor"] = cursor
+
+    async def to_list(self) -> list[M]:
+        """Every object, all pages fetched."""
+        return [item async for item in self]
+
+    async def first(self) -> M | None:
+        """The first object, or None; fetches one page at most."""
+        async for item in self:
+            return item
+        return None
+
+    def __await__(self) -> Generator[Any, None, list[M]]:
+        return self.to_list().__await__()
+
+
+class _Resource:
+    def __init__(self, client: AsyncBudClient) -> None:
+        self._client = client
+
+    async def _get(self, path: str, model: type[M], params: dict[str, Any] | None = None) -> M:
+        return model.model_validate(await self._client.request("GET", path, params=params))
+
+    async def _send(self, method: str, path: str, model: type[M], json: Any = None) -> M:
+        return model.model_validate(await self._client.request(method, path, json=json))
+
+    async def _delete(self, path: str) -> None:
+        await self._client.request("DELETE", path)
+
+    def _pager(self, path: str, model: type[M], *, paged: bool = True,
+               **filters: Any) -> AsyncPager[M]:
+        async def fetch(query: dict[str, Any]) -> Any:
+            return await self._client.request("GET", path, params=query)
+
+        return AsyncPager(fetch, model, list_params(**filters), paged=paged)
+
+
+class Pipelines(_Resource):
+    """Pipelines: DAGs of steps, each running an action."""
+
+    async def create(self, name: str, definition: dict[str, Any],
+               description: str | None = None) -> Pipeline:
+        """Create a pipeline; the definition is validated on save."""
+        body = compact(name=name, definition=definition, description=description)
+        return await self._send("POST", "/v1/pipelines", Pipeline, body)
+
+    async def get(self, id: str) -> Pipeline:
+        """One pipeline by id."""
+        return await self._get(f"/v1/pipelines/{id}", Pipeline)
+
+    def list(self) -> AsyncPager[Pipeline]:
+        """Every pipeline, fetched lazily page by page."""
+        return self._pager("/v1/pipelines", Pipeline)
+
+    async def update(self, id: str, name: str | None = None,
+                     definition: dict[str, Any] | None = None,
+                     description: str | None = None) -> Pipeline:
+        """Change what is given; a new definition makes a new version."""
+        body = compact(name=name, definition=definition, description=description)
+        return await self._send("PATCH", f"/v1/pipelines/{id}", Pipeline, body)
+
+    async def delete(self, id: str) -> None:
+        """Delete a pipeline and its triggers."""
+        await self._delete(f"/v1/pipelines/{id}")
+
+    async def run(self, id: str, params: dict[str, Any] | None = None,
+            event: dict[str, Any] | None = None) -> Execution:
+        """Start an execution by hand, with run parameters and optionally an event."""
+        body = compact(params=params, event=envelope(event) if event is not None else None)
+        return await self._send("POST", f"/v1/pipelines/{id}/run", Execution, body)
+
+    async def validate(self, definition: dict[str, Any]) -> ValidationResult:
+        """Check a definition without saving it."""
+        return await self._send("POST", "/v1/pipelines/validate", ValidationResult,
+                          {"definition": definition})
+
+    async def versions(self, id: str) -> builtins.list[dict[str, Any]]:
+        """Every saved version of a pipeline's definition."""
+        payload = await self._client.request("GET", f"/v1/pipelines/{id}/versions")
+        return list(payload.get("items") or []) if isinstance(payload, dict) else []
+
+
+class EventTriggers(_Resource):
+    """Event triggers: start a pipeline when a matching event arrives."""
+
+    async def create(self, pipeline_id: str, event_type: str, filter: dict[str, Any] | None = None,
+               enabled: bool = True, name: str | None = None,
+               description: str | None = None) -> EventTrigger:
+        """Create a trigger; a malformed filter raises FilterError with the offending path."""
+        body = compact(pipeline_id=pipeline_id, event_type=event_type, filter=filter,
+                       enabled=enabled, name=name, description=description)
+        return await self._send("POST", "/v1/event-triggers", EventTrigger, body)
+
+    async def get(self, trigger_id: str) -> EventTrigger:
+        """One trigger by id."""
+        return await self._get(f"/v1/event-triggers/{trigger_id}", EventTrigger)
+
+    def list(self, pipeline_id: str | None = None, event_type: str | None = None,
+             enabled: bool | None = None) -> AsyncPager[EventTrigger]:
+        """Triggers, optionally only those of a pipeline, an event type or an enabled state."""
+        return self._pager("/v1/event-triggers", EventTrigger, pipeline_id=pipeline_id,
+                           event_type=event_type, enabled=enabled)
+
+    async def update(self, trigger_id: str, *, filter: dict[str, Any] | NotGiven = NOT_GIVEN,
+               enabled: bool | NotGiven = NOT_GIVEN, name: str | NotGiven | None = NOT_GIVEN,
+               description: str | NotGiven | None = NOT_GIVEN,
+               event_type: str | NotGiven = NOT_GIVEN) -> EventTrigger:
+        """Change only the fields given (``filter={}`` clears the filter)."""
+        fields = {"filter": filter, "enabled": enabled, "name": name,
+                  "description": description, "event_type": event_type}
+        body = {k: v for k, v in fields.items() if v is not NOT_GIVEN}
+        return await self._send("PATCH", f"/v1/event-triggers/{trigger_id}", EventTrigger, body)
+
+    async def enable(self, trigger_id: str) -> EventTrigger:
+        """Turn a trigger on."""
+        return await self._send("POST", f"/v1/event-triggers/{trigger_id}/enable", EventTrigger)
+
+    async def disable(self, trigger_id: str) -> EventTrigger:
+        """Turn a trigger off (it keeps its filter and statistics)."""
+        return await self._send("POST", f"/v1/event-triggers/{trigger_id}/disable", EventTrigger)
+
+    async def delete(self, trigger_id: str) -> None:
+        """Delete a trigger."""
+        await self._delete(f"/v1/event-triggers/{trigger_id}")
+
+    async def test(self, trigger_id: str, event: dict[str, Any]) -> TriggerTest:
+        """Explain whether an event would fire the trigger; fires nothing.
+
+        ``event`` is an envelope or ``{"data": ...}``; a dict with neither ``data`` nor
+        ``event_type`` is taken as the data itself.
+        """
+        return await self._send("POST", f"/v1/event-triggers/{trigger_id}/test", TriggerTest,
+                          {"event": trigger_test_event(event)})
+
+
+class Events(_Resource):
+    """Events: publish them and see what they started."""
+
+    async def publish(self, event_type: str, data: dict[str, Any], source: str | None = None,
+                event_id: str | None = None, timestamp: datetime | str | None = None,
+                test: bool = False, *, correlation_id: str | None = None,
+                causation_id: str | None = None) -> Event:
+        """Publish one event; the answer carries its ``event_id`` (``duplicate`` if seen)."""
+        body = compact(event_type=event_type, data=data, source=source, event_id=event_id,
+                       timestamp=iso(timestamp), correlation_id=correlation_id,
+                       causation_id=causation_id)
+        if test:
+            body["test"] = True
+        return await self._send("POST", "/v1/events", Event, body)
+
+    async def publish_many(self, events: builtins.list[dict[str, Any]]) -> builtins.list[Event]:
+        """Publish a batch of envelope dicts in one request; the accepted events in order."""
+        body = {"events": [envelope(e) for e in events]}
+        result = await self._send("POST", "/v1/events/batch", BatchResult, body)
+        return result.events
+
+    async def get(self, event_id: str) -> Event:
+        """One event with its ``decisions`` (one per candidate trigger) and ``executions``."""
+        return await self._get(f"/v1/events/{event_id}", Event)
+
+    def list(self, event_type: str | None = None, source: str | None = None,
+             since: datetime | str | None = None, test: bool | None = None) -> AsyncPager[Event]:
+        """Events, optionally of one type, from one source, or since a time."""
+        return self._pager("/v1/events", Event, event_type=event_type, source=source,
+                           since=iso(since), test=test)
+
+
+class Executions(_Resource):
+    """Executions: one run of a pipeline."""
+
+    def list(self, pipeline_id: str | None = None, trigger_id: str | None = None,
+             event_id: str | None = None, status: str | None = None) -> AsyncPager[Execution]:
+        """Executions (without steps), optionally filtered."""
+        return self._pager("/v1/executions", Execution, pipeline_id=pipeline_id,
+                           trigger_id=trigger_id, event_id=event_id, status=status)
+
+    async def get(self, id: str) -> Execution:
+        """One execution with its steps."""
+        return await self._get(f"/v1/executions/{id}", Execution)
+
+    # The SDK contract names the parameter ``timeout`` in both clients, so keep it here too.
+    async def wait(
+        self, id: str, timeout: float = 60, poll_interval: float = 0.2  # noqa: ASYNC109
+    ) -> Execution:
+        """Poll until the execution is final; raises WaitTimeout (a TimeoutError) otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            execution = await self.get(id)
+            if execution.status in FINAL_STATUSES:
+                return execution
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(
+                    f"execution {id} is still {execution.status} after {timeout:g}s",
+                    details={"execution_id": id, "status": execution.status},
+                )
+            await asyncio.sleep(min(poll_interval, remaining))
+
+    async def cancel(self, id: str) -> Execution:
+        """Cancel a running or queued execution (ConflictError when already final)."""
+        return await self._send("POST", f"/v1/executions/{id}/cancel", Execution)
+
+    async def retry(self, id: str) -> Execution:
+        """Run a failed or cancelled execution's unfinished steps again."""
+        return await self._send("POST", f"/v1/executions/{id}/retry", Execution)
+
+    async def attempts(self, id: str) -> builtins.list[Attempt]:
+        """Every step attempt of an execution, with rendered params, outputs and errors."""
+        return await self._pager(f"/v1/executions/{id}/attempts", Attempt, paged=False)
+
+
+class Actions(_Resource):
+    """The action registry."""
+
+    def list(self) -> AsyncPager[Action]:
+        """Every registered action."""
+        return self._pager("/v1/actions", Action, paged=False)
+
+    async def get(self, name: str) -> Action:
+        """One action by name, with its params schema and outputs."""
+        return await self._get(f"/v1/actions/{name}", Action)
+
+
+class Models(_Resource):
+    """Models in the built-in platform registry."""
+
+    async def add(self, name: str, source: str, uri: str | None = None, **metadata: Any) -> Model:
+        """Register a model; emits ``model.added`` with the metadata in its data.
+
+        A ``created_by`` keyword is the model's author rather than metadata.
+        """
+        created_by = metadata.pop("created_by", None)
+        body = compact(name=name, source=source, uri=uri, created_by=created_by)
+        body["metadata"] = metadata
+        return await self._send("POST", "/v1/models", Model, body)
+
+    async def get(self, id: str) -> Model:
+        """One model by id."""
+        return await self._get(f"/v1/models/{id}", Model)
+
+    def list(self) -> AsyncPager[Model]:
+        """Every model."""
+        return self._pager("/v1/models", Model)
+
+    async def update(self, model_id: str, **changes: Any) -> Model:
+        """Change a model's fields or metadata; emits ``model.updated``."""
+        return await self._send("PATCH", f"/v1/models/{model_id}", Model, {"changes": changes})
+
+    async def delete(self, model_id: str) -> None:
+        """Delete a model."""
+        await self._delete(f"/v1/models/{model_id}")
+
+
+class Clusters(_Resource):
+    """Clusters in the built-in platform registry."""
+
+    async def create(self, name: str, id: str | None = None, environment: str | None = None,
+               status: str = "ready", health_url: str | None = None) -> Cluster:
+        """Create a cluster, with a chosen id (``cluster_prod``) if you like."""
+        body = compact(name=name, id=id, environment=environment, status=status,
+                       health_url=health_url)
+        return await self._send("POST", "/v1/clusters", Cluster, body)
+
+    async def get(self, id: str) -> Cluster:
+        """One cluster by id."""
+        return await self._get(f"/v1/clusters/{id}", Cluster)
+
+    def list(self) -> AsyncPager[Cluster]:
+        """Every cluster."""
+        return self._pager("/v1/clusters", Cluster)
+
+    async def update(self, cluster_id: str, status: str | None = None, reason: str | None = None,
+               name: str | None = None, environment: str | None = None,
+               health_url: str | None = None) -> Cluster:
+        """Change what is given; a status change to ready/unhealthy emits ``cluster.*``."""
+        body = compact(status=status, reason=reason, name=name, environment=environment,
+                       health_url=health_url)
+        return await self._send("PATCH", f"/v1/clusters/{cluster_id}", Cluster, body)
+
+    async def delete(self, cluster_id: str) -> None:
+        """Delete a cluster."""
+        await self._delete(f"/v1/clusters/{cluster_id}")
+
+
+class Deployments(_Resource):
+    """Deployments of models on clusters in the built-in platform."""
+
+    async def create(self, model_id: str, cluster_id: str, deployment_name: str) -> Deployment:
+        """Deploy a model; emits ``deployment.created`` or ``deployment.failed``."""
+        body = {"model_id": model_id, "cluster_id": cluster_id,
+                "deployment_name": deployment_name}
+        return await self._send("POST", "/v1/deployments", Deployment, body)
+
+    async def get(self, id: str) -> Deployment:
+        """One deployment by id."""
+        return await self._get(f"/v1/deployments/{id}", Deployment)
+
+    def list(self, model_id: str | None = None, cluster_id: str | None = None,
+             status: str | None = None) -> AsyncPager[Deployment]:
+        """Deployments, optionally filtered."""
+        return self._pager("/v1/deployments", Deployment, model_id=model_id,
+                           cluster_id=cluster_id, status=status)
+
+    async def update(self, deployment_id: str, status: str | None = None,
+               error_message: str | None = None) -> Deployment:
+        """Change status; ``failed`` emits ``deployment.failed`` with the error message."""
+        body = compact(status=status, error_message=error_message)
+        return await self._send("PATCH", f"/v1/deployments/{deployment_id}", Deployment, body)
+
+    async def delete(self, deployment_id: str) -> None:
+        """Delete a deployment."""
+        await self._delete(f"/v1/deployments/{deployment_id}")
+
+
+class EventTypes(_Resource):
+    """The event type catalog: the built-in platform types and registered custom ones."""
+
+    def list(self) -> AsyncPager[EventType]:
+        """Every event type."""
+        return self._pager("/v1/event-types", EventType)
+
+    async def get(self, name: str) -> EventType:
+        """One event type by name, with its data schema."""
+        return await self._get(f"/v1/event-types/{name}", EventType)
+
+    async def register(self, name: str, description: str = "", schema: dict[str, Any] | None = None,
+                 example: dict[str, Any] | None = None) -> EventType:
+        """Register a custom event type, optionally with a JSON Schema for its data."""
+        body = compact(name=name, description=description, schema=schema, example=example)
+        return await self._send("POST", "/v1/event-types", EventType, body)
+
+
+class Channels(_Resource):
+    """Notification channels (slack, webhook, email)."""
+
+    def list(self) -> AsyncPager[Channel]:
+        """Every configured channel (secrets in URLs masked)."""
+        return self._pager("/v1/channels", Channel, paged=False)
+
+    async def set(self, name: str, **config: Any) -> Channel:
+        """Configure a channel: ``url=`` (slack, webhook), ``smtp_url=`` and ``from_=`` (email)."""
+        if "from_" in config:
+            config["from"] = config.pop("from_")
+        return await self._send("PUT", f"/v1/channels/{name}", Channel, config)
+
+    async def delete(self, name: str) -> None:
+        """Remove a channel configured through the API."""
+        await self._delete(f"/v1/channels/{name}")
+
+
+class Secrets(_Resource):
+    """Secrets usable in templates as ``{{ secrets.name }}`` (values are never returned)."""
+
+    def list(self) -> AsyncPager[Secret]:
+        """Every secret's name."""
+        return self._pager("/v1/secrets", Secret, paged=False)
+
+    async def set(self, name: str, value: str) -> Secret:
+        """Create or replace a secret."""
+        return await self._send("PUT", f"/v1/secrets/{name}", Secret, {"value": value})
+
+    async def delete(self, name: str) -> None:
+        """Delete a secret."""
+        await self._delete(f"/v1/secrets/{name}")
+
+
+class Deliveries(_Resource):
+    """The record of every notification delivery attempt."""
+
+    def list(self, execution_id: str | None = None,
+             channel: str | None = None) -> AsyncPager[Delivery]:
+        """Deliveries, optionally of one execution or channel."""
+        return self._pager("/v1/deliveries", Delivery, execution_id=execution_id,
+                           channel=channel)
+
+
+class AsyncBudClient:
+    """An asyncio client for a Bud Pipelines server; mirrors :class:`bud.BudClient`.
+
+    ``base_url`` defaults to ``BUD_URL`` (else ``http://127.0.0.1:8010``) and ``api_key`` to
+    ``BUD_API_KEY``. ``transport`` (e.g. ``httpx.ASGITransport(app)``) or ``http_client`` (an
+    ``httpx.AsyncClient``) route requests elsewhere; a client you pass in is not closed by
+    :meth:`close`. ``list()`` methods return pagers: ``async for`` them or ``await`` them.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
+                 http_client: httpx.AsyncClient | None = None) -> None:
+        if base_url is None and http_client is not None and str(http_client.base_url):
+            base_url = str(http_client.base_url)
+        self.base_url = resolve_base_url(base_url)
+        self.api_key = resolve_api_key(api_key)
+        self.timeout = timeout
+        self._headers = auth_headers(self.api_key)
+        if http_client is None:
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                           transport=transport)
+            self._owns_http = True
+        else:
+            self._http = http_client
+            self._owns_http = False
+        # A client without a base URL needs absolute URLs; one with a base URL keeps its own.
+        self._prefix = "" if str(self._http.base_url) else self.base_url
+        self.pipelines = Pipelines(self)
+        self.event_triggers = EventTriggers(self)
+        self.events = Events(self)
+        self.executions = Executions(self)
+        self.actions = Actions(self)
+        self.models = Models(self)
+        self.clusters = Clusters(self)
+        self.deployments = Deployments(self)
+        self.event_types = EventTypes(self)
+        self.channels = Channels(self)
+        self.secrets = Secrets(self)
+        self.deliveries = Deliveries(self)
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      json: Any = None) -> Any:
+        """Send one request; the decoded JSON answer (None for an empty one).
+
+        Raises the ``bud.errors`` class for the server's error code, or TransportError when
+        the server cannot be reached.
+        """
+        kwargs: dict[str, Any] = {"params": params, "headers": self._headers}
+        if json is not None:
+            kwargs["json"] = json
+        try:
+            response = await self._http.request(method, self._prefix + path, **kwargs)
+        except httpx.TransportError as exc:
+            raise transport_error(self.base_url, exc) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def health(self) -> dict[str, Any]:
+        """The server's ``/healthz`` answer."""
+        payload = await self.request("GET", "/healthz")
+        return dict(payload) if isinstance(payload, dict) else {"status": payload}
+
+    async def close(self) -> None:
+        """Close the connection pool (not an ``http_client`` passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncBudClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncBudClient(base_url={self.base_url!r})"
