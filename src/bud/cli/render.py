@@ -1,0 +1,424 @@
+"""How the CLI shows things: rich tables, trees and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from bud.schemas import (
+    Action,
+    Channel,
+    Cluster,
+    Decision,
+    Delivery,
+    Deployment,
+    Event,
+    EventTrigger,
+    EventType,
+    Execution,
+    Model,
+    Pipeline,
+    Secret,
+    Step,
+    TriggerTest,
+)
+
+STATUS_STYLES = {
+    "queued": "cyan",
+    "pending": "dim",
+    "running": "yellow",
+    "waiting": "magenta",
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "dim",
+    "skipped": "dim",
+    "ready": "green",
+    "unhealthy": "red",
+    "fired": "green",
+    "would_fire": "green",
+    "filtered": "yellow",
+    "disabled": "dim",
+    "suppressed": "magenta",
+    "error": "red",
+    "sent": "green",
+    "delivered": "green",
+}
+STATUS_MARKS = {"succeeded": "✓", "failed": "✗", "cancelled": "⊘", "skipped": "↷",
+                "running": "…", "waiting": "⏸", "fired": "✓", "would_fire": "✓"}
+
+
+def _console(stderr: bool) -> Console:
+    # Built per call so CliRunner's swapped streams and COLUMNS are honoured. Output that is
+    # not a terminal gets a wide page, so ids in tables are never cut when piped or captured.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty() and not os.environ.get("COLUMNS"):
+        width = 160
+    return Console(file=stream, highlight=False, width=width, stderr=stderr)
+
+
+def out() -> Console:
+    """A console on stdout."""
+    return _console(False)
+
+
+def err() -> Console:
+    """A console on stderr."""
+    return _console(True)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Models as their API JSON (aliases, e.g. ``schema``), lists and dicts recursively."""
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json", by_alias=True)
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """JSON on stdout, plain (no markup, no colour) so it can be piped into jq."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def fmt_value(value: Any) -> str:
+    """A value as compact JSON (strings quoted), for expected/actual values."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def status(value: str | None) -> Text:
+    """A status word, coloured, with a mark where one helps."""
+    if not value:
+        return Text("-", style="dim")
+    mark = STATUS_MARKS.get(value)
+    label = f"{mark} {value}" if mark else value
+    return Text(label, style=STATUS_STYLES.get(value, ""))
+
+
+def text(value: Any) -> Text:
+    """User data as literal text: never interpreted as rich markup."""
+    if value is None or value == "":
+        return Text("-", style="dim")
+    return Text(str(value))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def when(value: str | None) -> Text:
+    """A timestamp, shortened to seconds."""
+    moment = _parse_time(value)
+    if moment is None:
+        return text(value)
+    return Text(moment.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def duration(started: str | None, finished: str | None) -> str:
+    """How long something ran: ``0.12s``, ``3.4s``, ``2m 05s``; empty if it did not start."""
+    start = _parse_time(started)
+    if start is None:
+        return ""
+    end = _parse_time(finished)
+    if end is None:
+        end = datetime.now(start.tzinfo)
+    seconds = max((end - start).total_seconds(), 0.0)
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
+def _table(*columns: str) -> Table:
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for name in columns:
+        if name in ("id", "step", "trigger", "pipeline", "event", "execution", "name"):
+            table.add_column(name, no_wrap=True, overflow="fold")
+        else:
+            table.add_column(name, overflow="fold")
+    return table
+
+
+def pipelines_table(pipelines: Iterable[Pipeline]) -> Table:
+    table = _table("id", "name", "version", "steps", "triggers", "last run", "updated")
+    for p in pipelines:
+        steps = p.definition.get("steps") if isinstance(p.definition, dict) else None
+        last = (p.last_execution or {}).get("status")
+        table.add_row(text(p.id), text(p.name), str(p.version),
+                      str(len(steps) if isinstance(steps, list) else "-"),
+                      text(p.trigger_count), status(last), when(p.updated_at))
+    return table
+
+
+def definition_table(definition: dict[str, Any]) -> Table:
+    table = _table("step", "action", "depends on", "params")
+    for step in definition.get("steps") or []:
+        if not isinstance(step, dict):
+            continue
+        table.add_row(text(step.get("id")), text(step.get("action")),
+                      text(", ".join(step.get("depends_on") or [])),
+                      text(fmt_value(step.get("params") or {})))
+    return table
+
+
+def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
+    table = _table("id", "name", "pipeline", "event type", "filter", "enabled", "fired",
+                   "last fired")
+    for t in triggers:
+        table.add_row(text(t.id), text(t.name), text(t.pipeline_id), text(t.event_type),
+                      text(fmt_value(t.filter) if t.filter else "(every event)"),
+                      Text("yes", style="green") if t.enabled else Text("no", style="dim"),
+                      str(t.fire_count), when(t.last_fired_at))
+    return table
+
+
+def trigger_detail(t: EventTrigger) -> Table:
+    return _fields([
+        ("id", t.id), ("name", t.name), ("description", t.description),
+        ("pipeline", t.pipeline_id), ("event type", t.event_type),
+        ("filter", fmt_value(t.filter) if t.filter else "(every event)"),
+        ("enabled", "yes" if t.enabled else "no"), ("fired", t.fire_count),
+        ("last fired", t.last_fired_at), ("created", t.created_at), ("updated", t.updated_at),
+    ])
+
+
+def _fields(rows: Sequence[tuple[str, Any]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value if isinstance(value, Text) else text(value))
+    return table
+
+
+def pipeline_detail(p: Pipeline) -> Table:
+    return _fields([
+        ("id", p.id), ("name", p.name), ("description", p.description),
+        ("version", p.version), ("triggers", p.trigger_count),
+        ("last run", status((p.last_execution or {}).get("status"))),
+        ("created", p.created_at), ("updated", p.updated_at),
+    ])
+
+
+def events_table(events: Iterable[Event]) -> Table:
+    table = _table("event", "type", "source", "timestamp", "fired", "test")
+    for e in events:
+        fired = "" if e.fired_count is None else str(e.fired_count)
+        if e.candidate_count is not None:
+            fired = f"{fired or 0}/{e.candidate_count}"
+        table.add_row(text(e.event_id), text(e.event_type), text(e.source), when(e.timestamp),
+                      text(fired), "yes" if e.test else "")
+    return table
+
+
+def event_detail(e: Event) -> Table:
+    rows: list[tuple[str, Any]] = [
+        ("event", e.event_id), ("type", e.event_type), ("source", e.source),
+        ("timestamp", e.timestamp), ("received", e.received_at),
+    ]
+    if e.correlation_id:
+        rows.append(("correlation", e.correlation_id))
+    if e.causation_id:
+        rows.append(("caused by", e.causation_id))
+    if e.depth:
+        rows.append(("depth", e.depth))
+    if e.test:
+        rows.append(("test", "yes (fires nothing)"))
+    return _fields(rows)
+
+
+def decisions_table(decisions: Iterable[Decision]) -> Table:
+    table = _table("trigger", "pipeline", "outcome", "reason", "execution")
+    for d in decisions:
+        table.add_row(text(d.trigger_id), text(d.pipeline_id), status(d.outcome),
+                      text(d.reason), text(d.execution_id))
+    return table
+
+
+def executions_table(executions: Iterable[Execution]) -> Table:
+    table = _table("id", "pipeline", "status", "origin", "trigger", "event", "created",
+                   "duration", "error")
+    for x in executions:
+        table.add_row(text(x.id), text(x.pipeline_id), status(x.status), text(x.origin),
+                      text(x.trigger_id), text(x.event_id), when(x.created_at),
+                      duration(x.started_at, x.finished_at), text(x.error))
+    return table
+
+
+def execution_detail(x: Execution) -> Table:
+    return _fields([
+        ("execution", x.id), ("status", status(x.status)),
+        ("pipeline", f"{x.pipeline_id} (version {x.pipeline_version})"),
+        ("trigger", x.trigger_id), ("event", x.event_id or x.origin),
+        ("params", fmt_value(x.params) if x.params else None),
+        ("created", x.created_at), ("duration", duration(x.started_at, x.finished_at)),
+        ("error", Text(x.error, style="red") if x.error else None),
+    ])
+
+
+def steps_table(steps: Iterable[Step]) -> Table:
+    table = _table("step", "action", "status", "attempts", "duration", "error")
+    for s in steps:
+        table.add_row(text(s.step_id), text(s.action), status(s.status), str(s.attempts),
+                      duration(s.started_at, s.finished_at),
+                      Text(s.error, style="red") if s.error else text(None))
+    return table
+
+
+def execution_view(x: Execution) -> RenderableType:
+    """An execution's header and its steps table (what ``executions show``/``watch`` print)."""
+    parts: list[RenderableType] = [execution_detail(x)]
+    if x.steps:
+        parts += [Text(""), steps_table(x.steps)]
+    return Group(*parts)
+
+
+def verdict_tree(result: TriggerTest) -> Tree:
+    """A trigger test as a tree: every clause with path, op, expected, actual and outcome."""
+    verdict_line = Text()
+    if result.would_fire:
+        verdict_line.append("✓ would fire", style="bold green")
+    else:
+        verdict_line.append("✗ would not fire", style="bold red")
+    verdict_line.append(f"  ({result.summary})")
+    if not result.enabled:
+        verdict_line.append("  trigger is disabled", style="yellow")
+    tree = Tree(verdict_line)
+    _verdict_node(tree, result.verdict)
+    return tree
+
+
+def _verdict_node(parent: Tree, node: dict[str, Any]) -> None:
+    matched = bool(node.get("matched"))
+    mark = Text("✓ ", style="green") if matched else Text("✗ ", style="red")
+    if "children" in node:
+        label = mark + Text(str(node.get("op") or "$and"), style="bold")
+        if node.get("path"):
+            label.append(f" at {node['path']}")
+        branch = parent.add(label)
+        children = node.get("children") or []
+        if not children:
+            branch.add(Text("(no clauses: every event matches)", style="dim"))
+        for child in children:
+            if isinstance(child, dict):
+                _verdict_node(branch, child)
+        return
+    outcome = str(node.get("outcome") or ("matched" if matched else "failed"))
+    label = mark + Text(str(node.get("path") or "?"), style="bold")
+    label.append(f"  {node.get('op', '$eq')}  expected ")
+    label.append(fmt_value(node.get("expected")), style="cyan")
+    label.append("  actual ")
+    if outcome == "path_missing":
+        label.append("(missing)", style="dim")
+    else:
+        label.append(fmt_value(node.get("actual")), style="cyan")
+    label.append("  " + outcome.replace("_", " "), style="green" if matched else "red")
+    parent.add(label)
+
+
+def models_table(models: Iterable[Model]) -> Table:
+    table = _table("id", "name", "source", "uri", "metadata", "created by", "created")
+    for m in models:
+        table.add_row(text(m.id), text(m.name), text(m.source), text(m.uri),
+                      text(fmt_value(m.metadata) if m.metadata else None), text(m.created_by),
+                      when(m.created_at))
+    return table
+
+
+def clusters_table(clusters: Iterable[Cluster]) -> Table:
+    table = _table("id", "name", "environment", "status", "reason", "health url", "updated")
+    for c in clusters:
+        table.add_row(text(c.id), text(c.name), text(c.environment), status(c.status),
+                      text(c.reason), text(c.health_url), when(c.updated_at))
+    return table
+
+
+def deployments_table(deployments: Iterable[Deployment]) -> Table:
+    table = _table("id", "name", "model", "cluster", "status", "error", "created")
+    for d in deployments:
+        table.add_row(text(d.id), text(d.name), text(d.model_id), text(d.cluster_id),
+                      status(d.status), text(d.error_message), when(d.created_at))
+    return table
+
+
+def event_types_table(types: Iterable[EventType]) -> Table:
+    table = _table("name", "description", "built in", "data fields")
+    for t in types:
+        props = t.schema_.get("properties") if isinstance(t.schema_, dict) else None
+        fields = ", ".join(props) if isinstance(props, dict) else ""
+        table.add_row(text(t.name), text(t.description), "yes" if t.builtin else "",
+                      text(fields))
+    return table
+
+
+def actions_table(actions: Iterable[Action]) -> Table:
+    table = _table("name", "description", "timeout", "idempotent")
+    for a in actions:
+        table.add_row(text(a.name), text(a.description), f"{a.timeout_seconds:g}s",
+                      "yes" if a.idempotent else "no")
+    return table
+
+
+def action_detail(a: Action) -> Group:
+    props = a.params_schema.get("properties") if isinstance(a.params_schema, dict) else None
+    required = set(a.params_schema.get("required") or []) if a.params_schema else set()
+    params = _table("param", "type", "required", "description")
+    for name, spec in (props or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        kind = spec.get("type", "")
+        params.add_row(text(name), text(fmt_value(kind) if isinstance(kind, list) else kind),
+                       "yes" if name in required else "", text(spec.get("description")))
+    outputs = _table("output", "description")
+    for name, desc in a.outputs.items():
+        outputs.add_row(text(name), text(desc))
+    header = _fields([
+        ("action", a.name), ("description", a.description),
+        ("timeout", f"{a.timeout_seconds:g}s"), ("retry", fmt_value(a.retry)),
+        ("idempotent", "yes" if a.idempotent else "no"),
+    ])
+    parts: list[RenderableType] = [header, Text(""), params]
+    if a.outputs:
+        parts += [Text(""), outputs]
+    return Group(*parts)
+
+
+def channels_table(channels: Iterable[Channel]) -> Table:
+    table = _table("name", "config", "from")
+    for c in channels:
+        table.add_row(text(c.name), text(fmt_value(c.config)), text(c.source))
+    return table
+
+
+def secrets_table(secrets: Iterable[Secret]) -> Table:
+    table = _table("name", "updated")
+    for s in secrets:
+        table.add_row(text(s.name), when(s.updated_at))
+    return table
+
+
+def deliveries_table(deliveries: Iterable[Delivery]) -> Table:
+    table = _table("execution", "step", "channel", "target", "status", "code", "error",
+                   "created")
+    for d in deliveries:
+        table.add_row(text(d.execution_id), text(d.step_id), text(d.channel), text(d.target),
+                      status(d.status), text(d.status_code), text(d.error), when(d.created_at))
+    return table
