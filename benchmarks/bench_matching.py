@@ -43,7 +43,10 @@ def make_filter(i: int, n: int, rng: random.Random) -> dict[str, Any]:
     if roll < 90:
         return {"model_id": {"$in": [f"m{rng.randrange(n)}" for _ in range(3)]}}
     if roll < 95:
-        return {"environment": ["production", "staging"], "cluster_id": f"c{rng.randrange(clusters)}"}
+        return {
+            "environment": ["production", "staging"],
+            "cluster_id": f"c{rng.randrange(clusters)}",
+        }
     return {
         "model_id": f"m{rng.randrange(n)}",
         "model_name": {"$wildcard": "llama-*-instruct"},
@@ -71,8 +74,9 @@ def make_event(n: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def timed(fn: Callable[[Mapping[str, Any]], list[str]], events: list[dict[str, Any]],
-          budget_s: float) -> tuple[float, list[float], int]:
+def timed(
+    fn: Callable[[Mapping[str, Any]], list[str]], events: list[dict[str, Any]], budget_s: float
+) -> tuple[float, list[float], int]:
     """Events/s over a batch loop, then per-event latencies, each within ``budget_s``."""
     clock = time.perf_counter
     done = 0
@@ -122,10 +126,13 @@ def run(n: int, quick: bool) -> dict[str, float]:
         return [tid for tid, flt in compiled if flt.matches(event)]
 
     # The index must answer exactly what the naive loop answers.
+    # The naive loop takes ~0.2 s per event at 100,000 triggers, so check fewer there.
+    checked = events[: 50 if n <= 10_000 else 10]
     hits = 0
-    for event in events[:50]:
+    for event in checked:
         expected = naive(event)
-        assert index.match(event) == expected, "index and naive loop disagree"
+        if index.match(event) != expected:
+            raise SystemExit(f"index and naive loop disagree at {n} triggers")
         hits += len(expected)
 
     budget = 0.25 if quick else 1.0
@@ -136,7 +143,7 @@ def run(n: int, quick: bool) -> dict[str, float]:
         "n": n,
         "compile_us": compile_s / n * 1e6,
         "put_us": put_s / n * 1e6,
-        "hits": hits / 50,
+        "hits": hits / len(checked),
         "idx_rate": idx_rate,
         "idx_p50": percentile(idx_lat, 0.50) * 1e6,
         "idx_p99": percentile(idx_lat, 0.99) * 1e6,

@@ -1223,6 +1223,8 @@ class _TypeIndex:
             self.scan[entry.trigger_id] = entry
             return
         entry.terms = tuple(found[1])
+        if len(entry.terms) == 1:
+            entry.fn = _residual(root, entry.terms[0])
         for kind, segs, payload in entry.terms:
             where = self.structure(kind, segs)
             if isinstance(where, _RangeIndex):
@@ -1261,6 +1263,19 @@ def _leaf_term(leaf: _Leaf) -> _Term | None:
     if leaf.op in _ORDERING:
         return (_RANGE, leaf.segs, (leaf.op, leaf.expected))
     return None
+
+
+def _residual(root: _Group, term: _Term) -> Predicate:
+    """The filter without the conjunct that ``term`` stands for, when a hit proves it.
+
+    A candidate reached through an equality, ``$prefix`` or bound term already satisfies that
+    clause, so testing it again is wasted work. (A ``$wildcard`` head proves nothing.)
+    """
+    for i, child in enumerate(root.children):
+        if isinstance(child, _Leaf) and child.op != "$wildcard" and _leaf_term(child) == term:
+            rest = root.children[:i] + root.children[i + 1 :]
+            return _all_of([c.predicate() for c in rest])
+    return root.predicate()
 
 
 def _seq_of(entry: _Entry) -> int:

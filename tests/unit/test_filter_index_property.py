@@ -187,9 +187,7 @@ def operator_objects(draw: st.DrawFn) -> dict[str, Any]:
     return {op: draw(OPERAND[op]) for op in ops}
 
 
-VALUE_SPECS = st.one_of(
-    SCALARS, st.lists(SCALARS, min_size=1, max_size=3), operator_objects()
-)
+VALUE_SPECS = st.one_of(SCALARS, st.lists(SCALARS, min_size=1, max_size=3), operator_objects())
 
 
 @st.composite
@@ -234,11 +232,19 @@ EQUALITY_FILTERS = st.one_of(
         lambda t: {t[0]: {t[1]: [t[2]] if t[1] == "$in" else t[2]}}
     ),
 )
+# Filters guarded by a prefix or a bound rather than an equality.
+SHAPED_FILTERS = st.tuples(
+    st.sampled_from(["a", "b", "tags", "items.name"]),
+    st.sampled_from(["$prefix", "$wildcard", "$gt", "$gte", "$lt", "$lte"]),
+).flatmap(lambda t: OPERAND[t[1]].map(lambda v: {t[0]: {t[1]: v}}))
 TRIGGER_FILTERS = st.one_of(
     MAYBE_FILTERS,
     EQUALITY_FILTERS,
-    EQUALITY_FILTERS,
-    st.tuples(EQUALITY_FILTERS, FILTERS).map(lambda p: {**p[1], **p[0]}),
+    SHAPED_FILTERS,
+    st.tuples(st.one_of(EQUALITY_FILTERS, SHAPED_FILTERS), FILTERS).map(lambda p: {**p[1], **p[0]}),
+    st.lists(st.one_of(EQUALITY_FILTERS, SHAPED_FILTERS), min_size=1, max_size=3).map(
+        lambda fs: {"$or": fs}
+    ),
 )
 
 EVENT_VALUES = st.one_of(
@@ -276,14 +282,14 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 
 # --- properties -----------------------------------------------------------------------------------
 
-SETTINGS = settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(flt=MAYBE_FILTERS, event=events())
-def test_compiled_filter_agrees_with_reference(flt: dict[str, Any] | None, event: dict[str, Any]) -> None:
+def test_compiled_filter_agrees_with_reference(
+    flt: dict[str, Any] | None, event: dict[str, Any]
+) -> None:
     compiled = compile_filter(flt)
     expected = ref_matches(flt, event)
     assert compiled.matches(event) is expected

@@ -230,7 +230,7 @@ class Engine:
     # -- operator actions ----------------------------------------------------------------
     async def cancel(self, execution_id: str) -> None:
         async with self.store.transaction() as tx:
-            row = await tx.get(t.executions, id=execution_id)
+            row = await tx.lock(t.executions, id=execution_id)
             if row is None:
                 raise NotFoundError(f"execution {execution_id} not found")
             if row["status"] in ("succeeded", "failed", "cancelled"):
@@ -243,7 +243,7 @@ class Engine:
     async def retry(self, execution_id: str) -> None:
         now = _now()
         async with self.store.transaction() as tx:
-            row = await tx.get(t.executions, id=execution_id)
+            row = await tx.lock(t.executions, id=execution_id)
             if row is None:
                 raise NotFoundError(f"execution {execution_id} not found")
             if row["status"] not in ("failed", "cancelled"):
@@ -331,6 +331,7 @@ class Engine:
                 t.executions.c.status == ExecutionStatus.RUNNING,
                 t.executions.c.deadline_at.is_not(None), t.executions.c.deadline_at < now])
             for row in late:
+                await tx.lock(t.executions, id=row["id"])
                 definition = await self.definition(tx, row["pipeline_id"], row["pipeline_version"])
                 await scheduler.close_execution(
                     tx, row["id"], ExecutionStatus.FAILED,
@@ -446,6 +447,8 @@ class Engine:
                 s.c.attempts == attempt)
         final: str | None = None
         async with self.store.transaction() as tx:
+            # Completions of one execution take turns, so the last one sees every step final.
+            await tx.lock(t.executions, id=execution_id)
             await tx.insert(t.attempts, {
                 "execution_id": execution_id, "step_id": step_id, "attempt": attempt,
                 "status": "failed" if retry_in is not None else status, "params": params,

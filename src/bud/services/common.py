@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from bud.errors import BadRequestError, ValidationError
 from bud.timeutil import to_iso
 
 MAX_LIMIT = 500
+CHOSEN_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 def iso_times(row: Mapping[str, Any], *keys: str) -> dict[str, Any]:
@@ -52,3 +54,10 @@ def page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
 def strip(row: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
     dropped = set(drop)
     return {k: v for k, v in row.items() if k not in dropped}
+
+
+def check_chosen_id(value: Any, path: str) -> None:
+    """A caller-chosen id (``pipe_abc123``): 1-64 letters, digits, ``_ . -``."""
+    if value is not None and (not isinstance(value, str) or not CHOSEN_ID_RE.match(value)):
+        raise ValidationError(f"{path}: {value!r} is not a valid id: 1-64 letters, digits, _ . -",
+                              details={"path": path})

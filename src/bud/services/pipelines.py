@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bud.engine.core import Engine
-from bud.errors import NotFoundError, ValidationError
+from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
 from bud.pipelines import definition_to_dict, parse_definition
-from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
 from bud.store import schema as t
 from bud.timeutil import now as _now
 
@@ -44,13 +44,17 @@ class PipelineService:
             raise ValidationError("name: at most 256 characters", details={"path": "name"})
         return name.strip()
 
-    async def create(self, name: Any, definition: Any, description: str | None = None) -> dict[str, Any]:
+    async def create(self, name: Any, definition: Any, description: str | None = None,
+                     pipeline_id: str | None = None) -> dict[str, Any]:
         name = self._check_name(name)
+        check_chosen_id(pipeline_id, "id")
         parse_definition(definition, self.engine.registry)
         now = _now()
-        row = {"id": new_id("pipe"), "name": name, "description": description, "version": 1,
+        row = {"id": pipeline_id or new_id("pipe"), "name": name, "description": description, "version": 1,
                "definition": definition, "created_at": now, "updated_at": now}
         async with self.store.transaction() as tx:
+            if pipeline_id and await tx.get(t.pipelines, id=pipeline_id):
+                raise ConflictError(f"id: pipeline {pipeline_id} already exists", details={"path": "id"})
             await tx.insert(t.pipelines, row)
             await tx.insert(t.pipeline_versions, {"pipeline_id": row["id"], "version": 1, "name": name,
                                                   "definition": definition, "created_at": now})

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bud.engine.core import Engine
-from bud.errors import NotFoundError, ValidationError
+from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import ENVELOPE_FIELDS
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
-from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
 from bud.store import schema as t
 from bud.templates import event_references, iter_templates
 from bud.timeutil import now as _now
@@ -69,13 +69,15 @@ class TriggerService:
         return warnings
 
     async def create(self, pipeline_id: Any, event_type: Any, filter: Any = None, enabled: bool = True,
-                     name: str | None = None, description: str | None = None) -> dict[str, Any]:
+                     name: str | None = None, description: str | None = None,
+                     trigger_id: str | None = None) -> dict[str, Any]:
+        check_chosen_id(trigger_id, "id")
         event_type = self._check_event_type(event_type)
         filter = self._check_filter(filter)
         if not isinstance(enabled, bool):
             raise ValidationError("enabled must be true or false", details={"path": "enabled"})
         now = _now()
-        row = {"id": new_id("trig"), "pipeline_id": pipeline_id, "event_type": event_type,
+        row = {"id": trigger_id or new_id("trig"), "pipeline_id": pipeline_id, "event_type": event_type,
                "name": name, "description": description, "filter": filter, "enabled": enabled,
                "created_at": now, "updated_at": now, "fire_count": 0, "last_fired_at": None}
         async with self.store.transaction() as tx:
@@ -83,6 +85,8 @@ class TriggerService:
             if pipeline is None:
                 raise NotFoundError(f"pipeline_id: pipeline {pipeline_id!r} not found",
                                     details={"path": "pipeline_id"})
+            if trigger_id and await tx.get(t.triggers, id=trigger_id):
+                raise ConflictError(f"id: event trigger {trigger_id} already exists", details={"path": "id"})
             await tx.insert(t.triggers, row)
         self.engine.matcher.put(row)
         self.engine.metrics.triggers.set(len(self.engine.matcher))

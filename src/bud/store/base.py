@@ -72,6 +72,15 @@ class Tx:
             stmt = stmt.limit(limit)
         return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
 
+    async def lock(self, table: Table, **where: Any) -> Row | None:
+        """Read a row and hold it for this transaction (SELECT ... FOR UPDATE).
+
+        SQLite needs nothing: BEGIN IMMEDIATE already serialises writers.
+        """
+        stmt = select(table).where(*[table.c[k] == v for k, v in where.items()]).with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
     async def count(self, table: Table, *where: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(table).where(*where)
         return int((await self.conn.execute(stmt)).scalar_one())

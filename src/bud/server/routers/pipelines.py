@@ -17,6 +17,7 @@ class PipelineIn(BaseModel):
     name: Any
     definition: Any
     description: str | None = None
+    id: str | None = None
 
 
 class PipelinePatch(BaseModel):
@@ -36,7 +37,7 @@ class RunIn(BaseModel):
 
 @router.post("/v1/pipelines", status_code=201, response_model=schemas.Pipeline)
 async def create_pipeline(body: PipelineIn, bud: BudDep) -> Json:
-    return Json(await bud.pipelines.create(body.name, body.definition, body.description), status_code=201)
+    return Json(await bud.pipelines.create(body.name, body.definition, body.description, body.id), status_code=201)
 
 
 @router.get("/v1/pipelines", response_model=schemas.Page[schemas.Pipeline])

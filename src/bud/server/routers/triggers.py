@@ -20,6 +20,7 @@ class TriggerIn(BaseModel):
     enabled: Any = True
     name: str | None = None
     description: str | None = None
+    id: str | None = None
 
 
 class TriggerPatch(BaseModel):
@@ -37,7 +38,7 @@ class TestIn(BaseModel):
 @router.post("/v1/event-triggers", status_code=201, response_model=schemas.EventTrigger)
 async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
     return Json(await bud.triggers.create(body.pipeline_id, body.event_type, body.filter, body.enabled,
-                                          body.name, body.description), status_code=201)
+                                          body.name, body.description, body.id), status_code=201)
 
 
 @router.get("/v1/event-triggers", response_model=schemas.Page[schemas.EventTrigger])

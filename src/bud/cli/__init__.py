@@ -1,0 +1,12 @@
+"""The ``bud`` command line (typer + rich); ``main`` is the console script."""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run the ``bud`` command line."""
+    from bud.cli.app import app
+
+    app(prog_name="bud")
