@@ -282,7 +282,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 
 # --- properties -----------------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -300,27 +300,35 @@ def test_compiled_filter_agrees_with_reference(
 
 Operation = tuple[str, str, str, dict[str, Any] | None]
 
-OPERATIONS = st.lists(
-    st.tuples(
-        st.sampled_from(["put", "put", "put", "remove"]),
-        st.sampled_from([f"trig_{i}" for i in range(12)]),
-        st.sampled_from(["t1", "t2"]),
-        TRIGGER_FILTERS,
-    ),
-    min_size=3,
-    max_size=30,
+
+def operations(filters: st.SearchStrategy[dict[str, Any] | None]) -> st.SearchStrategy[Any]:
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["put", "put", "put", "remove"]),
+            st.sampled_from([f"trig_{i}" for i in range(12)]),
+            st.sampled_from(["t1", "t2"]),
+            filters,
+        ),
+        min_size=3,
+        max_size=30,
+    )
+
+
+# Only prefix, glob and bound guards (alone, merged, or-ed), so those index structures and
+# their removal get exercised as much as the equality buckets.
+GUARDED_FILTERS = st.one_of(
+    SHAPED_FILTERS,
+    st.tuples(SHAPED_FILTERS, SHAPED_FILTERS).map(lambda p: {**p[0], **p[1]}),
+    st.tuples(SHAPED_FILTERS, FILTERS).map(lambda p: {**p[1], **p[0]}),
+    st.lists(SHAPED_FILTERS, min_size=1, max_size=3).map(lambda fs: {"$or": fs}),
 )
 
 
-@SETTINGS
-@given(operations=OPERATIONS, probes=st.lists(events(), min_size=2, max_size=6))
-def test_index_matches_exactly_what_a_full_scan_matches(
-    operations: list[Operation], probes: list[dict[str, Any]]
-) -> None:
+def check_index(ops: list[Operation], probes: list[dict[str, Any]]) -> None:
     index = TriggerIndex()
     # A dict keeps first-insertion order on replacement, like the index promises.
     registered: dict[str, tuple[str, dict[str, Any] | None]] = {}
-    for action, trigger_id, event_type, flt in operations:
+    for action, trigger_id, event_type, flt in ops:
         if action == "put":
             index.put(trigger_id, event_type, flt)
             registered[trigger_id] = (event_type, flt)
@@ -336,3 +344,22 @@ def test_index_matches_exactly_what_a_full_scan_matches(
         scanned = [tid for tid in by_type if compile_filter(registered[tid][1]).matches(probe)]
         assert index.match(probe) == scanned
         assert scanned == [tid for tid in by_type if ref_matches(registered[tid][1], probe)]
+
+
+PROBES = st.lists(events(), min_size=2, max_size=6)
+
+
+@SETTINGS
+@given(ops=operations(TRIGGER_FILTERS), probes=PROBES)
+def test_index_matches_exactly_what_a_full_scan_matches(
+    ops: list[Operation], probes: list[dict[str, Any]]
+) -> None:
+    check_index(ops, probes)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations(GUARDED_FILTERS), probes=PROBES)
+def test_prefix_and_bound_guards_match_exactly_what_a_full_scan_matches(
+    ops: list[Operation], probes: list[dict[str, Any]]
+) -> None:
+    check_index(ops, probes)

@@ -214,10 +214,6 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bud import server
 
-    console = render.err()
-    console.print(f"Bud Pipelines on http://{settings.host}:{settings.port} "
-                  f"(data: {settings.data_dir}){' with the demo' if settings.demo else ''}",
-                  highlight=False, markup=False)
     try:
         server.run(settings, log_level=level)
     except RuntimeError as exc:  # e.g. refusing a non-loopback host without API keys

@@ -148,13 +148,24 @@ def duration(started: str | None, finished: str | None) -> str:
     return f"{minutes}m {rest:02d}s"
 
 
+# Short values (ids, statuses, times) never wrap; free text (errors, filters) takes the rest.
+_FLEXIBLE = {"description", "error", "filter", "reason", "params", "metadata", "config",
+             "data fields", "uri", "health url", "target", "depends on", "name"}
+
+
+# Ids are folded rather than cut when the terminal is narrow: a cut id is useless.
+_IDS = {"id", "trigger", "pipeline", "event", "execution", "model", "cluster"}
+
+
 def _table(*columns: str) -> Table:
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     for name in columns:
-        if name in ("id", "step", "trigger", "pipeline", "event", "execution", "name"):
+        if name in _FLEXIBLE:
+            table.add_column(name, overflow="fold", min_width=12)
+        elif name in _IDS:
             table.add_column(name, no_wrap=True, overflow="fold")
         else:
-            table.add_column(name, overflow="fold")
+            table.add_column(name, no_wrap=True, overflow="ellipsis")
     return table
 
 
@@ -180,14 +191,25 @@ def definition_table(definition: dict[str, Any]) -> Table:
     return table
 
 
+def _narrow() -> bool:
+    # Ids are ~30 characters: below this width the secondary columns would squeeze them out.
+    return out().width < 140
+
+
 def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
-    table = _table("id", "name", "pipeline", "event type", "filter", "enabled", "fired",
-                   "last fired")
+    narrow = _narrow()
+    columns = ["id", "name", "pipeline", "event type", "filter", "enabled", "fired"]
+    if narrow:
+        columns.remove("pipeline")
+    table = _table(*columns)
     for t in triggers:
-        table.add_row(text(t.id), text(t.name), text(t.pipeline_id), text(t.event_type),
-                      text(fmt_value(t.filter) if t.filter else "(every event)"),
-                      Text("yes", style="green") if t.enabled else Text("no", style="dim"),
-                      str(t.fire_count), when(t.last_fired_at))
+        row: list[Any] = [text(t.id), text(t.name), text(t.pipeline_id), text(t.event_type),
+                          text(fmt_value(t.filter) if t.filter else "(every event)"),
+                          Text("yes", style="green") if t.enabled else Text("no", style="dim"),
+                          str(t.fire_count)]
+        if narrow:
+            del row[2]
+        table.add_row(*row)
     return table
 
 
@@ -255,12 +277,20 @@ def decisions_table(decisions: Iterable[Decision]) -> Table:
 
 
 def executions_table(executions: Iterable[Execution]) -> Table:
-    table = _table("id", "pipeline", "status", "origin", "trigger", "event", "created",
-                   "duration", "error")
+    narrow = _narrow()
+    columns = ["id", "pipeline", "status", "event", "created", "duration", "error"]
+    if narrow:
+        columns = ["id", "status", "created", "duration", "error"]
+    table = _table(*columns)
     for x in executions:
-        table.add_row(text(x.id), text(x.pipeline_id), status(x.status), text(x.origin),
-                      text(x.trigger_id), text(x.event_id), when(x.created_at),
-                      duration(x.started_at, x.finished_at), text(x.error))
+        error = x.error if not x.error or len(x.error) <= 80 else x.error[:79] + "…"
+        if narrow:
+            table.add_row(text(x.id), status(x.status), when(x.created_at),
+                          duration(x.started_at, x.finished_at), text(error))
+        else:
+            table.add_row(text(x.id), text(x.pipeline_id), status(x.status),
+                          text(x.event_id or x.origin), when(x.created_at),
+                          duration(x.started_at, x.finished_at), text(error))
     return table
 
 

@@ -63,6 +63,9 @@ class Engine:
         self._loops: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._finished = asyncio.Condition()
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._config_cache: tuple[float, dict[str, str], dict[str, dict[str, Any]], dict[str, Any]] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, *, exclusive: bool = False) -> None:
@@ -125,107 +128,140 @@ class Engine:
         envelopes = self.normalize(raws, default_source=default_source)
         if tx is not None:
             await self.ingest_in(tx, envelopes)
-        else:
-            async with self.store.transaction() as own:
-                await self.ingest_in(own, envelopes)
-            self.wake()
+            return envelopes
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((envelopes, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="bud-ingest")
+        await done
         return envelopes
 
+    async def _flush(self) -> None:
+        """Group commit: every publish that queued while a transaction ran shares the next one."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.store.transaction() as tx:
+                    await self.ingest_in(tx, [e for envelopes, _ in batch for e in envelopes])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+                self.wake()
+
     async def ingest_in(self, tx: Tx, envelopes: list[dict[str, Any]]) -> None:
+        """Store new events with their decisions and executions, in a few batched statements."""
         now = _now()
         unique: dict[str, dict[str, Any]] = {}
         for env in envelopes:
             unique.setdefault(env["event_id"], env)
-        rows = [
-            {
+        known = set(await tx.scalars(select(t.events.c.event_id).where(
+            t.events.c.event_id.in_(list(unique))))) if unique else set()
+        fresh = [env for env in unique.values() if env["event_id"] not in known]
+        decided = [(env, *self.matcher.decide(env, explain_limit=self.settings.max_non_fired_decisions))
+                   for env in fresh]
+        wanted = {d.trigger.pipeline_id for _env, ds, _n in decided for d in ds if d.outcome == "fired"}
+        pipelines = {p["id"]: p for p in await tx.list(t.pipelines, where=[t.pipelines.c.id.in_(wanted)])} \
+            if wanted else {}
+        event_rows, decision_rows, execution_rows, step_rows = [], [], [], []
+        fired_by_trigger: dict[str, int] = {}
+        for env, decisions, unexplained in decided:
+            fired = 0
+            for d in decisions:
+                outcome, reason, execution_id = d.outcome, d.reason, None
+                if outcome == "fired":
+                    pipeline = pipelines.get(d.trigger.pipeline_id)
+                    if env["test"]:
+                        outcome, reason = "would_fire", "test event: the filter matched, nothing started"
+                    elif env["depth"] > self.settings.max_chain_depth:
+                        outcome = "suppressed"
+                        reason = (f"event chain depth {env['depth']} exceeds the limit of "
+                                  f"{self.settings.max_chain_depth} (loop protection)")
+                    elif pipeline is None:
+                        outcome, reason = "error", f"pipeline {d.trigger.pipeline_id} not found"
+                    else:
+                        definition = await self.definition(tx, pipeline["id"], pipeline["version"])
+                        row = self._execution_row(pipeline, definition, origin="trigger",
+                                                  trigger_id=d.trigger.id, event=env, params={},
+                                                  now=now)
+                        execution_id = row["id"]
+                        execution_rows.append(row)
+                        step_rows += scheduler.initial_steps(execution_id, definition, now)
+                        fired += 1
+                        fired_by_trigger[d.trigger.id] = fired_by_trigger.get(d.trigger.id, 0) + 1
+                        self.metrics.fired.labels(d.trigger.id, env["event_type"]).inc()
+                self.metrics.decisions.labels(env["event_type"], outcome).inc()
+                decision_rows.append({
+                    "event_id": env["event_id"], "trigger_id": d.trigger.id,
+                    "pipeline_id": d.trigger.pipeline_id, "outcome": outcome, "reason": reason,
+                    "detail": d.detail, "execution_id": execution_id, "created_at": now,
+                })
+            event_rows.append({
                 "event_id": env["event_id"], "event_type": env["event_type"],
                 "source": env["source"], "timestamp": env["timestamp"], "received_at": now,
                 "data": env["data"], "correlation_id": env["correlation_id"],
                 "causation_id": env["causation_id"], "depth": env["depth"], "test": env["test"],
-                "fired_count": 0, "candidate_count": 0,
-            }
-            for env in unique.values()
-        ]
-        inserted = await tx.insert_missing(t.events, rows, "event_id")
+                "fired_count": fired, "candidate_count": len(decisions) + unexplained,
+            })
+        inserted = await tx.insert_missing(t.events, event_rows, "event_id")
+        if len(inserted) < len(event_rows):
+            # A concurrent publisher stored some of these ids first: theirs fired, ours must not.
+            execution_rows = [r for r in execution_rows if r["event_id"] in inserted]
+            kept = {r["id"] for r in execution_rows}
+            step_rows = [r for r in step_rows if r["execution_id"] in kept]
+            decision_rows = [r for r in decision_rows if r["event_id"] in inserted]
+            fired_by_trigger = {}
+            for r in execution_rows:
+                fired_by_trigger[r["trigger_id"]] = fired_by_trigger.get(r["trigger_id"], 0) + 1
+        await tx.insert(t.executions, execution_rows)
+        await tx.insert(t.steps, step_rows)
+        await tx.insert(t.decisions, decision_rows)
+        for trigger_id, count in fired_by_trigger.items():
+            await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + count,
+                                         "last_fired_at": now}, t.triggers.c.id == trigger_id)
         seen: set[str] = set()
         for env in envelopes:
             env["duplicate"] = env["event_id"] not in inserted or env["event_id"] in seen
             seen.add(env["event_id"])
             if env["duplicate"]:
                 self.metrics.duplicates.labels(env["event_type"]).inc()
-        for env in unique.values():
-            if env["event_id"] in inserted:
+            else:
                 self.metrics.events.labels(env["event_type"]).inc()
-                await self._match(tx, env, now)
 
-    async def _match(self, tx: Tx, env: dict[str, Any], now: float) -> None:
-        decisions, unexplained = self.matcher.decide(
-            env, explain_limit=self.settings.max_non_fired_decisions)
-        rows: list[dict[str, Any]] = []
-        fired = 0
-        for d in decisions:
-            outcome, reason, execution_id = d.outcome, d.reason, None
-            if outcome == "fired":
-                if env["test"]:
-                    outcome, reason = "would_fire", "test event: the filter matched, nothing started"
-                elif env["depth"] > self.settings.max_chain_depth:
-                    outcome = "suppressed"
-                    reason = (f"event chain depth {env['depth']} exceeds the limit of "
-                              f"{self.settings.max_chain_depth} (loop protection)")
-                else:
-                    execution_id = await self._fire(tx, d.trigger.id, d.trigger.pipeline_id, env, now)
-                    if execution_id is None:
-                        outcome, reason = "error", "pipeline not found"
-                    else:
-                        fired += 1
-            self.metrics.decisions.labels(env["event_type"], outcome).inc()
-            rows.append({
-                "event_id": env["event_id"], "trigger_id": d.trigger.id,
-                "pipeline_id": d.trigger.pipeline_id, "outcome": outcome, "reason": reason,
-                "detail": d.detail, "execution_id": execution_id, "created_at": now,
-            })
-        await tx.insert(t.decisions, rows)
-        await tx.update(t.events, {"fired_count": fired, "candidate_count": len(decisions) + unexplained},
-                        t.events.c.event_id == env["event_id"])
-
-    async def _fire(self, tx: Tx, trigger_id: str, pipeline_id: str, env: dict[str, Any],
-                    now: float) -> str | None:
-        pipeline = await tx.get(t.pipelines, id=pipeline_id)
-        if pipeline is None:
-            return None
-        execution_id = await self.create_execution(
-            tx, pipeline, origin="trigger", trigger_id=trigger_id, event=env, params={}, now=now)
-        if execution_id is not None:
-            await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + 1, "last_fired_at": now},
-                            t.triggers.c.id == trigger_id)
-            self.metrics.fired.labels(trigger_id, env["event_type"]).inc()
-        return execution_id
+    @staticmethod
+    def _execution_row(pipeline: Mapping[str, Any], definition: PipelineDef, *, origin: str,
+                       trigger_id: str | None, event: dict[str, Any] | None,
+                       params: Mapping[str, Any], now: float,
+                       parent_key: str | None = None) -> dict[str, Any]:
+        return {
+            "id": new_id("exe"), "pipeline_id": pipeline["id"], "pipeline_version": pipeline["version"],
+            "trigger_id": trigger_id, "event_id": event["event_id"] if event else None,
+            "origin": origin, "status": ExecutionStatus.QUEUED,
+            "params": {**definition.parameters, **params}, "event": event, "error": None,
+            "created_at": now, "started_at": None, "finished_at": None, "deadline_at": None,
+            "max_parallel": definition.max_parallel_steps, "parent_key": parent_key,
+        }
 
     async def create_execution(self, tx: Tx, pipeline: Mapping[str, Any], *, origin: str,
                                trigger_id: str | None, event: dict[str, Any] | None,
                                params: Mapping[str, Any], now: float | None = None,
                                parent_key: str | None = None) -> str | None:
-        """Create an execution and its steps; None when (trigger, event) already has one."""
+        """Create an execution and its steps; None when its ``parent_key`` already has one."""
         now = now or _now()
         definition = await self.definition(tx, pipeline["id"], pipeline["version"])
-        execution_id = new_id("exe")
-        row = {
-            "id": execution_id, "pipeline_id": pipeline["id"], "pipeline_version": pipeline["version"],
-            "trigger_id": trigger_id, "event_id": event["event_id"] if event else None,
-            "origin": origin, "status": ExecutionStatus.QUEUED,
-            "params": {**definition.parameters, **params}, "event": event, "error": None,
-            "created_at": now, "max_parallel": definition.max_parallel_steps,
-            "parent_key": parent_key,
-        }
-        if trigger_id is not None or parent_key is not None:
-            key = "id"
-            created = await tx.insert_missing(t.executions, [row], key)
-            if not created:
+        row = self._execution_row(pipeline, definition, origin=origin, trigger_id=trigger_id,
+                                  event=event, params=params, now=now, parent_key=parent_key)
+        if parent_key is not None:
+            if not await tx.insert_missing(t.executions, [row], "id"):
                 return None
         else:
             await tx.insert(t.executions, row)
-        await tx.insert(t.steps, scheduler.initial_steps(execution_id, definition, now))
-        return execution_id
+        await tx.insert(t.steps, scheduler.initial_steps(row["id"], definition, now))
+        return str(row["id"])
 
     # -- operator actions ----------------------------------------------------------------
     async def cancel(self, execution_id: str) -> None:
@@ -258,7 +294,7 @@ class Engine:
             await tx.update(t.executions, {"status": ExecutionStatus.QUEUED, "error": None,
                                            "finished_at": None, "deadline_at": None},
                             t.executions.c.id == execution_id)
-            await scheduler.make_ready(tx, execution_id, definition, now)
+            await scheduler.advance(tx, execution_id, definition, now)
         self.wake()
 
     def _cancel_local(self, execution_id: str) -> None:
@@ -292,15 +328,18 @@ class Engine:
                     log.exception("claiming steps failed")
                     await asyncio.sleep(self.settings.poll_seconds)
             for row in claimed:
-                key = (row["execution_id"], row["step_id"])
-                task = asyncio.create_task(self._run_claimed(row), name=f"step {key}")
-                self._running[key] = task
-                self.metrics.running.inc()
-                task.add_done_callback(lambda _t, k=key: self._step_done(k))
+                self._spawn(row)
             if claimed and len(claimed) == free:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    def _spawn(self, row: dict[str, Any]) -> None:
+        key = (row["execution_id"], row["step_id"])
+        task = asyncio.create_task(self._run_claimed(row), name=f"step {key}")
+        self._running[key] = task
+        self.metrics.running.inc()
+        task.add_done_callback(lambda _t, k=key: self._step_done(k))
 
     def _step_done(self, key: tuple[str, str]) -> None:
         self._running.pop(key, None)
@@ -343,6 +382,24 @@ class Engine:
             await self._notify_finished()
 
     # -- running one step ----------------------------------------------------------------
+    CONFIG_TTL = 2.0
+
+    def invalidate_config(self) -> None:
+        self._config_cache = None
+
+    async def _config(self, tx: Tx) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, Any]]:
+        """Secrets, channels and pipeline names, re-read at most every CONFIG_TTL seconds."""
+        cached = self._config_cache
+        if cached is not None and cached[0] > _now():
+            return cached[1], cached[2], cached[3]
+        secrets = dict(self.settings.secrets)
+        secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
+        channels = self.settings.channel_config()
+        channels.update({r["name"]: r["config"] for r in await tx.list(t.channels, order="name")})
+        names: dict[str, Any] = {}
+        self._config_cache = (_now() + self.CONFIG_TTL, secrets, channels, names)
+        return secrets, channels, names
+
     async def _run_step(self, row: dict[str, Any]) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
         now = _now()
@@ -359,11 +416,10 @@ class Engine:
                                 t.executions.c.status == ExecutionStatus.QUEUED)
             step_rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
                                       order="position", descending=False)
-            pipeline = await tx.get(t.pipelines, id=execution["pipeline_id"])
-            secrets = dict(self.settings.secrets)
-            secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
-            channels = self.settings.channel_config()
-            channels.update({r["name"]: r["config"] for r in await tx.list(t.channels, order="name")})
+            secrets, channels, names = await self._config(tx)
+            if execution["pipeline_id"] not in names:
+                pipeline = await tx.get(t.pipelines, id=execution["pipeline_id"])
+                names[execution["pipeline_id"]] = pipeline["name"] if pipeline else None
         step = definition.step(step_id)
         action = self.registry.get(step.action)
         context = build_context(
@@ -371,7 +427,7 @@ class Engine:
             steps={r["step_id"]: {"status": r["status"], "outputs": r["outputs"] or {},
                                   "error": r["error"]} for r in step_rows},
             pipeline={"id": execution["pipeline_id"], "version": execution["pipeline_version"],
-                      "name": pipeline["name"] if pipeline else None},
+                      "name": names.get(execution["pipeline_id"])},
             execution={"id": execution_id, "trigger_id": execution["trigger_id"],
                        "event_id": execution["event_id"], "origin": execution["origin"]},
             trigger={"id": execution["trigger_id"]} if execution["trigger_id"] else {},
@@ -446,6 +502,7 @@ class Engine:
                 s.c.status == StepStatus.RUNNING, s.c.lease_owner == self.worker_id,
                 s.c.attempts == attempt)
         final: str | None = None
+        following: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
             # Completions of one execution take turns, so the last one sees every step final.
             await tx.lock(t.executions, id=execution_id)
@@ -469,8 +526,14 @@ class Engine:
                                                 f"step {step_id} failed: {error}", finished)
                 final = "failed"
             else:
-                await scheduler.make_ready(tx, execution_id, definition, finished)
-                final = await scheduler.finish_if_done(tx, execution_id, definition, finished)
+                ready, final = await scheduler.advance(tx, execution_id, definition, finished)
+                free = self.settings.workers - len(self._running) + 1  # this step's slot frees now
+                if ready and free > 0 and not self._stopping:
+                    # Continue the execution here: no trip through the queue between its steps.
+                    following = await tx.claim_steps(self.worker_id, _now(), self.settings.lease_seconds,
+                                                     min(free, len(ready)), execution_id=execution_id)
+        for next_row in following:
+            self._spawn(next_row)
         if final:
             self.metrics.executions.labels(final).inc()
             if final == "failed":

@@ -28,12 +28,15 @@ def _satisfied(row: dict[str, Any], definition: PipelineDef) -> bool:
     return False
 
 
-async def make_ready(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> int:
-    """Set ``ready_at`` on every pending step whose dependencies are all done."""
+async def advance(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> tuple[list[str], str | None]:
+    """Make ready every pending step whose dependencies are done; close a finished execution.
+
+    Returns the step ids made ready and the execution's new final status, if it just ended.
+    """
     rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
                          order="position", descending=False)
     by_id = {r["step_id"]: r for r in rows}
-    made = 0
+    ready: list[str] = []
     for r in rows:
         if r["status"] != StepStatus.PENDING or r["ready_at"] is not None:
             continue
@@ -41,16 +44,9 @@ async def make_ready(tx: Tx, execution_id: str, definition: PipelineDef, now: fl
         if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
             await tx.update(t.steps, {"ready_at": now}, t.steps.c.execution_id == execution_id,
                             t.steps.c.step_id == r["step_id"], t.steps.c.status == StepStatus.PENDING)
-            made += 1
-    return made
-
-
-async def finish_if_done(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> str | None:
-    """Close the execution when every step is final; return its new status, if any."""
-    rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
-                         order="position", descending=False)
-    if any(r["status"] not in FINAL_STEP for r in rows):
-        return None
+            ready.append(r["step_id"])
+    if ready or any(r["status"] not in FINAL_STEP for r in rows):
+        return ready, None
     hard_failures = [r for r in rows if r["status"] == StepStatus.FAILED
                      and definition.step(r["step_id"]).on_failure == "fail"]
     if hard_failures:
@@ -63,7 +59,7 @@ async def finish_if_done(tx: Tx, execution_id: str, definition: PipelineDef, now
         t.executions.c.id == execution_id,
         t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
     )
-    return str(status) if changed else None
+    return [], (str(status) if changed else None)
 
 
 async def close_execution(tx: Tx, execution_id: str, status: ExecutionStatus, error: str | None,

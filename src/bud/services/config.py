@@ -66,12 +66,14 @@ class ConfigService:
         async with self.store.transaction() as tx:
             await tx.delete(t.channels, t.channels.c.name == name)
             await tx.insert(t.channels, {"name": name, "config": config, "updated_at": _now()})
+        self.engine.invalidate_config()
         return {"name": name, "config": masked_config(config), "source": "api"}
 
     async def delete_channel(self, name: str) -> None:
         async with self.store.transaction() as tx:
             if not await tx.delete(t.channels, t.channels.c.name == name):
                 raise NotFoundError(f"channel {name} is not configured through the API")
+        self.engine.invalidate_config()
 
     async def secrets(self) -> dict[str, Any]:
         names = {n: {"name": n, "updated_at": None} for n in self.engine.settings.secrets}
@@ -91,9 +93,11 @@ class ConfigService:
         async with self.store.transaction() as tx:
             await tx.delete(t.secrets, t.secrets.c.name == name)
             await tx.insert(t.secrets, {"name": name, "value": value, "updated_at": now})
+        self.engine.invalidate_config()
         return iso_times({"name": name, "updated_at": now}, "updated_at")
 
     async def delete_secret(self, name: str) -> None:
         async with self.store.transaction() as tx:
             if not await tx.delete(t.secrets, t.secrets.c.name == name):
                 raise NotFoundError(f"secret {name} not found")
+        self.engine.invalidate_config()

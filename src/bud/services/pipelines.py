@@ -115,6 +115,7 @@ class PipelineService:
                     "name": values.get("name", row["name"]), "definition": definition, "created_at": now})
             await tx.update(t.pipelines, values, t.pipelines.c.id == pipeline_id)
             row.update(values)
+            self.engine.invalidate_config()  # the cached pipeline name
             count, last = await self._summary(tx, pipeline_id)
         return _out(row, count, last)
 

@@ -96,14 +96,20 @@ class Tx:
     async def scalar(self, stmt: Any) -> Any:
         return (await self.conn.execute(stmt)).scalar()
 
+    async def scalars(self, stmt: Any) -> list[Any]:
+        return list((await self.conn.execute(stmt)).scalars().all())
+
     async def rows(self, stmt: Any) -> list[Row]:
         return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
 
     # -- the work queue ------------------------------------------------------------------
-    async def claim_steps(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Row]:
+    async def claim_steps(self, owner: str, now: float, lease_seconds: float, limit: int,
+                          *, execution_id: str | None = None) -> list[Row]:
         """Claim up to ``limit`` ready steps (or steps whose lease expired) for ``owner``.
 
         A claim counts as an attempt. Executions with ``max_parallel`` are held to it.
+        With ``execution_id``, only that execution's steps are considered (a worker continuing
+        the execution whose step it just finished).
         """
         s, e = t.steps, t.executions
         ready = or_(
@@ -113,7 +119,8 @@ class Tx:
         stmt = (
             select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
             .join(e, e.c.id == s.c.execution_id)
-            .where(ready, e.c.status.in_(("queued", "running")))
+            .where(ready, e.c.status.in_(("queued", "running")),
+                   *([s.c.execution_id == execution_id] if execution_id else []))
             .order_by(s.c.ready_at)
             .limit(limit * 4)
         )

@@ -40,6 +40,6 @@ def mount(app: FastAPI) -> None:
     async def ui_redirect() -> RedirectResponse:
         return RedirectResponse("/")
 
-    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/ui", ui_redirect, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,171 @@
+"""End-to-end figures of a real ``bud serve`` on this machine, against DESIGN section 6.
+
+    python benchmarks/bench_engine.py [--quick] [--keep]
+
+Starts ``bud serve`` on a free loopback port with a fresh SQLite data directory, then measures:
+single-event publish (requests/s, 16 concurrent clients), batched publish (events/s, ack after
+commit), event accepted -> execution started latency (p50/p99), step-to-step dispatch overhead
+(p50), and executions/s of a 3-step ``log`` pipeline. Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import BudProcess  # noqa: E402
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def row(name: str, value: float, unit: str, target: str, ok: bool) -> None:
+    print(f"  {name:<44} {value:>12,.1f} {unit:<8} target {target:<14} {'PASS' if ok else 'MISS'}")
+
+
+async def single_publish(url: str, total: int, concurrency: int = 16) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        counter = iter(range(total))
+
+        async def worker() -> None:
+            for i in counter:
+                r = await http.post("/v1/events", json={"event_type": "bench.ingest",
+                                                        "data": {"i": i}})
+                r.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return total / (time.perf_counter() - started)
+
+
+async def batch_publish(url: str, batches: int, size: int) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        started = time.perf_counter()
+        for b in range(batches):
+            events = [{"event_type": "bench.ingest", "data": {"i": i, "b": b}} for i in range(size)]
+            r = await http.post("/v1/events/batch", json={"events": events})
+            r.raise_for_status()
+        return batches * size / (time.perf_counter() - started)
+
+
+def wait_all(http: httpx.Client, pipeline_id: str, count: int, timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items, cursor = [], None
+        while True:
+            params = {"pipeline_id": pipeline_id, "limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = http.get("/v1/executions", params=params).json()
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        done = [e for e in items if e["status"] in ("succeeded", "failed", "cancelled")]
+        if len(done) >= count or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    scale = 0.2 if args.quick else 1.0
+    data = Path(tempfile.mkdtemp(prefix="bud-bench-"))
+    server = BudProcess(data / "bud", env={"BUD_LOG_LEVEL": "warning"}).start()
+    http = httpx.Client(base_url=server.url, timeout=60)
+    try:
+        http.post("/v1/event-types", json={"name": "bench.ingest"}).raise_for_status()
+        http.post("/v1/event-types", json={"name": "bench.latency"}).raise_for_status()
+        http.post("/v1/event-types", json={"name": "bench.three"}).raise_for_status()
+        one = http.post("/v1/pipelines", json={"name": "one", "definition": {"steps": [
+            {"id": "a", "action": "log", "params": {"message": "{{ event.i }}"}}]}}).json()
+        three = http.post("/v1/pipelines", json={"name": "three", "definition": {"steps": [
+            {"id": "a", "action": "log", "params": {"message": "a {{ event.i }}"}},
+            {"id": "b", "action": "log", "params": {"message": "b"}, "depends_on": ["a"]},
+            {"id": "c", "action": "log", "params": {"message": "c"}, "depends_on": ["b"]}]}}).json()
+        http.post("/v1/event-triggers", json={"pipeline_id": one["id"], "event_type": "bench.latency"})
+        http.post("/v1/event-triggers", json={"pipeline_id": three["id"], "event_type": "bench.three"})
+
+        print(f"Bud Pipelines benchmark — bud serve on {server.url}, SQLite, "
+              f"{'quick' if args.quick else 'full'} run\n")
+        single = asyncio.run(single_publish(server.url, int(3000 * scale)))
+        batched = asyncio.run(batch_publish(server.url, max(2, int(20 * scale)), 1000))
+
+        # latency: events one at a time, paced, each firing a one-step pipeline
+        n = int(300 * scale)
+        for i in range(n):
+            http.post("/v1/events", json={"event_type": "bench.latency", "data": {"i": i}}).raise_for_status()
+            time.sleep(0.01)
+        executions = wait_all(http, one["id"], n, 60)
+        lat = []
+        for e in executions[: n]:
+            event = http.get(f"/v1/events/{e['event_id']}").json()
+            lat.append((ts(e["started_at"]) - ts(event["received_at"])) * 1000)
+
+        # executions/s of a 3-step log pipeline, and step-to-step dispatch overhead
+        m = int(1000 * scale)
+        started = time.perf_counter()
+        for b in range(0, m, 250):
+            http.post("/v1/events/batch", json={"events": [
+                {"event_type": "bench.three", "data": {"i": i}} for i in range(b, min(m, b + 250))]}
+            ).raise_for_status()
+        done = wait_all(http, three["id"], m, 300)
+        elapsed = time.perf_counter() - started
+        rate = len(done) / elapsed
+        gaps = []
+        for e in done[:100]:
+            steps = http.get(f"/v1/executions/{e['id']}").json()["steps"]
+            for prev, nxt in zip(steps, steps[1:], strict=False):
+                gaps.append((ts(nxt["started_at"]) - ts(prev["finished_at"])) * 1000)
+        rss = _rss_mb(server)
+
+        print("figure                                              measured          DESIGN §6")
+        row("single-event publish (16 clients)", single, "req/s", ">= 2,000", single >= 2000)
+        row("batched publish, ack after commit", batched, "events/s", ">= 20,000", batched >= 20000)
+        row("event accepted -> execution started, p50", statistics.median(lat), "ms", "-", True)
+        row("event accepted -> execution started, p99", pct(lat, 0.99), "ms", "< 20 ms", pct(lat, 0.99) < 20)
+        row("step-to-step dispatch overhead, p50", statistics.median(gaps), "ms", "< 5 ms",
+            statistics.median(gaps) < 5)
+        row("3-step log pipeline executions", rate, "exec/s", ">= 1,000", rate >= 1000)
+        if rss:
+            row("server resident memory after the run", rss, "MB", "< 300 MB", rss < 300)
+        print(f"\n  {len(done)}/{m} three-step executions finished in {elapsed:.1f}s "
+              f"({sum(1 for e in done if e['status'] == 'succeeded')} succeeded)")
+        print("  published baselines (DESIGN §6): Prefect 3.9 on this machine ~2 s from event to a "
+              "finished one-step run, 2.6 runs/s for a burst of 1,000 events; per-task overhead "
+              "Hatchet ~30 ms, Temporal ~74 ms, Prefect ~120 ms.")
+    finally:
+        http.close()
+        server.stop()
+
+
+def _rss_mb(server: BudProcess) -> float | None:
+    if server.proc is None:
+        return None
+    try:
+        for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+if __name__ == "__main__":
+    main()

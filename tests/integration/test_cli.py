@@ -1,0 +1,463 @@
+"""The ``bud`` CLI against the real app in process (``make_client`` is pointed at it)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+import bud.cli.app as cli_app
+from bud.cli.app import app
+from bud.client import BudClient
+from bud.errors import BudError
+from bud.settings import Settings
+from tests.support import HttpReceiver, free_port
+
+with warnings.catch_warnings():
+    # starlette warns at import when it finds httpx rather than httpx2; nothing to act on here.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+LOG_ONLY = {"steps": [{"id": "say", "action": "log",
+                       "params": {"message": "hello {{ event.model_name | default('you') }}"}}]}
+
+
+class Bud:
+    """Runs ``bud ...`` in process against the app; ``sdk`` checks what it did."""
+
+    def __init__(self, sdk: BudClient) -> None:
+        self.sdk = sdk
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0, input: str | None = None) -> Result:
+        result = self.runner.invoke(app, list(args), input=input)
+        if result.exit_code != code:
+            raise AssertionError(
+                f"bud {' '.join(args)} exited {result.exit_code}, expected {code}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
+                f"exception: {result.exception!r}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def bud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bud]:
+    from bud.server.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    app_ = create_app(settings)
+    with TestClient(app_) as http, BudClient(http_client=http) as sdk:
+        monkeypatch.setattr(cli_app, "make_client",
+                            lambda url, api_key: BudClient(http_client=http, api_key=api_key))
+        yield Bud(sdk)
+
+
+@pytest.fixture
+def slack() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+def _id(prefix: str, text: str) -> str:
+    found = re.search(rf"\b{prefix}_[0-9a-z]+", text)
+    assert found, f"no {prefix}_ id in:\n{text}"
+    return found.group(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's first steps
+
+
+def test_demo_then_add_a_model_then_watch(bud: Bud, slack: HttpReceiver) -> None:
+    first = bud("demo")
+    assert "cluster_prod" in first.stdout
+    assert "Auto-Deploy New Models" in first.stdout
+    assert "bud models add Llama-3.2-1B --source hugging_face --meta auto_deploy=true" in (
+        first.stdout)
+    again = bud("demo")
+    assert "created" not in again.stdout
+    assert again.stdout.count("exists") == 5
+    bud("channels", "set", "slack", "--url", slack.url)
+
+    added = bud("models", "add", "Llama-3.2-1B", "--source", "hugging_face",
+                "--meta", "auto_deploy=true")
+    model_id = _id("model", added.stdout)
+    assert bud.sdk.models.get(model_id).metadata == {"auto_deploy": True}
+    assert "started 1 execution" in added.stdout
+    assert "Auto-Deploy New Models" in added.stdout
+    execution_id = _id("exe", added.stdout.split("started 1 execution", 1)[1])
+    assert f"bud executions watch {execution_id}" in added.stdout
+
+    watched = bud("executions", "watch", execution_id)
+    for step in ("health_check", "deploy", "notify"):
+        assert step in watched.stdout
+    assert f"execution {execution_id} succeeded" in watched.stdout
+
+    shown = bud("events", "show", bud.sdk.executions.get(execution_id).event_id or "")
+    assert "model.added" in shown.stdout
+    assert "Llama-3.2-1B" in shown.stdout
+    assert "fired" in shown.stdout
+    assert execution_id in shown.stdout
+    assert "Deployment Failure Alerts" not in shown.stdout  # it listens to other events
+
+    deployments = bud.json("deployments", "list")
+    assert [d["name"] for d in deployments] == ["Llama-3.2-1B-auto"]
+
+
+def test_model_that_fires_nothing_says_why(bud: Bud) -> None:
+    bud("demo")
+    added = bud("models", "add", "Mistral-7B", "--source", "ollama")
+    assert "started no execution" in added.stdout
+    event_id = _id("evt", added.stdout)
+    shown = bud("events", "show", event_id)
+    assert "filtered" in shown.stdout
+    assert "model_source" in shown.stdout
+
+
+def test_watch_exits_1_when_the_execution_fails(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(name="doomed", definition={
+        "steps": [{"id": "boom", "action": "fail",
+                   "params": {"message": "it broke", "retryable": False}}]})
+    started = bud("pipelines", "run", pipeline.id)
+    execution_id = _id("exe", started.stdout)
+    watched = bud("executions", "watch", execution_id, code=1)
+    assert "boom" in watched.stdout
+    assert "it broke" in watched.stdout
+    shown = bud("executions", "show", execution_id)
+    assert "failed" in shown.stdout and "it broke" in shown.stdout
+    assert bud.json("executions", "show", execution_id)["status"] == "failed"
+    retried = bud("executions", "retry", execution_id)
+    assert execution_id in retried.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipelines
+
+
+def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) -> None:
+    full = tmp_path / "pipeline.yaml"
+    full.write_text(yaml.safe_dump({"name": "Greeter", "description": "says hello",
+                                    "definition": LOG_ONLY}))
+    created = bud("pipelines", "create", str(full))
+    pipeline_id = _id("pipe", created.stdout)
+
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(LOG_ONLY))
+    nameless = bud("pipelines", "create", str(bare), code=2)
+    assert "name" in nameless.stderr
+    other_id = _id("pipe", bud("pipelines", "create", str(bare), "--name", "Bare").stdout)
+
+    listed = bud.json("pipelines", "list")
+    assert {p["id"] for p in listed} == {pipeline_id, other_id}
+    table = bud("pipelines", "list").stdout
+    assert "Greeter" in table and pipeline_id in table
+    shown = bud("pipelines", "show", pipeline_id).stdout
+    assert "say" in shown and "log" in shown and "says hello" in shown
+    assert bud.json("pipelines", "show", pipeline_id)["triggers"] == []
+
+    two_steps = {"steps": [*LOG_ONLY["steps"],
+                           {"id": "again", "action": "log", "params": {"message": "bye"},
+                            "depends_on": ["say"]}]}
+    bare.write_text(json.dumps(two_steps))
+    updated = bud("pipelines", "update", pipeline_id, str(bare))
+    assert "version 2" in updated.stdout
+    assert len(bud.sdk.pipelines.get(pipeline_id).definition["steps"]) == 2
+
+    assert "valid" in bud("pipelines", "validate", str(bare)).stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({"steps": [
+        {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["nope"]}]}))
+    invalid = bud("pipelines", "validate", str(broken), code=1)
+    assert "error:" in invalid.stderr
+    assert "nope" in invalid.stderr
+    assert bud.json("pipelines", "validate", str(bare))["valid"] is True
+
+    run = bud("pipelines", "run", pipeline_id, "--param", "n=3", "--param", "who=ann", "--wait")
+    assert "succeeded" in run.stdout
+    execution = bud.sdk.executions.get(_id("exe", run.stdout))
+    assert execution.params == {"n": 3, "who": "ann"}
+
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps({"event_type": "model.added", "data": {
+        "model_id": "model_1", "model_name": "Llama", "model_source": "hugging_face"}}))
+    with_event = bud("pipelines", "run", pipeline_id, "--event", str(event_file), "--wait")
+    done = bud.sdk.executions.get(_id("exe", with_event.stdout))
+    assert done.steps is not None
+    assert done.steps[0].params == {"message": "hello Llama"}
+
+    bud("pipelines", "delete", other_id)
+    missing = bud("pipelines", "show", other_id, code=1)
+    assert missing.stderr.startswith("error: ")
+    assert other_id in missing.stderr
+    assert bud("pipelines", "create", str(tmp_path / "absent.yaml"), code=2).exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Triggers and events
+
+
+def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(name="hf", definition=LOG_ONLY)
+    created = bud("triggers", "create", "--pipeline", pipeline.id, "--event-type",
+                  "model.added", "--filter",
+                  '{"model_source": "hugging_face", "auto_deploy": true}', "--name", "hf")
+    trigger_id = _id("trig", created.stdout)
+    trigger = bud.sdk.event_triggers.get(trigger_id)
+    assert trigger.filter == {"model_source": "hugging_face", "auto_deploy": True}
+    assert trigger.name == "hf"
+
+    listed = bud.json("triggers", "list", "--pipeline", pipeline.id)
+    assert [t["id"] for t in listed] == [trigger_id]
+    assert bud.json("triggers", "list", "--event-type", "deployment.failed") == []
+    assert bud.json("triggers", "show", trigger_id)["event_type"] == "model.added"
+
+    data: dict[str, Any] = {"model_id": "model_1", "model_name": "Llama",
+                            "model_source": "hugging_face", "auto_deploy": False}
+    event = {"event_type": "model.added", "data": data}
+    verdict = bud("triggers", "test", trigger_id, "--event", json.dumps(event)).stdout
+    assert "would not fire" in verdict
+    assert "✗" in verdict and "✓" in verdict
+    assert "auto_deploy" in verdict and "model_source" in verdict
+    assert "expected true" in verdict and "actual false" in verdict
+    data["auto_deploy"] = True
+    assert "would fire" in bud("triggers", "test", trigger_id, "--event",
+                               json.dumps(event)).stdout
+    assert bud.sdk.event_triggers.get(trigger_id).fire_count == 0
+
+    bud("triggers", "update", trigger_id, "--filter", '{"model_source": "ollama"}')
+    assert bud.sdk.event_triggers.get(trigger_id).filter == {"model_source": "ollama"}
+    bud("triggers", "disable", trigger_id)
+    assert bud.sdk.event_triggers.get(trigger_id).enabled is False
+    bud("triggers", "enable", trigger_id)
+    assert bud.sdk.event_triggers.get(trigger_id).enabled is True
+
+    bad = bud("triggers", "create", "--pipeline", pipeline.id, "--event-type", "model.added",
+              "--filter", '{"size": {"$gt": [1]}}', code=1)
+    assert bad.stderr.startswith("error: filter.size")
+    assert bud("triggers", "create", "--pipeline", pipeline.id, "--event-type", "model.added",
+               "--filter", "{not json", code=2).exit_code == 2
+
+    bud("triggers", "delete", trigger_id)
+    assert bud.json("triggers", "list") == []
+
+
+def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
+    pipeline = bud.sdk.pipelines.create(name="greeter", definition=LOG_ONLY)
+    bud.sdk.event_triggers.create(pipeline.id, "model.added",
+                                  filter={"model_source": "hugging_face"})
+    data = {"model_id": "model_xyz789", "model_name": "Llama-3.2-1B",
+            "model_source": "hugging_face", "created_by": "user@example.com"}
+    published = bud("events", "publish", "model.added", "--data", json.dumps(data),
+                    "--source", "budmodel", "--id", "evt_abc123")
+    assert "evt_abc123" in published.stdout
+    duplicate = bud("events", "publish", "model.added", "--data", json.dumps(data),
+                    "--id", "evt_abc123")
+    assert "Duplicate" in duplicate.stdout
+
+    data_file = tmp_path / "data.yaml"
+    data_file.write_text(yaml.safe_dump({**data, "model_source": "ollama"}))
+    other = bud("events", "publish", "model.added", "--data-file", str(data_file))
+    other_id = _id("evt", other.stdout)
+    test_event = bud.json("events", "publish", "model.added", "--data", json.dumps(data),
+                          "--test")
+    assert test_event["test"] is True
+
+    listed = bud.json("events", "list", "--type", "model.added")
+    assert {e["event_id"] for e in listed} >= {"evt_abc123", other_id}
+    assert [e["event_id"] for e in bud.json("events", "list", "--source", "budmodel")] == [
+        "evt_abc123"]
+    assert "evt_abc123" in bud("events", "list").stdout
+
+    execution_id = _wait(lambda: next(iter(bud.sdk.events.get("evt_abc123").executions or []),
+                                      None))
+    shown = bud("events", "show", "evt_abc123").stdout
+    assert "budmodel" in shown and "user@example.com" in shown
+    assert "fired" in shown and execution_id in shown
+    filtered = bud("events", "show", other_id).stdout
+    assert "filtered" in filtered and "No executions started" in filtered
+    as_json = bud.json("events", "show", "evt_abc123")
+    assert as_json["executions"][0]["id"] == execution_id
+
+    listed_execs = bud.json("executions", "list", "--pipeline", pipeline.id)
+    assert [x["id"] for x in listed_execs] == [execution_id]
+    bud.sdk.executions.wait(execution_id, timeout=20)
+    assert bud.json("executions", "list", "--status", "succeeded")[0]["id"] == execution_id
+    shown_exec = bud("executions", "show", execution_id).stdout
+    assert "say" in shown_exec and "succeeded" in shown_exec
+    cancel = bud("executions", "cancel", execution_id, code=1)
+    assert cancel.stderr.startswith("error: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The platform and configuration
+
+
+def test_platform_commands(bud: Bud) -> None:
+    created = bud("clusters", "create", "Production", "--id", "cluster_prod",
+                  "--environment", "production")
+    assert "cluster_prod" in created.stdout
+    assert bud.json("clusters", "show", "cluster_prod")["environment"] == "production"
+    assert [c["id"] for c in bud.json("clusters", "list")] == ["cluster_prod"]
+    bud("clusters", "update", "cluster_prod", "--status", "unhealthy", "--reason", "disk")
+    assert bud.sdk.clusters.get("cluster_prod").status == "unhealthy"
+    bud("clusters", "update", "cluster_prod", "--status", "ready")
+
+    model_id = _id("model", bud("models", "add", "Llama", "--source", "hugging_face",
+                                "--uri", "hf://meta/llama", "--meta", "size=1",
+                                "--meta", "tags=[\"small\"]", "--meta", "family=llama").stdout)
+    model = bud.sdk.models.get(model_id)
+    assert model.metadata == {"size": 1, "tags": ["small"], "family": "llama"}
+    assert model.uri == "hf://meta/llama"
+    bud("models", "update", model_id, "--set", "size=2")
+    assert bud.sdk.models.get(model_id).metadata["size"] == 2
+    assert bud.json("models", "show", model_id)["name"] == "Llama"
+    assert [m["id"] for m in bud.json("models", "list")] == [model_id]
+
+    deployed = bud("deployments", "create", "--model", model_id, "--cluster", "cluster_prod",
+                   "--name", "llama-prod")
+    deployment_id = _id("dep", deployed.stdout)
+    bud("deployments", "update", deployment_id, "--status", "failed",
+        "--error-message", "out of memory")
+    assert bud.json("deployments", "show", deployment_id)["error_message"] == "out of memory"
+    assert [d["id"] for d in bud.json("deployments", "list", "--status", "failed")] == [
+        deployment_id]
+    assert bud.json("events", "list", "--type", "deployment.failed")
+    bud("deployments", "delete", deployment_id)
+    bud("models", "delete", model_id)
+    bud("clusters", "delete", "cluster_prod")
+    assert bud.json("clusters", "list") == []
+
+
+def test_catalog_and_configuration_commands(bud: Bud) -> None:
+    names = {t["name"] for t in bud.json("event-types", "list")}
+    assert "model.added" in names
+    bud("event-types", "register", "team.thing_happened", "--description", "team",
+        "--schema", '{"type": "object", "properties": {"what": {"type": "string"}}}')
+    assert bud.sdk.event_types.get("team.thing_happened").description == "team"
+    assert "what" in bud("event-types", "list").stdout
+
+    actions = bud("actions", "list").stdout
+    assert "notification" in actions and "cluster_health" in actions
+    shown = bud("actions", "show", "log").stdout
+    assert "message" in shown and "level" in shown
+    assert bud.json("actions", "show", "log")["name"] == "log"
+
+    bud("channels", "set", "webhook", "--url", "https://user:pw@hooks.example/x")
+    listed = bud("channels", "list").stdout
+    assert "webhook" in listed and ":pw@" not in listed
+    bud("channels", "set", "email", "--smtp-url", "smtp://localhost:2525", "--from", "a@b.c")
+    assert {c["name"] for c in bud.json("channels", "list")} >= {"webhook", "email"}
+    assert bud("channels", "set", "slack", code=2).exit_code == 2
+    bud("channels", "delete", "webhook")
+
+    bud("secrets", "set", "token", "s3cret")
+    bud("secrets", "set", "prompted", input="hidden-value\n")
+    listed_secrets = bud("secrets", "list").stdout
+    assert "token" in listed_secrets and "prompted" in listed_secrets
+    assert "s3cret" not in listed_secrets
+    bud("secrets", "delete", "token")
+    assert [s["name"] for s in bud.json("secrets", "list")] == ["prompted"]
+    assert bud.json("deliveries", "list") == []
+    assert json.loads(bud("health").stdout)["status"] == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# Without a server
+
+
+def test_unreachable_server_prints_a_hint() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["--url", url, "pipelines", "list"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: could not reach Bud at " + url)
+    assert "bud serve" in result.stderr
+
+
+def test_url_and_api_key_reach_make_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str | None, str | None]] = []
+
+    def fake(url: str | None, api_key: str | None) -> BudClient:
+        seen.append((url, api_key))
+        raise BudError("stop here")
+
+    monkeypatch.setattr(cli_app, "make_client", fake)
+    monkeypatch.setenv("BUD_URL", "http://env:1")
+    monkeypatch.setenv("BUD_API_KEY", "env-key")
+    runner = CliRunner()
+    assert runner.invoke(app, ["pipelines", "list"]).exit_code == 1
+    assert runner.invoke(app, ["--url", "http://flag:2", "--api-key", "k", "models",
+                               "list"]).exit_code == 1
+    assert seen == [("http://env:1", "env-key"), ("http://flag:2", "k")]
+
+
+def test_help_and_usage_errors() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for group in ("serve", "demo", "pipelines", "triggers", "events", "executions", "models",
+                  "clusters", "deployments", "event-types", "channels", "secrets"):
+        assert group in result.stdout
+    assert runner.invoke(app, ["triggers", "create"]).exit_code == 2
+    assert runner.invoke(app, ["models", "add", "x", "--source", "s", "--meta", "novalue"]
+                         ).exit_code == 2
+
+
+def test_serve_builds_settings_and_runs_the_server(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    import bud.server
+
+    captured: list[tuple[Settings, dict[str, Any]]] = []
+    monkeypatch.setattr(bud.server, "run",
+                        lambda settings, **kw: captured.append((settings, kw)))
+    for key in ("BUD_HOST", "BUD_PORT", "BUD_DATA_DIR", "BUD_DATABASE_URL", "BUD_DEMO",
+                "BUD_CONFIG", "BUD_WORKERS"):
+        monkeypatch.delenv(key, raising=False)
+    config = tmp_path / "bud.yaml"
+    config.write_text(yaml.safe_dump({"port": 9999, "smtp_from": "ops@example.com"}))
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "d"), "--demo",
+                                 "--config", str(config), "--workers", "4",
+                                 "--log-level", "warning"])
+    assert result.exit_code == 0, result.output
+    settings, kwargs = captured[0]
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 9999  # from the config file, as no --port was given
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.demo is True
+    assert settings.workers == 4
+    assert settings.smtp_from == "ops@example.com"
+    assert kwargs.get("log_level") == "warning"
+
+    result = runner.invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0
+    assert captured[1][0].port == 8123
+    assert captured[1][0].demo is False
+
+
+def test_serve_refuses_a_public_host_without_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BUD_API_KEYS", raising=False)
+    monkeypatch.delenv("BUD_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "0.0.0.0" in result.stderr
+
+
+def _wait(get: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = get()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
