@@ -144,6 +144,17 @@ BUILTIN_EVENT_TYPES: dict[str, EventType] = {
             {"cluster_id": "cluster_prod", "cluster_name": "Production", "environment": "production",
              "previous_status": "ready", "reason": "health check failed"},
         ),
+        EventType(
+            "trigger.tripped",
+            "A trigger's circuit breaker disabled it (it fired too often)",
+            _obj(["trigger_id"], {"trigger_id": _S, "trigger_name": _NS, "pipeline_id": _S,
+                                  "event_type": _S, "reason": _S, "fires": {"type": "integer"},
+                                  "window_seconds": {"type": "number"}}),
+            True,
+            {"trigger_id": "trig_xyz789", "trigger_name": "auto-deploy", "pipeline_id": "pipe_abc123",
+             "event_type": "model.added", "reason": "circuit breaker tripped: more than 600 fires in 60s",
+             "fires": 600, "window_seconds": 60},
+        ),
     )
 }
 

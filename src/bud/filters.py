@@ -453,10 +453,6 @@ def _join(base: str, key: str) -> str:
     return f"{base}.{key}" if base else key
 
 
-def _describe(value: Any) -> str:
-    return _json_type(value)
-
-
 class _Compiler:
     def __init__(self) -> None:
         self.clauses = 0
@@ -508,7 +504,7 @@ class _Compiler:
             elif key == "$not":
                 if not isinstance(value, Mapping) or not value:
                     raise FilterError(
-                        f"$not needs a non-empty object, got {_describe(value)}", path=here
+                        f"$not needs a non-empty object, got {_json_type(value)}", path=here
                     )
                 inner = self.obj(value, segs=segs, where=here, depth=depth + 1)
                 out.append(_Group("$not", here, (_single(inner, here),)))
@@ -562,7 +558,7 @@ class _Compiler:
     ) -> list[list[_Node]]:
         if not isinstance(value, list) or not value:
             raise FilterError(
-                f"{op} needs a non-empty list of objects, got {_describe(value)}"
+                f"{op} needs a non-empty list of objects, got {_json_type(value)}"
                 + (" (empty)" if isinstance(value, list) else ""),
                 path=where,
             )
@@ -571,7 +567,7 @@ class _Compiler:
             at = f"{where}[{i}]"
             if not isinstance(item, Mapping) or not item:
                 raise FilterError(
-                    f"{op} items must be non-empty objects, got {_describe(item)}", path=at
+                    f"{op} items must be non-empty objects, got {_json_type(item)}", path=at
                 )
             children.append(self.obj(item, segs=segs, where=at, depth=depth + 1))
         return children
@@ -606,12 +602,12 @@ class _Compiler:
                 raise FilterError(f"numbers must be finite, got {value!r}", path=where)
             return
         raise FilterError(
-            f"expected a string, number, boolean or null, got {_describe(value)}", path=where
+            f"expected a string, number, boolean or null, got {_json_type(value)}", path=where
         )
 
     def _scalar_list(self, value: Any, *, where: str, what: str) -> list[Any]:
         if not isinstance(value, list):
-            raise FilterError(f"{what} must be a list, got {_describe(value)}", path=where)
+            raise FilterError(f"{what} must be a list, got {_json_type(value)}", path=where)
         if not value:
             raise FilterError(f"{what} must not be empty", path=where)
         if len(value) > MAX_ANY_OF:
@@ -661,7 +657,7 @@ class _Compiler:
             if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
                 raise FilterError(
                     f"{op} needs a number or a string (strings such as ISO-8601 timestamps "
-                    f"compare lexicographically), got {_describe(operand)}",
+                    f"compare lexicographically), got {_json_type(operand)}",
                     path=where,
                 )
             if isinstance(operand, float) and not math.isfinite(operand):
@@ -672,7 +668,7 @@ class _Compiler:
         if op == "$exists":
             if not isinstance(operand, bool):
                 raise FilterError(
-                    f"$exists needs true or false, got {_describe(operand)}", path=where
+                    f"$exists needs true or false, got {_json_type(operand)}", path=where
                 )
             want = operand
             return self._leaf(
@@ -680,7 +676,7 @@ class _Compiler:
             )
         if op in ("$prefix", "$suffix", "$eq_ignore_case", "$wildcard"):
             if not isinstance(operand, str):
-                raise FilterError(f"{op} needs a string, got {_describe(operand)}", path=where)
+                raise FilterError(f"{op} needs a string, got {_json_type(operand)}", path=where)
             fn: Callable[[str], bool]
             if op == "$prefix":
                 fn = _bound_startswith(operand)
@@ -772,7 +768,7 @@ class Filter:
 
     def __init__(self, source: Mapping[str, Any] | None = None) -> None:
         if source is not None and not isinstance(source, Mapping):
-            raise FilterError(f"must be a JSON object, got {_describe(source)}")
+            raise FilterError(f"must be a JSON object, got {_json_type(source)}")
         src: dict[str, Any] = _copy_json(source) if source else {}
         conjuncts = tuple(_Compiler().obj(src, segs=None, where="", depth=1))
         root = _Group("$and", "", conjuncts)

@@ -33,7 +33,8 @@ class EventType(Resource):
 class Decision(Resource):
     trigger_id: str
     pipeline_id: str
-    outcome: str  # fired | filtered | disabled | suppressed | would_fire | error
+    outcome: str  # fired | filtered | disabled | suppressed | debounced | would_fire | error
+    reason_code: str | None = None
     reason: str | None = None
     detail: dict[str, Any] | None = None
     execution_id: str | None = None
@@ -94,6 +95,9 @@ class EventTrigger(Resource):
     updated_at: str
     fire_count: int = 0
     last_fired_at: str | None = None
+    flow: dict[str, Any] | None = None
+    tripped_at: str | None = None
+    tripped_reason: str | None = None
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -31,6 +31,8 @@ class Settings:
     poll_seconds: float = 1.0
     health_probe_seconds: float = 15.0
     max_chain_depth: int = 8
+    breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped
+    breaker_window_seconds: float = 60.0
     max_non_fired_decisions: int = 100
     secrets: dict[str, str] = field(default_factory=dict)
     demo: bool = False

@@ -27,26 +27,44 @@ except ImportError:  # pragma: no cover - the SDK lands in parallel
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 T = TypeVar("T")
 
 AUTO_DEPLOY_STEPS: list[dict[str, Any]] = [
     {"id": "health_check", "action": "cluster_health", "params": {"cluster_id": "cluster_prod"}},
-    {"id": "deploy", "action": "deployment_create",
-     "params": {"model_id": "{{ event.model_id }}", "cluster_id": "cluster_prod",
-                "deployment_name": "{{ event.model_name }}-auto"},
-     "depends_on": ["health_check"]},
-    {"id": "notify", "action": "notification",
-     "params": {"message": "Deployed {{ event.model_name }} successfully", "channel": "slack"},
-     "depends_on": ["deploy"]},
+    {
+        "id": "deploy",
+        "action": "deployment_create",
+        "params": {
+            "model_id": "{{ event.model_id }}",
+            "cluster_id": "cluster_prod",
+            "deployment_name": "{{ event.model_name }}-auto",
+        },
+        "depends_on": ["health_check"],
+    },
+    {
+        "id": "notify",
+        "action": "notification",
+        "params": {"message": "Deployed {{ event.model_name }} successfully", "channel": "slack"},
+        "depends_on": ["deploy"],
+    },
 ]
 
 
-def wait_for(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 10.0,
-             what: str = "condition") -> T:
+def wait_for(
+    fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 10.0, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     value = fetch()
     while not ok(value):
@@ -72,7 +90,9 @@ def receiver() -> Iterator[HttpReceiver]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, receiver: HttpReceiver) -> Iterator[BudProcess]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, receiver: HttpReceiver
+) -> Iterator[BudProcess]:
     env = {"BUD_SLACK_WEBHOOK_URL": f"{receiver.url}/slack"}
     with BudProcess(tmp_path_factory.mktemp("ui") / "bud", env=env) as proc:
         yield proc
@@ -116,9 +136,24 @@ def page(browser: Any, server: BudProcess) -> Iterator[Any]:
 def screenshot(pg: Any, name: str) -> None:
     """A full-page screenshot for the docs, without the transient toast."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    pg.evaluate("document.getElementById('toast').classList.remove('show'); window.scrollTo(0, 0)")
+    # A sticky bar would be painted mid-page in a full-page capture: pin it to the top.
+    pg.evaluate("""() => {
+        document.getElementById('toast').classList.remove('show');
+        document.querySelector('.topbar').style.position = 'static';
+        window.scrollTo({top: 0, behavior: 'instant'});
+    }""")
     pg.wait_for_timeout(250)
     pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def assert_labelled(pg: Any) -> None:
+    """Every visible form control has a label bound to it (so get_by_label finds it)."""
+    unlabelled = pg.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter((el) => el.offsetParent !== null && el.labels.length === 0)
+            .map((el) => el.outerHTML.slice(0, 80))"""
+    )
+    assert unlabelled == [], unlabelled
 
 
 def open_triggers_tab(pg: Any, pipeline_name: str) -> None:
@@ -140,17 +175,17 @@ def expect_selected(pg: Any, tab: str) -> None:
 def test_add_trigger_through_the_triggers_tab(page: Any, client: Any) -> None:
     from playwright.sync_api import expect
 
-    pipeline = client.pipelines.create(name="Auto-Deploy New Models",
-                                       definition={"steps": AUTO_DEPLOY_STEPS})
+    pipeline = client.pipelines.create(
+        name="Auto-Deploy New Models", definition={"steps": AUTO_DEPLOY_STEPS}
+    )
     page.goto("/")
     expect(page.get_by_role("heading", name="Pipelines", exact=True)).to_be_visible()
-    row = page.locator(f'tr[data-pipeline-id="{pipeline.id}"]')
-    expect(row).to_contain_text("v1")
-    screenshot(page, "pipelines")
+    expect(page.locator(f'tr[data-pipeline-id="{pipeline.id}"]')).to_contain_text("v1")
 
     # The product document's five steps, with its words.
     open_triggers_tab(page, "Auto-Deploy New Models")  # 1 and 2
     page.get_by_role("button", name="Add Event Trigger").click()  # 3
+    assert_labelled(page)
     page.get_by_label("Event Type").select_option("model.added")  # 4
     page.get_by_label("Filter", exact=True).fill('{"model_source": "hugging_face"}')
     enabled = page.get_by_label("Enabled", exact=True)
@@ -168,7 +203,10 @@ def test_add_trigger_through_the_triggers_tab(page: Any, client: Any) -> None:
     assert len(triggers) == 1
     trigger = triggers[0]
     assert (trigger.event_type, trigger.filter, trigger.enabled) == (
-        "model.added", {"model_source": "hugging_face"}, True)
+        "model.added",
+        {"model_source": "hugging_face"},
+        True,
+    )
     expect(rows.first).to_have_attribute("data-trigger-id", trigger.id)
     expect(page.get_by_role("switch", name=f"Enabled {trigger.id}")).to_be_checked()
 
@@ -190,24 +228,37 @@ def test_add_trigger_through_the_triggers_tab(page: Any, client: Any) -> None:
     screenshot(page, "triggers-tab")
 
 
-def test_event_runs_and_the_execution_page_turns_green(page: Any, client: Any,
-                                                       receiver: HttpReceiver) -> None:
+def test_event_runs_and_the_execution_page_turns_green(
+    page: Any, client: Any, receiver: HttpReceiver
+) -> None:
     from playwright.sync_api import expect
 
     source = unique("live")
-    steps = [*AUTO_DEPLOY_STEPS[:2],
-             {"id": "wait_rollout", "action": "delay", "params": {"seconds": 1.5},
-              "depends_on": ["deploy"]},
-             {**AUTO_DEPLOY_STEPS[2], "depends_on": ["wait_rollout"]}]
+    steps = [
+        *AUTO_DEPLOY_STEPS[:2],
+        {
+            "id": "wait_rollout",
+            "action": "delay",
+            "params": {"seconds": 1.5},
+            "depends_on": ["deploy"],
+        },
+        {**AUTO_DEPLOY_STEPS[2], "depends_on": ["wait_rollout"]},
+    ]
     pipeline = client.pipelines.create(name=unique("Live run"), definition={"steps": steps})
-    trigger = client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                           filter={"model_source": source})
+    trigger = client.event_triggers.create(
+        pipeline_id=pipeline.id, event_type="model.added", filter={"model_source": source}
+    )
+    # Registering a model publishes model.added (deployment_create needs a real model).
     model_name = unique("Llama")
-    event = client.events.publish("model.added", {"model_id": unique("model"), "model_name": model_name,
-                                                  "model_source": source})
-    got = wait_for(lambda: client.events.get(event.event_id), lambda e: bool(e.executions),
-                   what="the event's execution")
-    execution_id = got.executions[0]
+    model = client.models.add(model_name, source)
+    runs = wait_for(
+        lambda: list(client.executions.list(trigger_id=trigger.id)),
+        bool,
+        what="the trigger's execution",
+    )
+    execution_id = runs[0].id
+    event = client.events.get(runs[0].event_id)
+    assert (event.event_type, event.data["model_id"]) == ("model.added", model.id)
 
     page.goto(f"/#/executions/{execution_id}")
     status = page.locator(".status-host")
@@ -218,10 +269,12 @@ def test_event_runs_and_the_execution_page_turns_green(page: Any, client: Any,
     expect(status).to_have_attribute("data-status", "succeeded", timeout=15_000)
     for step_id in ("health_check", "deploy", "wait_rollout", "notify"):
         expect(page.locator(f'svg.dag [data-step-id="{step_id}"]')).to_have_attribute(
-            "data-status", "succeeded")
+            "data-status", "succeeded"
+        )
     expect(page.locator('svg.dag .dag-node:not([data-status="succeeded"])')).to_have_count(0)
     fill = page.locator('svg.dag [data-step-id="notify"] .dag-box').evaluate(
-        "el => getComputedStyle(el).fill")
+        "el => getComputedStyle(el).fill"
+    )
     assert fill == "rgb(220, 243, 229)", fill  # the green of --succeeded-fill
     assert seen_before in ("queued", "running", "succeeded")
 
@@ -277,22 +330,34 @@ def test_disable_with_the_toggle_and_the_next_event_starts_nothing(page: Any, cl
     name = unique("Toggle")
     source = unique("toggle")
     pipeline = client.pipelines.create(name=name, definition={"steps": AUTO_DEPLOY_STEPS[:1]})
-    trigger = client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                           filter={"model_source": source}, enabled=True)
+    trigger = client.event_triggers.create(
+        pipeline_id=pipeline.id,
+        event_type="model.added",
+        filter={"model_source": source},
+        enabled=True,
+    )
     open_triggers_tab(page, name)
     toggle = page.get_by_role("switch", name=f"Enabled {trigger.id}")
     expect(toggle).to_be_checked()
     toggle.click()
     expect(page.locator(f'tr[data-trigger-id="{trigger.id}"]')).to_have_attribute(
-        "data-enabled", "false")
+        "data-enabled", "false"
+    )
     expect(toggle).not_to_be_checked()
-    wait_for(lambda: client.event_triggers.get(trigger.id), lambda t: not t.enabled,
-             what="the trigger to be disabled")
+    wait_for(
+        lambda: client.event_triggers.get(trigger.id),
+        lambda t: not t.enabled,
+        what="the trigger to be disabled",
+    )
 
-    event = client.events.publish("model.added", {"model_id": "m-off", "model_name": "Off",
-                                                  "model_source": source})
-    got = wait_for(lambda: client.events.get(event.event_id), lambda e: e.decisions is not None,
-                   what="the event's decisions")
+    event = client.events.publish(
+        "model.added", {"model_id": "m-off", "model_name": "Off", "model_source": source}
+    )
+    got = wait_for(
+        lambda: client.events.get(event.event_id),
+        lambda e: e.decisions is not None,
+        what="the event's decisions",
+    )
     mine = [d for d in got.decisions if d.trigger_id == trigger.id]
     assert [d.outcome for d in mine] == ["disabled"]
     assert not got.executions
@@ -305,25 +370,42 @@ def test_disable_with_the_toggle_and_the_next_event_starts_nothing(page: Any, cl
     expect(card).to_contain_text("trigger is disabled")
     open_triggers_tab(page, name)
     page.get_by_role("switch", name=f"Enabled {trigger.id}").click()
-    wait_for(lambda: client.event_triggers.get(trigger.id), lambda t: t.enabled,
-             what="the trigger to be enabled again")
+    wait_for(
+        lambda: client.event_triggers.get(trigger.id),
+        lambda t: t.enabled,
+        what="the trigger to be enabled again",
+    )
 
 
 def test_event_page_shows_why_a_trigger_did_not_fire(page: Any, client: Any) -> None:
     from playwright.sync_api import expect
 
     source = unique("decide")
-    pipeline = client.pipelines.create(name=unique("Decisions"),
-                                       definition={"steps": AUTO_DEPLOY_STEPS[:1]})
-    fired = client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                         filter={"model_source": source})
-    missed = client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                          filter={"model_source": source,
-                                                  "auto_deploy": True})
-    event = client.events.publish("model.added", {"model_id": "m-dec", "model_name": "Decider",
-                                                  "model_source": source, "auto_deploy": False})
-    wait_for(lambda: client.events.get(event.event_id), lambda e: bool(e.executions),
-             what="the event's execution")
+    pipeline = client.pipelines.create(
+        name=unique("Decisions"), definition={"steps": AUTO_DEPLOY_STEPS[:1]}
+    )
+    fired = client.event_triggers.create(
+        pipeline_id=pipeline.id, event_type="model.added", filter={"model_source": source}
+    )
+    missed = client.event_triggers.create(
+        pipeline_id=pipeline.id,
+        event_type="model.added",
+        filter={"model_source": source, "auto_deploy": True},
+    )
+    event = client.events.publish(
+        "model.added",
+        {
+            "model_id": "m-dec",
+            "model_name": "Decider",
+            "model_source": source,
+            "auto_deploy": False,
+        },
+    )
+    wait_for(
+        lambda: client.events.get(event.event_id),
+        lambda e: bool(e.executions),
+        what="the event's execution",
+    )
 
     page.goto("/#/events")
     page.get_by_role("link", name=event.event_id).click()
@@ -368,7 +450,9 @@ def test_platform_add_a_model_and_a_cluster(page: Any, client: Any) -> None:
     page.get_by_label("Environment").fill("staging")
     page.get_by_label("Status", exact=True).select_option("ready")
     page.get_by_role("button", name="Create cluster").click()
-    expect(page.locator('tr[data-cluster-id="cluster_ui"]')).to_have_attribute("data-status", "ready")
+    expect(page.locator('tr[data-cluster-id="cluster_ui"]')).to_have_attribute(
+        "data-status", "ready"
+    )
     assert client.clusters.get("cluster_ui").environment == "staging"
 
     model_name = unique("Mistral-UI")
@@ -376,23 +460,82 @@ def test_platform_add_a_model_and_a_cluster(page: Any, client: Any) -> None:
     page.get_by_label("Model name").fill(model_name)
     page.get_by_label("Source", exact=True).fill("local")
     page.get_by_label("Metadata (JSON)").fill('{"team": "ui", "auto_deploy": false}')
+    assert_labelled(page)
     page.get_by_role("button", name="Save model").click()
     expect(page.locator("tr[data-model-id]", has_text=model_name)).to_be_visible()
     models = [m for m in client.models.list() if m.name == model_name]
     assert len(models) == 1
     assert (models[0].source, models[0].metadata) == ("local", {"team": "ui", "auto_deploy": False})
-    added = wait_for(lambda: list(client.events.list(event_type="model.added")),
-                     lambda evs: any(e.data.get("model_name") == model_name for e in evs),
-                     what="the model.added event")
+    added = wait_for(
+        lambda: list(client.events.list(event_type="model.added")),
+        lambda evs: any(e.data.get("model_name") == model_name for e in evs),
+        what="the model.added event",
+    )
     assert added
     screenshot(page, "platform")
+
+
+def test_pipelines_list_steps_and_definition(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = unique("Fan-out")
+    steps = [
+        {"id": "start", "action": "log", "params": {"message": "run {{ params.n | default(1) }}"}},
+        {"id": "left", "action": "log", "params": {"message": "left"}, "depends_on": ["start"]},
+        {"id": "right", "action": "log", "params": {"message": "right"}, "depends_on": ["start"]},
+        {
+            "id": "join",
+            "action": "log",
+            "params": {"message": "join"},
+            "depends_on": ["left", "right"],
+        },
+    ]
+    pipeline = client.pipelines.create(name=name, definition={"steps": steps})
+    client.executions.wait(client.pipelines.run(pipeline.id).id, timeout=15)
+
+    page.goto("/#/pipelines")
+    row = page.locator(f'tr[data-pipeline-id="{pipeline.id}"]')
+    expect(row.locator(".badge")).to_have_text("succeeded")
+    screenshot(page, "pipelines")
+
+    row.get_by_role("link", name=name).click()
+    expect_selected(page, "Steps")
+    expect(page.locator("svg.dag .dag-node")).to_have_count(4)
+    expect(page.locator("svg.dag .dag-edge")).to_have_count(4)
+    expect(page.locator('.step-card[data-step-id="join"]')).to_contain_text("left, right")
+    screenshot(page, "steps")
+
+    # Definition: a server-side validation error at its line, then a good save (version 2).
+    page.get_by_role("tab", name="Definition").click()
+    box = page.get_by_label("Definition (JSON)")
+    broken = box.input_value().replace('"right"\n      ]', '"nowhere"\n      ]')
+    assert broken != box.input_value()
+    box.fill(broken)
+    error = page.locator("#definition-definition-error")
+    expect(error).to_contain_text("unknown step 'nowhere'")
+    expect(error.get_by_role("button", name="Line")).to_be_visible()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(error).to_contain_text("depends_on")
+    assert client.pipelines.get(pipeline.id).version == 1
+    definition = {
+        "steps": [
+            *steps,
+            {"id": "tail", "action": "log", "params": {"message": "t"}, "depends_on": ["join"]},
+        ]
+    }
+    box.fill(json.dumps(definition, indent=2))
+    expect(page.locator(".validation-status")).to_contain_text("valid")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".meta")).to_contain_text("version 2")
+    assert client.pipelines.get(pipeline.id).definition["steps"][-1]["id"] == "tail"
 
 
 def test_phone_width_collapses_the_nav(browser: Any, server: BudProcess, client: Any) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     try:
         pg = context.new_page()
         pg.goto("/#/pipelines")

@@ -16,6 +16,7 @@ from bud.actions.platform import (
     cluster_health_action,
     deployment_create_action,
     deployment_delete_action,
+    model_add_action,
 )
 
 BUILTIN_ACTIONS: list[Action] = [
@@ -27,6 +28,7 @@ BUILTIN_ACTIONS: list[Action] = [
     cluster_health_action,
     deployment_create_action,
     deployment_delete_action,
+    model_add_action,
     *NOTIFY_ACTIONS,
     *HTTP_ACTIONS,
 ]

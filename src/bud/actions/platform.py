@@ -89,3 +89,22 @@ async def deployment_delete_action(ctx: ActionContext, params: dict[str, Any]) -
             return {"deployment_id": params["deployment_id"], "deleted": False}
         raise ActionError(f"deployment {params['deployment_id']} not found", retryable=False) from None
     return {"deployment_id": params["deployment_id"], "deleted": True}
+
+
+@action(
+    "model_add",
+    description="Register a model in the platform's registry (emits model.added).",
+    params={"type": "object", "required": ["name", "source"],
+            "properties": {"name": {"type": "string", "minLength": 1},
+                           "source": {"type": "string", "minLength": 1},
+                           "uri": {"type": "string"},
+                           "metadata": {"type": "object"}},
+            "additionalProperties": False},
+    outputs={"model_id": "the registered model", "model_name": "its name"},
+    timeout_seconds=60,
+)
+async def model_add_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = await _platform(ctx).add_model(
+        params["name"], params["source"], params.get("uri"), None, params.get("metadata") or {},
+        idempotency_key=ctx.idempotency_key, cause=_cause(ctx))
+    return {"model_id": row["id"], "model_name": row["name"]}

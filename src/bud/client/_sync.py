@@ -112,9 +112,9 @@ class Pipelines(_Resource):
     """Pipelines: DAGs of steps, each running an action."""
 
     def create(self, name: str, definition: dict[str, Any],
-               description: str | None = None) -> Pipeline:
+               description: str | None = None, id: str | None = None) -> Pipeline:
         """Create a pipeline; the definition is validated on save."""
-        body = compact(name=name, definition=definition, description=description)
+        body = compact(name=name, definition=definition, description=description, id=id)
         return self._send("POST", "/v1/pipelines", Pipeline, body)
 
     def get(self, id: str) -> Pipeline:
@@ -128,7 +128,7 @@ class Pipelines(_Resource):
     def update(self, id: str, name: str | None = None, definition: dict[str, Any] | None = None,
                description: str | None = None) -> Pipeline:
         """Change what is given; a new definition makes a new version."""
-        body = compact(name=name, definition=definition, description=description)
+        body = compact(name=name, definition=definition, description=description, id=id)
         return self._send("PATCH", f"/v1/pipelines/{id}", Pipeline, body)
 
     def delete(self, id: str) -> None:
@@ -157,10 +157,12 @@ class EventTriggers(_Resource):
 
     def create(self, pipeline_id: str, event_type: str, filter: dict[str, Any] | None = None,
                enabled: bool = True, name: str | None = None,
-               description: str | None = None) -> EventTrigger:
+               description: str | None = None,
+               flow: dict[str, Any] | None = None, id: str | None = None) -> EventTrigger:
         """Create a trigger; a malformed filter raises FilterError with the offending path."""
         body = compact(pipeline_id=pipeline_id, event_type=event_type, filter=filter,
-                       enabled=enabled, name=name, description=description)
+                       enabled=enabled, name=name, description=description,
+                       flow=flow, id=id)
         return self._send("POST", "/v1/event-triggers", EventTrigger, body)
 
     def get(self, trigger_id: str) -> EventTrigger:
@@ -176,10 +178,11 @@ class EventTriggers(_Resource):
     def update(self, trigger_id: str, *, filter: dict[str, Any] | NotGiven = NOT_GIVEN,
                enabled: bool | NotGiven = NOT_GIVEN, name: str | NotGiven | None = NOT_GIVEN,
                description: str | NotGiven | None = NOT_GIVEN,
-               event_type: str | NotGiven = NOT_GIVEN) -> EventTrigger:
+               event_type: str | NotGiven = NOT_GIVEN,
+               flow: dict[str, Any] | None | NotGiven = NOT_GIVEN) -> EventTrigger:
         """Change only the fields given (``filter={}`` clears the filter)."""
         fields = {"filter": filter, "enabled": enabled, "name": name,
-                  "description": description, "event_type": event_type}
+                  "description": description, "event_type": event_type, "flow": flow}
         body = {k: v for k, v in fields.items() if v is not NOT_GIVEN}
         return self._send("PATCH", f"/v1/event-triggers/{trigger_id}", EventTrigger, body)
 

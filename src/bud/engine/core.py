@@ -23,6 +23,7 @@ from sqlalchemy import select
 from bud.actions.base import ActionContext, ActionError
 from bud.actions.registry import ActionRegistry
 from bud.engine import scheduler
+from bud.engine.flow import BatchState, FireCounter, FlowGate
 from bud.engine.matcher import Matcher
 from bud.engine.metrics import Metrics
 from bud.engine.status import ExecutionStatus, StepStatus
@@ -39,6 +40,12 @@ from bud.timeutil import now as _now
 log = logging.getLogger("bud.engine")
 
 
+def envelope_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("event_type", "event_id", "timestamp", "source", "data", "correlation_id",
+            "causation_id", "depth", "test")
+    return {k: row[k] for k in keys}
+
+
 def derived_event_id(key: str, event_type: str) -> str:
     """A deterministic id for an event an action emits, so a re-run step emits it once."""
     return "evt_" + hashlib.sha256(f"{key}|{event_type}".encode()).hexdigest()[:26]
@@ -52,6 +59,8 @@ class Engine:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.matcher = Matcher()
+        self.fire_counter = FireCounter()
+        self.gate = FlowGate(settings, self.fire_counter)
         self.event_types: dict[str, EventType] = dict(BUILTIN_EVENT_TYPES)
         self.platform: Any = None
         self.run_workers = run_workers
@@ -62,6 +71,7 @@ class Engine:
         self._running: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._loops: list[asyncio.Task[Any]] = []
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._finished = asyncio.Condition()
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._config_cache: tuple[float, dict[str, str], dict[str, dict[str, Any]], dict[str, Any]] | None = None
@@ -83,12 +93,27 @@ class Engine:
             self._loops = [asyncio.create_task(self._work_loop(), name="bud-worker"),
                            asyncio.create_task(self._sweep_loop(), name="bud-sweeper")]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming, give running steps ``grace`` seconds, then cancel what is left.
+
+        A step cancelled here keeps its lease and runs again after the next start.
+        """
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
-        for task in [*self._loops, *self._tasks]:
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        for task in [*self._running.values(), *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._running.values(), *self._tasks, return_exceptions=True)
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=2.0)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         self._loops.clear()
 
     def wake(self) -> None:
@@ -167,39 +192,55 @@ class Engine:
         wanted = {d.trigger.pipeline_id for _env, ds, _n in decided for d in ds if d.outcome == "fired"}
         pipelines = {p["id"]: p for p in await tx.list(t.pipelines, where=[t.pipelines.c.id.in_(wanted)])} \
             if wanted else {}
-        event_rows, decision_rows, execution_rows, step_rows = [], [], [], []
+        event_rows: list[dict[str, Any]] = []
+        decision_rows: list[dict[str, Any]] = []
+        execution_rows: list[dict[str, Any]] = []
+        step_rows: list[dict[str, Any]] = []
         fired_by_trigger: dict[str, int] = {}
+        batch = BatchState.new()
         for env, decisions, unexplained in decided:
             fired = 0
             for d in decisions:
-                outcome, reason, execution_id = d.outcome, d.reason, None
-                if outcome == "fired":
-                    pipeline = pipelines.get(d.trigger.pipeline_id)
-                    if env["test"]:
-                        outcome, reason = "would_fire", "test event: the filter matched, nothing started"
-                    elif env["depth"] > self.settings.max_chain_depth:
-                        outcome = "suppressed"
-                        reason = (f"event chain depth {env['depth']} exceeds the limit of "
-                                  f"{self.settings.max_chain_depth} (loop protection)")
-                    elif pipeline is None:
-                        outcome, reason = "error", f"pipeline {d.trigger.pipeline_id} not found"
-                    else:
+                row = {"event_id": env["event_id"], "trigger_id": d.trigger.id,
+                       "pipeline_id": d.trigger.pipeline_id, "outcome": d.outcome,
+                       "reason_code": None, "reason": d.reason, "detail": d.detail,
+                       "execution_id": None, "created_at": now}
+                decision_rows.append(row)
+                if d.outcome != "fired":
+                    row["reason_code"] = d.outcome
+                    continue
+                pipeline = pipelines.get(d.trigger.pipeline_id)
+                if env["test"]:
+                    row.update(outcome="would_fire", reason_code="test",
+                               reason="test event: the filter matched, nothing started")
+                elif env["depth"] > self.settings.max_chain_depth:
+                    row.update(outcome="suppressed", reason_code="chain_depth",
+                               reason=f"event chain depth {env['depth']} exceeds the limit of "
+                                      f"{self.settings.max_chain_depth} (loop protection)")
+                elif pipeline is None:
+                    row.update(outcome="error", reason_code="no_pipeline",
+                               reason=f"pipeline {d.trigger.pipeline_id} not found")
+                else:
+                    verdict, key, held = await self.gate.check(tx, d.trigger, env, now, batch, row)
+                    row.update(outcome=verdict.outcome, reason_code=verdict.code, reason=verdict.reason)
+                    if verdict.outcome == "fired":
                         definition = await self.definition(tx, pipeline["id"], pipeline["version"])
-                        row = self._execution_row(pipeline, definition, origin="trigger",
-                                                  trigger_id=d.trigger.id, event=env, params={},
-                                                  now=now)
-                        execution_id = row["id"]
-                        execution_rows.append(row)
-                        step_rows += scheduler.initial_steps(execution_id, definition, now)
+                        execution = self._execution_row(pipeline, definition, origin="trigger",
+                                                        trigger_id=d.trigger.id, event=env, params={},
+                                                        now=now)
+                        execution.update(concurrency_key=key, held=held)
+                        row["execution_id"] = execution["id"]
+                        execution_rows.append(execution)
+                        step_rows += scheduler.initial_steps(execution["id"], definition, now, held=held)
+                        if key is not None:
+                            batch.open_keys[(d.trigger.id, key)] = execution["id"]
                         fired += 1
+                        batch.fired[d.trigger.id] = batch.fired.get(d.trigger.id, 0) + 1
                         fired_by_trigger[d.trigger.id] = fired_by_trigger.get(d.trigger.id, 0) + 1
+                        self.fire_counter.add(d.trigger.id, now, self._breaker_window(d.trigger))
                         self.metrics.fired.labels(d.trigger.id, env["event_type"]).inc()
-                self.metrics.decisions.labels(env["event_type"], outcome).inc()
-                decision_rows.append({
-                    "event_id": env["event_id"], "trigger_id": d.trigger.id,
-                    "pipeline_id": d.trigger.pipeline_id, "outcome": outcome, "reason": reason,
-                    "detail": d.detail, "execution_id": execution_id, "created_at": now,
-                })
+            for row in decision_rows[len(decision_rows) - len(decisions):]:
+                self.metrics.decisions.labels(env["event_type"], row["trigger_id"], row["outcome"]).inc()
             event_rows.append({
                 "event_id": env["event_id"], "event_type": env["event_type"],
                 "source": env["source"], "timestamp": env["timestamp"], "received_at": now,
@@ -223,6 +264,10 @@ class Engine:
         for trigger_id, count in fired_by_trigger.items():
             await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + count,
                                          "last_fired_at": now}, t.triggers.c.id == trigger_id)
+        for execution_id in batch.cancelled:
+            self._cancel_local(execution_id)
+        if batch.tripped:
+            await self._tripped(tx, batch.tripped, now)
         seen: set[str] = set()
         for env in envelopes:
             env["duplicate"] = env["event_id"] not in inserted or env["event_id"] in seen
@@ -231,6 +276,25 @@ class Engine:
                 self.metrics.duplicates.labels(env["event_type"]).inc()
             else:
                 self.metrics.events.labels(env["event_type"]).inc()
+
+    def _breaker_window(self, view: Any) -> float:
+        rule = (view.flow or {}).get("circuit_breaker")
+        return float(rule["window_seconds"]) if rule else float(self.settings.breaker_window_seconds)
+
+    async def _tripped(self, tx: Tx, tripped: list[dict[str, Any]], now: float) -> None:
+        """Disable tripped triggers and emit ``trigger.tripped`` for each, in the same transaction."""
+        envelopes = []
+        for item in tripped:
+            view = item["trigger"]
+            self.matcher.disable(view.id)
+            self.fire_counter.forget(view.id)
+            envelopes.append({
+                "event_type": "trigger.tripped", "source": "bud",
+                "event_id": derived_event_id(f"{view.id}:{now}", "trigger.tripped"),
+                "data": {"trigger_id": view.id, "trigger_name": view.name, "pipeline_id": view.pipeline_id,
+                         "event_type": view.event_type, "reason": item["reason"],
+                         "fires": item["fires"], "window_seconds": item["window_seconds"]}})
+        await self.ingest_in(tx, self.normalize(envelopes, default_source="bud"))
 
     @staticmethod
     def _execution_row(pipeline: Mapping[str, Any], definition: PipelineDef, *, origin: str,
@@ -244,6 +308,7 @@ class Engine:
             "params": {**definition.parameters, **params}, "event": event, "error": None,
             "created_at": now, "started_at": None, "finished_at": None, "deadline_at": None,
             "max_parallel": definition.max_parallel_steps, "parent_key": parent_key,
+            "delivery": 0, "concurrency_key": None, "held": False,
         }
 
     async def create_execution(self, tx: Tx, pipeline: Mapping[str, Any], *, origin: str,
@@ -359,9 +424,11 @@ class Engine:
         while not self._stopping:
             try:
                 await self._sweep_timeouts()
+                await self._fire_debounced()
             except Exception:
-                log.exception("timeout sweep failed")
-            await asyncio.sleep(min(1.0, self.settings.poll_seconds))
+                log.exception("sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), min(1.0, self.settings.poll_seconds))
 
     async def _sweep_timeouts(self) -> None:
         now = _now()
@@ -380,6 +447,43 @@ class Engine:
             self._cancel_local(row["id"])
         if late:
             await self._notify_finished()
+
+    async def _fire_debounced(self) -> None:
+        """Fire each debounced event whose quiet period has passed (the last event wins)."""
+        now = _now()
+        st = t.trigger_state
+        async with self.store.transaction() as tx:
+            due = await tx.list(st, where=[st.c.kind == "debounce", st.c.expires_at <= now],
+                                order="expires_at", descending=False, limit=100)
+            for state in due:
+                await tx.delete(st, st.c.trigger_id == state["trigger_id"], st.c.kind == "debounce",
+                                st.c.key == state["key"])
+                event_id = (state["value"] or {}).get("event_id")
+                event = await tx.get(t.events, event_id=event_id)
+                view = self.matcher.get(state["trigger_id"])
+                d = t.decisions
+                where = (d.c.event_id == event_id, d.c.trigger_id == state["trigger_id"],
+                         d.c.outcome == "debounced")
+                if event is None or view is None or not view.enabled:
+                    await tx.update(d, {"outcome": "suppressed", "reason_code": "trigger_gone",
+                                        "reason": "the trigger was disabled or deleted before the "
+                                                  "debounce period ended"}, *where)
+                    continue
+                pipeline = await tx.get(t.pipelines, id=view.pipeline_id)
+                if pipeline is None:
+                    continue
+                execution_id = await self.create_execution(
+                    tx, pipeline, origin="trigger", trigger_id=view.id,
+                    event=envelope_from_row(event), params={}, now=now)
+                await tx.update(d, {"outcome": "fired", "reason_code": None, "execution_id": execution_id,
+                                    "reason": "fired after the debounce period (last event wins)"},
+                                *where)
+                await tx.update(t.events, {"fired_count": t.events.c.fired_count + 1},
+                                t.events.c.event_id == event_id)
+                await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + 1,
+                                             "last_fired_at": now}, t.triggers.c.id == view.id)
+        if due:
+            self.wake()
 
     # -- running one step ----------------------------------------------------------------
     CONFIG_TTL = 2.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bud.filters import Filter, TriggerIndex, compile_filter, summarize
@@ -17,6 +17,7 @@ class TriggerView:
     enabled: bool
     filter: Filter
     name: str | None = None
+    flow: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Matcher:
             enabled=bool(row["enabled"]),
             filter=compile_filter(row.get("filter") or {}),
             name=row.get("name"),
+            flow=row.get("flow") or None,
         )
         self._triggers[view.id] = view
         self._by_type.setdefault(view.event_type, {})[view.id] = None
@@ -58,6 +60,12 @@ class Matcher:
         old = self._triggers.pop(trigger_id, None)
         if old is not None:
             self._by_type.get(old.event_type, {}).pop(trigger_id, None)
+            self._index.remove(trigger_id)
+
+    def disable(self, trigger_id: str) -> None:
+        view = self._triggers.get(trigger_id)
+        if view is not None and view.enabled:
+            self._triggers[trigger_id] = replace(view, enabled=False)
             self._index.remove(trigger_id)
 
     def get(self, trigger_id: str) -> TriggerView | None:

@@ -12,8 +12,9 @@ class Metrics:
         self.events = Counter("bud_events_ingested_total", "Events accepted", ["event_type"], registry=r)
         self.duplicates = Counter("bud_events_duplicate_total", "Events dropped as duplicates",
                                   ["event_type"], registry=r)
-        self.decisions = Counter("bud_trigger_decisions_total", "Trigger decisions by outcome",
-                                 ["event_type", "outcome"], registry=r)
+        self.decisions = Counter("bud_trigger_decisions_total",
+                                 "Trigger decisions (fired, filtered, disabled, suppressed, ...)",
+                                 ["event_type", "trigger_id", "outcome"], registry=r)
         self.fired = Counter("bud_trigger_fired_total", "Executions started by trigger",
                              ["trigger_id", "event_type"], registry=r)
         self.executions = Counter("bud_executions_finished_total", "Executions finished",

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_
 
+from bud.engine.flow import HELD
 from bud.engine.status import FINAL_STEP, ExecutionStatus, StepStatus
 from bud.pipelines import PipelineDef
 from bud.store import Tx
@@ -59,6 +60,8 @@ async def advance(tx: Tx, execution_id: str, definition: PipelineDef, now: float
         t.executions.c.id == execution_id,
         t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
     )
+    if changed:
+        await release_next(tx, execution_id, now)
     return [], (str(status) if changed else None)
 
 
@@ -77,10 +80,31 @@ async def close_execution(tx: Tx, execution_id: str, status: ExecutionStatus, er
              "lease_expires_at": None, "ready_at": None},
             and_(t.steps.c.execution_id == execution_id, t.steps.c.status.in_(OPEN_STEPS)),
         )
+        await release_next(tx, execution_id, now)
     return bool(changed)
 
 
-def initial_steps(execution_id: str, definition: PipelineDef, now: float) -> list[dict[str, Any]]:
+async def release_next(tx: Tx, execution_id: str, now: float) -> str | None:
+    """When an execution under a ``queue`` concurrency policy ends, start the next one held."""
+    row = await tx.get(t.executions, id=execution_id)
+    if row is None or row["trigger_id"] is None or row["concurrency_key"] is None:
+        return None
+    e = t.executions
+    waiting = await tx.list(e, where=[e.c.trigger_id == row["trigger_id"],
+                                      e.c.concurrency_key == row["concurrency_key"],
+                                      e.c.held.is_(True), e.c.status == ExecutionStatus.QUEUED],
+                            order="id", descending=False, limit=1)
+    if not waiting:
+        return None
+    nxt = waiting[0]["id"]
+    await tx.update(e, {"held": False}, e.c.id == nxt)
+    await tx.update(t.steps, {"ready_at": now}, t.steps.c.execution_id == nxt,
+                    t.steps.c.ready_at >= HELD)
+    return str(nxt)
+
+
+def initial_steps(execution_id: str, definition: PipelineDef, now: float,
+                  held: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "execution_id": execution_id,
@@ -90,7 +114,7 @@ def initial_steps(execution_id: str, definition: PipelineDef, now: float) -> lis
             "status": StepStatus.PENDING,
             "attempts": 0,
             "created_at": now,
-            "ready_at": now if not s.depends_on else None,
+            "ready_at": (HELD if held else now) if not s.depends_on else None,
         }
         for i, s in enumerate(definition.steps)
     ]

@@ -53,21 +53,29 @@ class BuiltinPlatform:
     # -- models --------------------------------------------------------------------------
     async def add_model(self, name: str, source: str, uri: str | None = None,
                         created_by: str | None = None, metadata: dict[str, Any] | None = None,
-                        *, model_id: str | None = None) -> dict[str, Any]:
+                        *, model_id: str | None = None, idempotency_key: str | None = None,
+                        cause: dict[str, Any] | None = None) -> dict[str, Any]:
         if not name or not isinstance(name, str):
             raise ValidationError("name: a model needs a name", details={"path": "name"})
         if not source or not isinstance(source, str):
             raise ValidationError("source: a model needs a source such as 'hugging_face'",
                                   details={"path": "source"})
         now = _now()
+        if idempotency_key and not model_id:
+            # a re-run step registers the same model, not a second one
+            model_id = "model_" + derived_event_id(idempotency_key, "model")[4:]
         row = {"id": model_id or new_id("model"), "name": name, "source": source, "uri": uri,
                "metadata": dict(metadata or {}), "created_by": created_by, "created_at": now,
                "updated_at": now}
         async with self.store.transaction() as tx:
-            if model_id and await tx.get(t.models, id=model_id):
-                raise ConflictError(f"model {model_id} already exists")
+            if model_id:
+                existing = await tx.get(t.models, id=model_id)
+                if existing is not None and idempotency_key:
+                    return existing
+                if existing is not None:
+                    raise ConflictError(f"model {model_id} already exists")
             await tx.insert(t.models, row)
-            await self._emit(tx, "model.added", model_data(row))
+            await self._emit(tx, "model.added", model_data(row), cause=cause, key=idempotency_key)
         self.engine.wake()
         return row
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from bud.engine.core import Engine
 from bud.errors import ConflictError, NotFoundError, ValidationError
+from bud.engine.flow import check_flow
 from bud.events import ENVELOPE_FIELDS
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
@@ -18,7 +19,7 @@ ENVELOPE_NAMES = {*ENVELOPE_FIELDS, "correlation_id", "causation_id", "depth", "
 
 
 def _out(row: dict[str, Any], warnings: list[str] | None = None) -> dict[str, Any]:
-    out = iso_times(row, "created_at", "updated_at", "last_fired_at")
+    out = iso_times(row, "created_at", "updated_at", "last_fired_at", "tripped_at")
     out["warnings"] = warnings or []
     return out
 
@@ -70,8 +71,9 @@ class TriggerService:
 
     async def create(self, pipeline_id: Any, event_type: Any, filter: Any = None, enabled: bool = True,
                      name: str | None = None, description: str | None = None,
-                     trigger_id: str | None = None) -> dict[str, Any]:
+                     trigger_id: str | None = None, flow: Any = None) -> dict[str, Any]:
         check_chosen_id(trigger_id, "id")
+        flow = check_flow(flow)
         event_type = self._check_event_type(event_type)
         filter = self._check_filter(filter)
         if not isinstance(enabled, bool):
@@ -79,7 +81,8 @@ class TriggerService:
         now = _now()
         row = {"id": trigger_id or new_id("trig"), "pipeline_id": pipeline_id, "event_type": event_type,
                "name": name, "description": description, "filter": filter, "enabled": enabled,
-               "created_at": now, "updated_at": now, "fire_count": 0, "last_fired_at": None}
+               "created_at": now, "updated_at": now, "fire_count": 0, "last_fired_at": None,
+               "flow": flow or None, "tripped_at": None, "tripped_reason": None}
         async with self.store.transaction() as tx:
             pipeline = await tx.get(t.pipelines, id=pipeline_id) if isinstance(pipeline_id, str) else None
             if pipeline is None:
@@ -128,11 +131,15 @@ class TriggerService:
                 if not isinstance(value, bool):
                     raise ValidationError("enabled must be true or false", details={"path": "enabled"})
                 values["enabled"] = value
+                if value:
+                    values.update(tripped_at=None, tripped_reason=None)
+            elif key == "flow":
+                values["flow"] = check_flow(value) or None
             elif key in ("name", "description"):
                 values[key] = value
             else:
                 raise ValidationError(f"{key}: cannot be changed; allowed: filter, enabled, name, "
-                                      "description, event_type", details={"path": key})
+                                      "description, event_type, flow", details={"path": key})
         values["updated_at"] = _now()
         async with self.store.transaction() as tx:
             row = await self._row(tx, trigger_id)
@@ -140,6 +147,8 @@ class TriggerService:
             row.update(values)
             pipeline = await tx.get(t.pipelines, id=row["pipeline_id"])
         self.engine.matcher.put(row)
+        if values.get("enabled"):
+            self.engine.fire_counter.forget(trigger_id)
         warnings = self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
         return _out(row, warnings)
 

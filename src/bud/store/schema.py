@@ -74,6 +74,18 @@ triggers = Table(
     Column("updated_at", Float, nullable=False),
     Column("fire_count", Integer, nullable=False, default=0),
     Column("last_fired_at", Float),
+    Column("flow", Json),  # flow control: dedup, rate_limit, debounce, concurrency, circuit_breaker
+    Column("tripped_at", Float),
+    Column("tripped_reason", Text),
+)
+
+trigger_state = Table(
+    "trigger_state", metadata,
+    Column("trigger_id", Id, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # dedup | debounce
+    Column("key", String(512), primary_key=True),
+    Column("value", Json),
+    Column("expires_at", Float, nullable=False, index=True),
 )
 
 events = Table(
@@ -102,6 +114,7 @@ decisions = Table(
     Column("trigger_id", Id, nullable=False, index=True),
     Column("pipeline_id", Id, nullable=False),
     Column("outcome", String(32), nullable=False),
+    Column("reason_code", String(32)),
     Column("reason", Text),
     Column("detail", Json),
     Column("execution_id", Id),
@@ -126,7 +139,11 @@ executions = Table(
     Column("deadline_at", Float),
     Column("max_parallel", Integer),
     Column("parent_key", String(256), unique=True),  # run_pipeline child: idempotency key
-    UniqueConstraint("trigger_id", "event_id", name="uq_execution_trigger_event"),
+    Column("delivery", Integer, nullable=False, default=0),  # replays that bypass dedup count up
+    Column("concurrency_key", String(512)),
+    Column("held", Boolean, nullable=False, default=False),  # queued behind a running execution
+    UniqueConstraint("trigger_id", "event_id", "delivery", name="uq_execution_trigger_event"),
+    Index("ix_executions_trigger_created", "trigger_id", "created_at"),
 )
 
 steps = Table(

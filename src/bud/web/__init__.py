@@ -34,8 +34,9 @@ def mount(app: FastAPI) -> None:
     """Add the UI to ``app``: ``/`` (and ``/ui``) answer index.html, ``/static`` its files."""
 
     async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
-                            headers=INDEX_HEADERS)
+        return FileResponse(
+            STATIC_DIR / "index.html", media_type="text/html", headers=INDEX_HEADERS
+        )
 
     async def ui_redirect() -> RedirectResponse:
         return RedirectResponse("/")

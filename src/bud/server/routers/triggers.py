@@ -21,6 +21,7 @@ class TriggerIn(BaseModel):
     name: str | None = None
     description: str | None = None
     id: str | None = None
+    flow: Any = None
 
 
 class TriggerPatch(BaseModel):
@@ -29,6 +30,7 @@ class TriggerPatch(BaseModel):
     name: str | None = None
     description: str | None = None
     event_type: str | None = None
+    flow: Any = None
 
 
 class TestIn(BaseModel):
@@ -38,7 +40,8 @@ class TestIn(BaseModel):
 @router.post("/v1/event-triggers", status_code=201, response_model=schemas.EventTrigger)
 async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
     return Json(await bud.triggers.create(body.pipeline_id, body.event_type, body.filter, body.enabled,
-                                          body.name, body.description, body.id), status_code=201)
+                                          body.name, body.description, body.id, body.flow),
+                status_code=201)
 
 
 @router.get("/v1/event-triggers", response_model=schemas.Page[schemas.EventTrigger])

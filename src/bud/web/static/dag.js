@@ -2,11 +2,13 @@
 
 import { h, newId, s } from "./dom.js";
 
-const W = 176;
+const W = 196;
 const H = 56;
 const GAP_X = 64;
 const GAP_Y = 20;
 const PAD = 12;
+const ICONS = { pending: "○", queued: "○", running: "●", waiting: "◷", succeeded: "✓", failed: "✗",
+  skipped: "↷", cancelled: "⊘" };
 
 function truncate(text, max) {
   const t = String(text ?? "");
@@ -133,9 +135,10 @@ export function dagSvg(steps, { onSelect, selected, label } = {}) {
       s("title", {}, name),
       s("rect", { class: "dag-box", width: W, height: H, rx: "8", ry: "8" }),
       s("rect", { class: "dag-stripe", width: "6", height: H, rx: "3", ry: "3" }),
-      s("text", { class: "dag-id", x: "16", y: "23" }, truncate(n.id, 20)),
-      s("text", { class: "dag-action", x: "16", y: "42" },
-        truncate(n.status ? `${n.action} · ${n.status}` : n.action, 26)),
+      s("text", { class: "dag-id", x: "16", y: "23" }, truncate(n.id, n.status ? 20 : 22)),
+      s("text", { class: "dag-action", x: "16", y: "42" }, truncate(n.action, 26)),
+      n.status ? s("text", { class: "dag-icon", x: String(W - 12), y: "23", "text-anchor": "end",
+        "aria-hidden": "true" }, ICONS[n.status] || "•") : null,
     );
     svg.append(g);
   }

@@ -180,8 +180,9 @@ export async function eventsPage(ctx) {
     publishHost,
     h("form", { class: "filters", role: "search", "aria-label": "Filter events",
       onsubmit: (e) => e.preventDefault() },
-    field({ label: "Type", input: typeSel }), field({ label: "Source", input: sourceInput }),
-    field({ label: "Kind", input: testSel })),
+    field({ label: "Filter by type", input: typeSel }),
+    field({ label: "Filter by source", input: sourceInput }),
+    field({ label: "Show", input: testSel })),
     tableHost, more);
 }
 
@@ -244,6 +245,5 @@ export async function eventPage(ctx, id) {
           href: `#/executions?event_id=${encodeURIComponent(ev.event_id)}` }, "See them in the list")) : null)),
     h("section", {}, h("h2", {}, "Trigger decisions"),
       decisions.length ? h("div", { class: "decisions" }, decisionCards)
-        : empty(`No trigger listens for ${ev.event_type}.`)),
-    h("p", { class: "muted small" }, "Received ", timeEl(ev.received_at)));
+        : empty(`No trigger listens for ${ev.event_type}.`)));
 }

@@ -264,8 +264,15 @@ export async function executionPage(ctx, id) {
     replace(errorHost, exe.error ? h("div", { class: "form-error", role: "note" },
       h("strong", {}, "Error: "), exe.error) : null);
     const steps = exe.steps || [];
+    const active = document.activeElement;
+    const focusedStep = active && dagHost.contains(active) && active.dataset ? active.dataset.stepId
+      : null;
     replace(dagHost, dagSvg(steps, { onSelect: select, selected,
       label: `Steps of execution ${exe.id}, coloured by status` }));
+    if (focusedStep) {
+      const again = [...dagHost.querySelectorAll(".dag-node")].find((n) => n.dataset.stepId === focusedStep);
+      if (again) again.focus({ preventScroll: true });
+    }
     for (const d of stepsHost.querySelectorAll("details")) {
       if (d.open) opened.add(d.dataset.stepId);
       else opened.delete(d.dataset.stepId);

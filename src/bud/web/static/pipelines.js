@@ -281,19 +281,21 @@ export async function pipelinePage(ctx, id, tab) {
     }
   });
 
+  const countText = h("span", {});
+  const setCount = (n) => { countText.textContent = `${n} trigger${n === 1 ? "" : "s"}`; };
+  setCount(pipeline.trigger_count ?? 0);
   const head = h("div", { class: "page-head" },
     h("div", {},
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
         h("a", { href: "#/pipelines" }, "Pipelines"), " / "),
       h("h1", {}, pipeline.name),
       h("p", { class: "meta" }, code(pipeline.id), ` · version ${pipeline.version} · `,
-        `${pipeline.trigger_count ?? 0} trigger${pipeline.trigger_count === 1 ? "" : "s"} · updated `,
-        timeEl(pipeline.updated_at)),
+        countText, " · updated ", timeEl(pipeline.updated_at)),
       pipeline.description ? h("p", { class: "lead" }, pipeline.description) : null),
     h("div", { class: "head-actions" }, run, del));
 
   if (tab === "steps") stepsTab(panel, pipeline);
-  else if (tab === "triggers") await triggersTab(ctx, panel, pipeline);
+  else if (tab === "triggers") await triggersTab(ctx, panel, pipeline, setCount);
   else if (tab === "executions") await executionsList(ctx, panel, { pipelineId: id });
   else if (tab === "definition") await definitionTab(ctx, panel, pipeline);
 
@@ -322,7 +324,7 @@ function stepsTab(panel, pipeline) {
   const opts = ["parameters", "timeout_seconds", "max_parallel_steps"].filter((k) => top[k] !== undefined);
   replace(panel,
     h("h2", { class: "sr-only" }, "Steps"),
-    dagSvg(steps, { label: `Steps of ${pipeline.name}` }),
+    h("div", { class: "card" }, dagSvg(steps, { label: `Steps of ${pipeline.name}` })),
     opts.length ? h("dl", { class: "kv kv-inline" },
       opts.map((k) => [h("dt", {}, k), h("dd", {}, code(JSON.stringify(top[k])))])) : null,
     h("div", { class: "cards" }, cards));

@@ -224,7 +224,7 @@ function testPanel(trigger, types, close) {
 // ---------------------------------------------------------------------------------------
 // The tab
 
-export async function triggersTab(ctx, panel, pipeline) {
+export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
   const [types, initial] = await Promise.all([
     eventTypes(),
     listAll("/v1/event-triggers", { pipeline_id: pipeline.id }, 1000, ctx.signal),
@@ -270,6 +270,7 @@ export async function triggersTab(ctx, panel, pipeline) {
 
   async function reload() {
     triggers = await listAll("/v1/event-triggers", { pipeline_id: pipeline.id }, 1000, ctx.signal);
+    onCount(triggers.length);
     renderList();
   }
 
@@ -323,10 +324,12 @@ export async function triggersTab(ctx, panel, pipeline) {
     del.addEventListener("click", async () => {
       if (!armed) {
         del.textContent = "Confirm delete";
+        del.setAttribute("aria-label", `Confirm delete of trigger ${t.id}`);
         del.classList.add("btn-danger");
         armed = setTimeout(() => {
           armed = null;
           del.textContent = "Delete";
+          del.setAttribute("aria-label", `Delete trigger ${t.id}`);
           del.classList.remove("btn-danger");
         }, 4000);
         return;
