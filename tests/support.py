@@ -52,19 +52,20 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                              "body": body})
+                    receiver.requests.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": body}
+                    )
                     fail = len(receiver.requests) <= receiver.fail_first
                 self.send_response(500 if fail else 200)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -83,7 +84,9 @@ class HttpReceiver:
 
     def bodies(self, path: str | None = None) -> list[Any]:
         with self._lock:
-            return [json.loads(r["body"]) for r in self.requests if path is None or r["path"] == path]
+            return [
+                json.loads(r["body"]) for r in self.requests if path is None or r["path"] == path
+            ]
 
     def wait_for(self, predicate: Any, timeout: float = 15.0, path: str | None = None) -> Any:
         deadline = time.monotonic() + timeout
@@ -92,8 +95,9 @@ class HttpReceiver:
                 if predicate(body):
                     return body
             time.sleep(0.05)
-        raise AssertionError(f"no request matching the condition reached {self.url}{path or ''}: "
-                             f"{self.bodies(path)}")
+        raise AssertionError(
+            f"no request matching the condition reached {self.url}{path or ''}: {self.bodies(path)}"
+        )
 
 
 class MailBox:
@@ -104,10 +108,16 @@ class MailBox:
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "message": email.message_from_bytes(envelope.original_content or b"",
-                                                                  policy=email.policy.default)})
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(
+                    envelope.original_content or b"", policy=email.policy.default
+                ),
+            }
+        )
         return "250 OK"
 
     def __enter__(self) -> MailBox:
@@ -132,8 +142,9 @@ class MailBox:
 class BudProcess:
     """A real ``bud serve`` process on a free loopback port with its own data directory."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -147,13 +158,27 @@ class BudProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bud", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.args],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "bud",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.args,
+            ],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"bud serve exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                raise RuntimeError(
+                    f"bud serve exited with {self.proc.returncode}:\n{self.log.read_text()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self

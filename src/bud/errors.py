@@ -7,7 +7,7 @@
     ├── AuthenticationError    401
     ├── PermissionDeniedError  403
     ├── NotFoundError          404
-    ├── ConflictError          409  a state change that is not allowed now (retry a running execution)
+    ├── ConflictError          409  a state change not allowed now (retry a running execution)
     ├── PayloadTooLargeError   413
     ├── RateLimitedError       429
     ├── ServerError            500
@@ -46,7 +46,9 @@ class BudError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "error"
 
-    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, details: dict[str, Any] | None = None
+    ) -> None:
         self.message = message or (self.__doc__ or self.code).strip()
         self.details: dict[str, Any] = details or {}
         super().__init__(self.message)
@@ -67,7 +69,9 @@ class FilterError(ValidationError):
 
     code = "invalid_filter"
 
-    def __init__(self, message: str, *, path: str = "", details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str = "", details: dict[str, Any] | None = None
+    ) -> None:
         self.path = path
         where = f"filter.{path}" if path else "filter"
         super().__init__(f"{where}: {message}", details={"path": where, **(details or {})})

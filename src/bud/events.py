@@ -44,7 +44,12 @@ class EventType:
 
 
 def _obj(required: list[str], props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": props, "additionalProperties": True}
+    return {
+        "type": "object",
+        "required": required,
+        "properties": props,
+        "additionalProperties": True,
+    }
 
 
 _S = {"type": "string"}
@@ -133,27 +138,52 @@ BUILTIN_EVENT_TYPES: dict[str, EventType] = {
             "Cluster becomes available",
             _obj(["cluster_id"], _CLUSTER),
             True,
-            {"cluster_id": "cluster_prod", "cluster_name": "Production", "environment": "production",
-             "previous_status": "unhealthy", "reason": "health check passed"},
+            {
+                "cluster_id": "cluster_prod",
+                "cluster_name": "Production",
+                "environment": "production",
+                "previous_status": "unhealthy",
+                "reason": "health check passed",
+            },
         ),
         EventType(
             "cluster.unhealthy",
             "Cluster health degraded",
             _obj(["cluster_id"], _CLUSTER),
             True,
-            {"cluster_id": "cluster_prod", "cluster_name": "Production", "environment": "production",
-             "previous_status": "ready", "reason": "health check failed"},
+            {
+                "cluster_id": "cluster_prod",
+                "cluster_name": "Production",
+                "environment": "production",
+                "previous_status": "ready",
+                "reason": "health check failed",
+            },
         ),
         EventType(
             "trigger.tripped",
             "A trigger's circuit breaker disabled it (it fired too often)",
-            _obj(["trigger_id"], {"trigger_id": _S, "trigger_name": _NS, "pipeline_id": _S,
-                                  "event_type": _S, "reason": _S, "fires": {"type": "integer"},
-                                  "window_seconds": {"type": "number"}}),
+            _obj(
+                ["trigger_id"],
+                {
+                    "trigger_id": _S,
+                    "trigger_name": _NS,
+                    "pipeline_id": _S,
+                    "event_type": _S,
+                    "reason": _S,
+                    "fires": {"type": "integer"},
+                    "window_seconds": {"type": "number"},
+                },
+            ),
             True,
-            {"trigger_id": "trig_xyz789", "trigger_name": "auto-deploy", "pipeline_id": "pipe_abc123",
-             "event_type": "model.added", "reason": "circuit breaker tripped: more than 600 fires in 60s",
-             "fires": 600, "window_seconds": 60},
+            {
+                "trigger_id": "trig_xyz789",
+                "trigger_name": "auto-deploy",
+                "pipeline_id": "pipe_abc123",
+                "event_type": "model.added",
+                "reason": "circuit breaker tripped: more than 600 fires in 60s",
+                "fires": 600,
+                "window_seconds": 60,
+            },
         ),
     )
 }
@@ -174,8 +204,9 @@ def check_schema(schema: Any) -> None:
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ValidationError(f"schema is not a valid JSON Schema: {exc.message}",
-                              details={"path": "schema"}) from exc
+        raise ValidationError(
+            f"schema is not a valid JSON Schema: {exc.message}", details={"path": "schema"}
+        ) from exc
 
 
 def normalize_event(
@@ -191,7 +222,9 @@ def normalize_event(
         raise ValidationError(f"{where} must be a JSON object", details={"path": where})
     event_type = raw.get("event_type")
     if not isinstance(event_type, str) or not event_type:
-        raise ValidationError(f"{where}.event_type is required", details={"path": f"{where}.event_type"})
+        raise ValidationError(
+            f"{where}.event_type is required", details={"path": f"{where}.event_type"}
+        )
     etype = types.get(event_type)
     if etype is None:
         known = ", ".join(sorted(types))
@@ -203,11 +236,14 @@ def normalize_event(
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{where}.data must be a JSON object", details={"path": f"{where}.data"})
+        raise ValidationError(
+            f"{where}.data must be a JSON object", details={"path": f"{where}.data"}
+        )
     event_id = raw.get("event_id") or new_id("evt")
     if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
         raise ValidationError(
-            f"{where}.event_id {event_id!r} is not valid: 1-128 characters of letters, digits, _ . : -",
+            f"{where}.event_id {event_id!r} is not valid: "
+            "1-128 characters of letters, digits, _ . : -",
             details={"path": f"{where}.event_id"},
         )
     ts_raw = raw.get("timestamp")
@@ -215,19 +251,24 @@ def normalize_event(
         timestamp = to_iso(now())
     else:
         if not isinstance(ts_raw, str):
-            raise ValidationError(f"{where}.timestamp must be an ISO 8601 string",
-                                  details={"path": f"{where}.timestamp"})
+            raise ValidationError(
+                f"{where}.timestamp must be an ISO 8601 string",
+                details={"path": f"{where}.timestamp"},
+            )
         try:
             parse_iso(ts_raw)
         except ValueError as exc:
             raise ValidationError(
-                f"{where}.timestamp {ts_raw!r} is not an ISO 8601 time", details={"path": f"{where}.timestamp"}
+                f"{where}.timestamp {ts_raw!r} is not an ISO 8601 time",
+                details={"path": f"{where}.timestamp"},
             ) from exc
         timestamp = ts_raw
     source = raw.get("source") or default_source
     if not isinstance(source, str) or len(source) > 128:
-        raise ValidationError(f"{where}.source must be a string of at most 128 characters",
-                              details={"path": f"{where}.source"})
+        raise ValidationError(
+            f"{where}.source must be a string of at most 128 characters",
+            details={"path": f"{where}.source"},
+        )
     size = len(orjson.dumps(data))
     if size > max_bytes:
         raise PayloadTooLargeError(
@@ -245,7 +286,9 @@ def normalize_event(
             )
     depth = raw.get("depth", 0) or 0
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ValidationError(f"{where}.depth must be a non-negative integer", details={"path": f"{where}.depth"})
+        raise ValidationError(
+            f"{where}.depth must be a non-negative integer", details={"path": f"{where}.depth"}
+        )
     envelope: dict[str, Any] = {
         "event_type": event_type,
         "event_id": event_id,

@@ -18,8 +18,17 @@ from bud.errors import ValidationError
 from bud.templates import TemplateError, check_syntax
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
-STEP_KEYS = {"id", "action", "params", "depends_on", "name", "condition", "retry",
-             "timeout_seconds", "on_failure"}
+STEP_KEYS = {
+    "id",
+    "action",
+    "params",
+    "depends_on",
+    "name",
+    "condition",
+    "retry",
+    "timeout_seconds",
+    "on_failure",
+}
 PIPELINE_KEYS = {"steps", "parameters", "timeout_seconds", "max_parallel_steps", "description"}
 RETRY_KEYS = {"max_attempts", "backoff_seconds", "backoff_multiplier", "max_backoff_seconds"}
 MAX_STEPS = 200
@@ -89,12 +98,19 @@ def _parse_retry(raw: Any, where: str, errors: _Errors) -> RetryPolicy | None:
         if key not in RETRY_KEYS:
             errors.add(f"{where}.{key}", f"unknown field; allowed: {', '.join(sorted(RETRY_KEYS))}")
     max_attempts = raw.get("max_attempts", 1)
-    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or not 1 <= max_attempts <= 100:
+    if (
+        not isinstance(max_attempts, int)
+        or isinstance(max_attempts, bool)
+        or not 1 <= max_attempts <= 100
+    ):
         errors.add(f"{where}.max_attempts", "must be an integer from 1 to 100")
         return None
     values = {}
-    for key, default in (("backoff_seconds", 1.0), ("backoff_multiplier", 2.0),
-                         ("max_backoff_seconds", 300.0)):
+    for key, default in (
+        ("backoff_seconds", 1.0),
+        ("backoff_multiplier", 2.0),
+        ("max_backoff_seconds", 300.0),
+    ):
         v = raw.get(key, default)
         if not _num(v) or v < 0:
             errors.add(f"{where}.{key}", "must be a non-negative number")
@@ -112,7 +128,9 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
     assert isinstance(raw, Mapping)
     for key in raw:
         if key not in PIPELINE_KEYS:
-            errors.add(f"definition.{key}", f"unknown field; allowed: {', '.join(sorted(PIPELINE_KEYS))}")
+            errors.add(
+                f"definition.{key}", f"unknown field; allowed: {', '.join(sorted(PIPELINE_KEYS))}"
+            )
     raw_steps = raw.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         errors.add("steps", "must be a non-empty list of steps")
@@ -134,9 +152,13 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
             where = f"steps[{i}] ({sid})"
         for key in rs:
             if key not in STEP_KEYS:
-                errors.add(f"{where}.{key}", f"unknown field; allowed: {', '.join(sorted(STEP_KEYS))}")
+                errors.add(
+                    f"{where}.{key}", f"unknown field; allowed: {', '.join(sorted(STEP_KEYS))}"
+                )
         if not isinstance(sid, str) or not STEP_ID_RE.match(sid):
-            errors.add(f"{where}.id", "is required: letters, digits, _ or -, starting with a letter or _")
+            errors.add(
+                f"{where}.id", "is required: letters, digits, _ or -, starting with a letter or _"
+            )
             continue
         if sid in seen:
             errors.add(f"{where}.id", f"duplicate step id {sid!r} (also steps[{seen[sid]}])")
@@ -152,14 +174,19 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
         if not isinstance(action_name, str) or not action_name:
             errors.add(f"{where}.action", "is required")
         elif action_name not in registry:
-            errors.add(f"{where}.action",
-                       f"unknown action {action_name!r}; known actions: {', '.join(registry.names())}")
+            errors.add(
+                f"{where}.action",
+                f"unknown action {action_name!r}; known actions: {', '.join(registry.names())}",
+            )
         else:
             try:
-                registry.get(action_name).check_params(params, where=f"{where}.params", rendered=False)
+                registry.get(action_name).check_params(
+                    params, where=f"{where}.params", rendered=False
+                )
             except ValidationError as exc:
-                errors.add(exc.details.get("path", f"{where}.params"),
-                           exc.message.split(": ", 1)[-1])
+                errors.add(
+                    exc.details.get("path", f"{where}.params"), exc.message.split(": ", 1)[-1]
+                )
         try:
             check_syntax(dict(params), where=f"{where}.params")
         except TemplateError as exc:
@@ -175,8 +202,10 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
         condition = rs.get("condition")
         if condition is not None:
             if not isinstance(condition, str):
-                errors.add(f"{where}.condition", "must be a template string such as "
-                           "\"{{ steps.check.outputs.healthy }}\"")
+                errors.add(
+                    f"{where}.condition",
+                    'must be a template string such as "{{ steps.check.outputs.healthy }}"',
+                )
                 condition = None
             else:
                 try:
@@ -194,17 +223,19 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
         if name is not None and not isinstance(name, str):
             errors.add(f"{where}.name", "must be a string")
             name = None
-        steps.append(StepDef(
-            id=sid,
-            action=str(action_name),
-            params=dict(params),
-            depends_on=tuple(dict.fromkeys(deps)),
-            name=name,
-            condition=condition,
-            retry=_parse_retry(rs.get("retry"), f"{where}.retry", errors),
-            timeout_seconds=float(timeout) if timeout is not None else None,
-            on_failure=on_failure if on_failure in ("fail", "continue") else "fail",
-        ))
+        steps.append(
+            StepDef(
+                id=sid,
+                action=str(action_name),
+                params=dict(params),
+                depends_on=tuple(dict.fromkeys(deps)),
+                name=name,
+                condition=condition,
+                retry=_parse_retry(rs.get("retry"), f"{where}.retry", errors),
+                timeout_seconds=float(timeout) if timeout is not None else None,
+                on_failure=on_failure if on_failure in ("fail", "continue") else "fail",
+            )
+        )
 
     by_id = {s.id: s for s in steps}
     for s in steps:
@@ -212,7 +243,9 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
         for d in s.depends_on:
             if d == s.id:
                 errors.add(where, f"step {s.id!r} depends on itself")
-            elif d not in by_id and d not in [str(r.get("id")) for r in raw_steps if isinstance(r, Mapping)]:
+            elif d not in by_id and d not in [
+                str(r.get("id")) for r in raw_steps if isinstance(r, Mapping)
+            ]:
                 errors.add(where, f"unknown step {d!r}; steps are: {', '.join(by_id)}")
     cycle = find_cycle({s.id: [d for d in s.depends_on if d in by_id and d != s.id] for s in steps})
     if cycle:

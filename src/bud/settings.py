@@ -58,8 +58,12 @@ class Settings:
         return channels
 
     @classmethod
-    def load(cls, config_file: str | Path | None = None, env: dict[str, str] | None = None,
-             **overrides: Any) -> Settings:
+    def load(
+        cls,
+        config_file: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         path = config_file or env.get("BUD_CONFIG")
@@ -76,10 +80,12 @@ class Settings:
         secrets = dict(values.get("secrets") or {})
         for key, value in env.items():
             if key.startswith("BUD_SECRET_"):
-                secrets[key[len("BUD_SECRET_"):].lower()] = value
+                secrets[key[len("BUD_SECRET_") :].lower()] = value
         values["secrets"] = secrets
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **{k: _coerce(names[k].type, v) for k, v in values.items() if k in names})
+        return replace(
+            cls(), **{k: _coerce(names[k].type, v) for k, v in values.items() if k in names}
+        )
 
 
 def _coerce(kind: Any, value: Any) -> Any:

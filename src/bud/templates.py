@@ -69,14 +69,14 @@ class MissingValue(jinja2.StrictUndefined):
             raise jinja2.UndefinedError(self._undefined_hint)
         raise jinja2.UndefinedError(f"missing value: {path} is not defined")
 
-    __str__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __iter__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __len__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __bool__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __eq__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __ne__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __hash__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __contains__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __str__ = _fail_with_undefined_error
+    __iter__ = _fail_with_undefined_error
+    __len__ = _fail_with_undefined_error
+    __bool__ = _fail_with_undefined_error
+    __eq__ = _fail_with_undefined_error
+    __ne__ = _fail_with_undefined_error
+    __hash__ = _fail_with_undefined_error
+    __contains__ = _fail_with_undefined_error
 
     def __getattr__(self, name: str) -> Any:
         if name[:2] == "__":
@@ -160,15 +160,19 @@ def render_string(template: str, context: Mapping[str, Any], *, where: str = "")
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{prefix}{exc.message}", details={"path": where}) from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{prefix}template syntax error: {exc.message}",
-                            details={"path": where}) from exc
+        raise TemplateError(
+            f"{prefix}template syntax error: {exc.message}", details={"path": where}
+        ) from exc
     except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"{prefix}not allowed in a template: {exc}", details={"path": where}) from exc
+        raise TemplateError(
+            f"{prefix}not allowed in a template: {exc}", details={"path": where}
+        ) from exc
     except TemplateError:
         raise
     except Exception as exc:  # any error inside an expression is the template's fault
-        raise TemplateError(f"{prefix}template failed: {type(exc).__name__}: {exc}",
-                            details={"path": where}) from exc
+        raise TemplateError(
+            f"{prefix}template failed: {type(exc).__name__}: {exc}", details={"path": where}
+        ) from exc
 
 
 def _plain(value: Any) -> Any:
@@ -196,8 +200,9 @@ def check_syntax(value: Any, *, where: str = "params") -> None:
         try:
             _ENV.parse(text)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{path}: template syntax error: {exc.message}",
-                                details={"path": path}) from exc
+            raise TemplateError(
+                f"{path}: template syntax error: {exc.message}", details={"path": path}
+            ) from exc
 
 
 def iter_templates(value: Any, where: str) -> Iterable[tuple[str, str]]:

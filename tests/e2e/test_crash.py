@@ -14,14 +14,24 @@ from tests.support import BudProcess
 
 pytestmark = pytest.mark.e2e
 
-DEFINITION = {"steps": [
-    {"id": "first", "action": "delay", "params": {"seconds": 0.3}},
-    {"id": "left", "action": "log", "params": {"message": "left {{ event.model_id }}"},
-     "depends_on": ["first"]},
-    {"id": "right", "action": "delay", "params": {"seconds": 0.3}, "depends_on": ["first"]},
-    {"id": "last", "action": "set_output", "params": {"model": "{{ event.model_id }}"},
-     "depends_on": ["left", "right"]},
-]}
+DEFINITION = {
+    "steps": [
+        {"id": "first", "action": "delay", "params": {"seconds": 0.3}},
+        {
+            "id": "left",
+            "action": "log",
+            "params": {"message": "left {{ event.model_id }}"},
+            "depends_on": ["first"],
+        },
+        {"id": "right", "action": "delay", "params": {"seconds": 0.3}, "depends_on": ["first"]},
+        {
+            "id": "last",
+            "action": "set_output",
+            "params": {"model": "{{ event.model_id }}"},
+            "depends_on": ["left", "right"],
+        },
+    ]
+}
 
 
 class Publisher(threading.Thread):
@@ -40,8 +50,14 @@ class Publisher(threading.Thread):
                 event_id = f"evt_crash_{i}"
                 i += 1
                 try:
-                    r = http.post("/v1/events", json={"event_type": "model.added", "event_id": event_id,
-                                                      "data": {"model_id": f"m{i}", "model_name": "x"}})
+                    r = http.post(
+                        "/v1/events",
+                        json={
+                            "event_type": "model.added",
+                            "event_id": event_id,
+                            "data": {"model_id": f"m{i}", "model_name": "x"},
+                        },
+                    )
                 except httpx.HTTPError:
                     continue  # not acknowledged: the publisher may not count it as accepted
                 if r.status_code == 202:
@@ -87,6 +103,8 @@ def test_sigkill_loses_no_event_and_every_execution_finishes(data_dir: Path) -> 
         assert {e.event_id for e in executions} == stored
         resumed = client.executions.get(in_flight[0].id)
         assert resumed.status == "succeeded"
-        assert resumed.steps[-1].outputs == {"model": client.events.get(resumed.event_id).data["model_id"]}
+        assert resumed.steps[-1].outputs == {
+            "model": client.events.get(resumed.event_id).data["model_id"]
+        }
     finally:
         restarted.stop()

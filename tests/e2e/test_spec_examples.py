@@ -18,10 +18,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(data_dir: Path, receiver: HttpReceiver, mailbox: MailBox,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[BudProcess]:
-    env = {"BUD_SLACK_WEBHOOK_URL": f"{receiver.url}/slack", "BUD_SMTP_URL": mailbox.url,
-           "BUD_SMTP_FROM": "bud@example.com"}
+def server(
+    data_dir: Path, receiver: HttpReceiver, mailbox: MailBox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BudProcess]:
+    env = {
+        "BUD_SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
+        "BUD_SMTP_URL": mailbox.url,
+        "BUD_SMTP_FROM": "bud@example.com",
+    }
     with BudProcess(data_dir, env=env) as proc:
         monkeypatch.setenv("BUD_URL", proc.url)  # BudClient() with no arguments, as in the spec
         yield proc
@@ -51,17 +55,30 @@ def test_auto_deploy_on_model_add(server: BudProcess, receiver: HttpReceiver) ->
         name="Auto-Deploy New Models",
         definition={
             "steps": [
-                {"id": "health_check", "action": "cluster_health",
-                 "params": {"cluster_id": "cluster_prod"}},
-                {"id": "deploy", "action": "deployment_create",
-                 "params": {"model_id": "{{ event.model_id }}",
-                            "cluster_id": "cluster_prod",
-                            "deployment_name": "{{ event.model_name }}-auto"},
-                 "depends_on": ["health_check"]},
-                {"id": "notify", "action": "notification",
-                 "params": {"message": "Deployed {{ event.model_name }} successfully",
-                            "channel": "slack"},
-                 "depends_on": ["deploy"]},
+                {
+                    "id": "health_check",
+                    "action": "cluster_health",
+                    "params": {"cluster_id": "cluster_prod"},
+                },
+                {
+                    "id": "deploy",
+                    "action": "deployment_create",
+                    "params": {
+                        "model_id": "{{ event.model_id }}",
+                        "cluster_id": "cluster_prod",
+                        "deployment_name": "{{ event.model_name }}-auto",
+                    },
+                    "depends_on": ["health_check"],
+                },
+                {
+                    "id": "notify",
+                    "action": "notification",
+                    "params": {
+                        "message": "Deployed {{ event.model_name }} successfully",
+                        "channel": "slack",
+                    },
+                    "depends_on": ["deploy"],
+                },
             ]
         },
     )
@@ -87,11 +104,14 @@ def test_auto_deploy_on_model_add(server: BudProcess, receiver: HttpReceiver) ->
     deployments = [d for d in client.deployments.list() if d.name == "Llama-3.2-1B-auto"]
     assert len(deployments) == 1 and deployments[0].model_id == model.id
     assert deployments[0].cluster_id == "cluster_prod" and deployments[0].status == "running"
-    slack = receiver.wait_for(lambda b: "Deployed Llama-3.2-1B successfully" in b["text"], path="/slack")
+    slack = receiver.wait_for(
+        lambda b: "Deployed Llama-3.2-1B successfully" in b["text"], path="/slack"
+    )
     assert slack["text"].endswith("Deployed Llama-3.2-1B successfully")
     # the deployment emitted deployment.created, caused by this execution
-    created = wait_event(client, "deployment.created",
-                         lambda e: e.data.get("deployment_name") == "Llama-3.2-1B-auto")
+    created = wait_event(
+        client, "deployment.created", lambda e: e.data.get("deployment_name") == "Llama-3.2-1B-auto"
+    )
     assert created.causation_id == execution_id and created.depth == 1
 
     # A local model, or one without auto_deploy, starts nothing; the event says why.
@@ -112,13 +132,23 @@ def test_failure_alert_pipeline(server: BudProcess, receiver: HttpReceiver) -> N
         name="Deployment Failure Alerts",
         definition={
             "steps": [
-                {"id": "log_failure", "action": "log",
-                 "params": {"message": "Deployment failed: {{ event.deployment_id }}",
-                            "level": "error"}},
-                {"id": "send_alert", "action": "notification",
-                 "params": {"message": "🚨 Deployment {{ event.deployment_name }} failed: {{ event.error_message }}",
-                            "channel": "slack",
-                            "priority": "high"}},
+                {
+                    "id": "log_failure",
+                    "action": "log",
+                    "params": {
+                        "message": "Deployment failed: {{ event.deployment_id }}",
+                        "level": "error",
+                    },
+                },
+                {
+                    "id": "send_alert",
+                    "action": "notification",
+                    "params": {
+                        "message": "🚨 Deployment {{ event.deployment_name }} failed: {{ event.error_message }}",  # noqa: E501
+                        "channel": "slack",
+                        "priority": "high",
+                    },
+                },
             ]
         },
     )
@@ -130,12 +160,17 @@ def test_failure_alert_pipeline(server: BudProcess, receiver: HttpReceiver) -> N
     )
     # -----------------------------------------------------------------------------------------
     # A deployment to an unhealthy cluster cannot be placed: the platform emits deployment.failed.
-    client.clusters.create(name="Staging", id="cluster_sick", environment="staging", status="unhealthy")
+    client.clusters.create(
+        name="Staging", id="cluster_sick", environment="staging", status="unhealthy"
+    )
     model = client.models.add("Mistral-7B", source="hugging_face")
-    deployment = client.deployments.create(model_id=model.id, cluster_id="cluster_sick",
-                                           deployment_name="mistral-staging")
+    deployment = client.deployments.create(
+        model_id=model.id, cluster_id="cluster_sick", deployment_name="mistral-staging"
+    )
     assert deployment.status == "failed" and "unhealthy" in (deployment.error_message or "")
-    event = wait_event(client, "deployment.failed", lambda e: e.data["deployment_id"] == deployment.id)
+    event = wait_event(
+        client, "deployment.failed", lambda e: e.data["deployment_id"] == deployment.id
+    )
     assert event.decisions[0].trigger_id == trigger.id
     execution = client.executions.wait(event.executions[0], timeout=30)
     assert execution.status == "succeeded"
@@ -146,7 +181,9 @@ def test_failure_alert_pipeline(server: BudProcess, receiver: HttpReceiver) -> N
 
     # marking a running deployment failed emits deployment.failed too
     client.clusters.create(name="Production", id="cluster_prod", environment="production")
-    ok = client.deployments.create(model_id=model.id, cluster_id="cluster_prod", deployment_name="mistral-prod")
+    ok = client.deployments.create(
+        model_id=model.id, cluster_id="cluster_prod", deployment_name="mistral-prod"
+    )
     assert ok.status == "running"
     client.deployments.update(ok.id, status="failed", error_message="OOMKilled")
     alert = receiver.wait_for(lambda b: "mistral-prod" in b["text"], path="/slack")
@@ -155,9 +192,16 @@ def test_failure_alert_pipeline(server: BudProcess, receiver: HttpReceiver) -> N
 
 def test_trigger_examples_filters_and_management(server: BudProcess) -> None:
     http = httpx.Client(base_url=server.url)
-    steps = {"steps": [{"id": "log", "action": "log", "params": {"message": "{{ event.event_type }}"}}]}
+    steps = {
+        "steps": [{"id": "log", "action": "log", "params": {"message": "{{ event.event_type }}"}}]
+    }
     for pid in ("pipe_abc123", "pipe_monitoring"):
-        assert http.post("/v1/pipelines", json={"id": pid, "name": pid, "definition": steps}).status_code == 201
+        assert (
+            http.post(
+                "/v1/pipelines", json={"id": pid, "name": pid, "definition": steps}
+            ).status_code
+            == 201
+        )
 
     # -- "Using the SDK", as written ----------------------------------------------------------
     client = BudClient()
@@ -172,7 +216,9 @@ def test_trigger_examples_filters_and_management(server: BudProcess) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         print(f"Event trigger created: {trigger.id}")
-    assert out.getvalue() == f"Event trigger created: {trigger.id}\n" and trigger.id.startswith("trig_")
+    assert out.getvalue() == f"Event trigger created: {trigger.id}\n" and trigger.id.startswith(
+        "trig_"
+    )
 
     # -- "Event filtering", as written ----------------------------------------------------------
     # Only trigger for production deployments
@@ -182,20 +228,43 @@ def test_trigger_examples_filters_and_management(server: BudProcess) -> None:
         filter={"environment": "production", "cluster_id": "cluster_prod"},
     )
     assert trigger.enabled is True
-    prod = client.events.publish("deployment.created", {
-        "deployment_id": "dep_1", "deployment_name": "a", "model_id": "m", "cluster_id": "cluster_prod",
-        "environment": "production"})
-    staging = client.events.publish("deployment.created", {
-        "deployment_id": "dep_2", "deployment_name": "b", "model_id": "m", "cluster_id": "cluster_prod",
-        "environment": "staging"})
+    prod = client.events.publish(
+        "deployment.created",
+        {
+            "deployment_id": "dep_1",
+            "deployment_name": "a",
+            "model_id": "m",
+            "cluster_id": "cluster_prod",
+            "environment": "production",
+        },
+    )
+    staging = client.events.publish(
+        "deployment.created",
+        {
+            "deployment_id": "dep_2",
+            "deployment_name": "b",
+            "model_id": "m",
+            "cluster_id": "cluster_prod",
+            "environment": "staging",
+        },
+    )
     assert len(client.events.get(prod.event_id).executions) == 1
     staged = client.events.get(staging.event_id)
     assert staged.executions == [] and "environment" in staged.decisions[0].reason
 
     # -- "Managing event triggers", as written ---------------------------------------------------
-    assert http.post("/v1/event-triggers", json={
-        "id": "trig_xyz789", "pipeline_id": "pipe_abc123", "event_type": "deployment.created",
-        "filter": {"environment": "staging"}}).status_code == 201
+    assert (
+        http.post(
+            "/v1/event-triggers",
+            json={
+                "id": "trig_xyz789",
+                "pipeline_id": "pipe_abc123",
+                "event_type": "deployment.created",
+                "filter": {"environment": "staging"},
+            },
+        ).status_code
+        == 201
+    )
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         # List all triggers: get all event triggers for a pipeline
@@ -217,18 +286,32 @@ def test_trigger_examples_filters_and_management(server: BudProcess) -> None:
     assert updated.filter == {"environment": "production", "priority": "high"}
 
     # A disabled trigger starts nothing, and the event says so.
-    ev = client.events.publish("deployment.created", {
-        "deployment_id": "dep_3", "deployment_name": "c", "model_id": "m", "cluster_id": "cluster_x",
-        "environment": "production", "priority": "high"})
+    ev = client.events.publish(
+        "deployment.created",
+        {
+            "deployment_id": "dep_3",
+            "deployment_name": "c",
+            "model_id": "m",
+            "cluster_id": "cluster_x",
+            "environment": "production",
+            "priority": "high",
+        },
+    )
     got = client.events.get(ev.event_id)
     by_trigger = {d.trigger_id: d for d in got.decisions}
     assert by_trigger["trig_xyz789"].outcome == "disabled" and got.executions == []
 
     # The same event published twice starts one execution.
-    first = client.events.publish("model.added", {"model_id": "m9", "model_name": "x",
-                                                  "model_source": "hugging_face"}, event_id="evt_abc123")
-    second = client.events.publish("model.added", {"model_id": "m9", "model_name": "x",
-                                                   "model_source": "hugging_face"}, event_id="evt_abc123")
+    first = client.events.publish(
+        "model.added",
+        {"model_id": "m9", "model_name": "x", "model_source": "hugging_face"},
+        event_id="evt_abc123",
+    )
+    second = client.events.publish(
+        "model.added",
+        {"model_id": "m9", "model_name": "x", "model_source": "hugging_face"},
+        event_id="evt_abc123",
+    )
     assert first.duplicate is False and second.duplicate is True
     assert len(list(client.executions.list(event_id="evt_abc123"))) == 1
 
@@ -238,30 +321,39 @@ def test_trigger_examples_filters_and_management(server: BudProcess) -> None:
 
 def test_event_data_access_with_email_recipients(server: BudProcess, mailbox: MailBox) -> None:
     client = BudClient()
-    pipeline = client.pipelines.create(name="Tell the team", definition={"steps": [
-        {
-          "id": "notify",
-          "action": "notification",
-          "params": {
-            "message": "Model {{ event.model_name }} was added",
-            "recipients": ["team@example.com"]
-          }
-        }
-    ]})
+    pipeline = client.pipelines.create(
+        name="Tell the team",
+        definition={
+            "steps": [
+                {
+                    "id": "notify",
+                    "action": "notification",
+                    "params": {
+                        "message": "Model {{ event.model_name }} was added",
+                        "recipients": ["team@example.com"],
+                    },
+                }
+            ]
+        },
+    )
     client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added")
     # the spec's event data structure, published as is
-    event = client.events.publish_many([{
-      "event_type": "model.added",
-      "event_id": "evt_abc123",
-      "timestamp": "2024-01-29T12:00:00Z",
-      "source": "budmodel",
-      "data": {
-        "model_id": "model_xyz789",
-        "model_name": "Llama-3.2-1B",
-        "model_source": "hugging_face",
-        "created_by": "user@example.com"
-      }
-    }])[0]
+    event = client.events.publish_many(
+        [
+            {
+                "event_type": "model.added",
+                "event_id": "evt_abc123",
+                "timestamp": "2024-01-29T12:00:00Z",
+                "source": "budmodel",
+                "data": {
+                    "model_id": "model_xyz789",
+                    "model_name": "Llama-3.2-1B",
+                    "model_source": "hugging_face",
+                    "created_by": "user@example.com",
+                },
+            }
+        ]
+    )[0]
     assert event.event_id == "evt_abc123" and event.timestamp == "2024-01-29T12:00:00Z"
     execution = client.executions.wait(client.events.get("evt_abc123").executions[0], timeout=30)
     assert execution.status == "succeeded", execution

@@ -12,8 +12,12 @@ LOG = {"steps": [{"id": "a", "action": "log", "params": {"message": "hi"}}]}
 
 
 def counts(client: BudClient) -> tuple[int, int, int, int]:
-    return (len(list(client.pipelines.list())), len(list(client.event_triggers.list())),
-            len(list(client.events.list())), len(list(client.executions.list())))
+    return (
+        len(list(client.pipelines.list())),
+        len(list(client.event_triggers.list())),
+        len(list(client.events.list())),
+        len(list(client.executions.list())),
+    )
 
 
 @pytest.fixture
@@ -21,25 +25,59 @@ def pipeline(app_client: BudClient) -> Any:
     return app_client.pipelines.create(name="ok", definition=LOG)
 
 
-@pytest.mark.parametrize(("definition", "expected"), [
-    ({"steps": [{"id": "a", "action": "log", "params": {"message": "x"}, "depends_on": ["b"]},
-                {"id": "b", "action": "log", "params": {"message": "x"}, "depends_on": ["a"]}]},
-     "cycle: a -> b -> a"),
-    ({"steps": [{"id": "a", "action": "log", "params": {"message": "x"}, "depends_on": ["ghost"]}]},
-     "steps[0] (a).depends_on: unknown step 'ghost'"),
-    ({"steps": [{"id": "a", "action": "teleport", "params": {}}]},
-     "steps[0] (a).action: unknown action 'teleport'"),
-    ({"steps": [{"id": "a", "action": "log", "params": {"message": "x", "level": "loud"}}]},
-     "steps[0] (a).params.level: 'loud' is not one of"),
-    ({"steps": [{"id": "a", "action": "log", "params": {}}]},
-     "steps[0] (a).params: 'message' is a required property"),
-    ({"steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.x "}}]},
-     "steps[0] (a).params.message: template syntax error"),
-    ({"steps": [{"id": "a", "action": "log", "params": {"message": "x"}},
-                {"id": "a", "action": "log", "params": {"message": "y"}}]},
-     "duplicate step id 'a'"),
-    ({"steps": []}, "steps: must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (
+            {
+                "steps": [
+                    {"id": "a", "action": "log", "params": {"message": "x"}, "depends_on": ["b"]},
+                    {"id": "b", "action": "log", "params": {"message": "x"}, "depends_on": ["a"]},
+                ]
+            },
+            "cycle: a -> b -> a",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "id": "a",
+                        "action": "log",
+                        "params": {"message": "x"},
+                        "depends_on": ["ghost"],
+                    }
+                ]
+            },
+            "steps[0] (a).depends_on: unknown step 'ghost'",
+        ),
+        (
+            {"steps": [{"id": "a", "action": "teleport", "params": {}}]},
+            "steps[0] (a).action: unknown action 'teleport'",
+        ),
+        (
+            {"steps": [{"id": "a", "action": "log", "params": {"message": "x", "level": "loud"}}]},
+            "steps[0] (a).params.level: 'loud' is not one of",
+        ),
+        (
+            {"steps": [{"id": "a", "action": "log", "params": {}}]},
+            "steps[0] (a).params: 'message' is a required property",
+        ),
+        (
+            {"steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.x "}}]},
+            "steps[0] (a).params.message: template syntax error",
+        ),
+        (
+            {
+                "steps": [
+                    {"id": "a", "action": "log", "params": {"message": "x"}},
+                    {"id": "a", "action": "log", "params": {"message": "y"}},
+                ]
+            },
+            "duplicate step id 'a'",
+        ),
+        ({"steps": []}, "steps: must be a non-empty list"),
+    ],
+)
 def test_bad_definitions(app_client: BudClient, definition: dict[str, Any], expected: str) -> None:
     before = counts(app_client)
     with pytest.raises(ValidationError) as info:
@@ -53,19 +91,21 @@ def test_bad_definitions(app_client: BudClient, definition: dict[str, Any], expe
 
 def test_template_params_pass_validation_until_rendered(app_client: BudClient) -> None:
     # a templated value may be anything before rendering: "{{ event.replicas }}" for an int
-    result = app_client.pipelines.validate({"steps": [
-        {"id": "a", "action": "delay", "params": {"seconds": "{{ event.wait }}"}}]})
+    result = app_client.pipelines.validate(
+        {"steps": [{"id": "a", "action": "delay", "params": {"seconds": "{{ event.wait }}"}}]}
+    )
     assert result.valid, result.errors
-    result = app_client.pipelines.validate({"steps": [
-        {"id": "a", "action": "delay", "params": {"seconds": "soon"}}]})
+    result = app_client.pipelines.validate(
+        {"steps": [{"id": "a", "action": "delay", "params": {"seconds": "soon"}}]}
+    )
     assert not result.valid and "steps[0] (a).params.seconds" in result.errors[0]["message"]
 
 
 def test_unknown_event_type(app_client: BudClient, pipeline: Any) -> None:
     before = counts(app_client)
-    with pytest.raises(ValidationError, match="unknown event type 'model.exploded'"):
+    with pytest.raises(ValidationError, match=r"unknown event type 'model\.exploded'"):
         app_client.events.publish("model.exploded", {"model_id": "m"})
-    with pytest.raises(ValidationError, match="event_type: unknown event type 'model.exploded'"):
+    with pytest.raises(ValidationError, match=r"event_type: unknown event type 'model\.exploded'"):
         app_client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.exploded")
     assert counts(app_client) == before
 
@@ -79,9 +119,12 @@ def test_event_data_against_the_schema(app_client: BudClient) -> None:
 
 def test_batch_is_all_or_nothing(app_client: BudClient) -> None:
     with pytest.raises(ValidationError, match=r"events\[1\].event_type: unknown event type"):
-        app_client.events.publish_many([
-            {"event_type": "model.added", "data": {"model_id": "ok"}},
-            {"event_type": "nope.nope", "data": {}}])
+        app_client.events.publish_many(
+            [
+                {"event_type": "model.added", "data": {"model_id": "ok"}},
+                {"event_type": "nope.nope", "data": {}},
+            ]
+        )
     assert list(app_client.events.list()) == []
 
 
@@ -93,21 +136,29 @@ def test_unknown_pipeline(app_client: BudClient) -> None:
     assert list(app_client.event_triggers.list()) == []
 
 
-@pytest.mark.parametrize(("filter", "path"), [
-    ({"environment": {"$gt": "x", "$bogus": 1}}, "environment"),
-    ({"$or": "not a list"}, "$or"),
-    ({"a": {"$in": 5}}, "a"),
-])
-def test_malformed_filter(app_client: BudClient, pipeline: Any, filter: dict[str, Any], path: str) -> None:
+@pytest.mark.parametrize(
+    ("filter", "path"),
+    [
+        ({"environment": {"$gt": "x", "$bogus": 1}}, "environment"),
+        ({"$or": "not a list"}, "$or"),
+        ({"a": {"$in": 5}}, "a"),
+    ],
+)
+def test_malformed_filter(
+    app_client: BudClient, pipeline: Any, filter: dict[str, Any], path: str
+) -> None:
     with pytest.raises(FilterError) as info:
-        app_client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added", filter=filter)
+        app_client.event_triggers.create(
+            pipeline_id=pipeline.id, event_type="model.added", filter=filter
+        )
     assert f"filter.{path}" in info.value.message and info.value.status_code == 422
     assert list(app_client.event_triggers.list()) == []
 
 
 def test_malformed_filter_on_update_keeps_the_old_one(app_client: BudClient, pipeline: Any) -> None:
-    trig = app_client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                            filter={"a": 1})
+    trig = app_client.event_triggers.create(
+        pipeline_id=pipeline.id, event_type="model.added", filter={"a": 1}
+    )
     with pytest.raises(FilterError):
         app_client.event_triggers.update(trig.id, filter={"a": {"$nope": 1}})
     assert app_client.event_triggers.get(trig.id).filter == {"a": 1}
@@ -129,5 +180,7 @@ def test_http_level_errors_are_json(app_client: BudClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["details"]["path"] == "name"
     r = http.get("/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = http.post("/v1/events", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"})
+    r = http.post(
+        "/v1/events", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and "over the limit" in r.json()["error"]["message"]

@@ -26,8 +26,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-LOG_ONLY = {"steps": [{"id": "say", "action": "log",
-                       "params": {"message": "hello {{ event.model_name | default('you') }}"}}]}
+LOG_ONLY = {
+    "steps": [
+        {
+            "id": "say",
+            "action": "log",
+            "params": {"message": "hello {{ event.model_name | default('you') }}"},
+        }
+    ]
+}
 
 
 class Bud:
@@ -43,7 +50,8 @@ class Bud:
             raise AssertionError(
                 f"bud {' '.join(args)} exited {result.exit_code}, expected {code}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
-                f"exception: {result.exception!r}")
+                f"exception: {result.exception!r}"
+            )
         return result
 
     def json(self, *args: str) -> Any:
@@ -57,8 +65,11 @@ def bud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bud]:
     settings = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
     app_ = create_app(settings)
     with TestClient(app_) as http, BudClient(http_client=http) as sdk:
-        monkeypatch.setattr(cli_app, "make_client",
-                            lambda url, api_key: BudClient(http_client=http, api_key=api_key))
+        monkeypatch.setattr(
+            cli_app,
+            "make_client",
+            lambda url, api_key: BudClient(http_client=http, api_key=api_key),
+        )
         yield Bud(sdk)
 
 
@@ -83,14 +94,16 @@ def test_demo_then_add_a_model_then_watch(bud: Bud, slack: HttpReceiver) -> None
     assert "cluster_prod" in first.stdout
     assert "Auto-Deploy New Models" in first.stdout
     assert "bud models add Llama-3.2-1B --source hugging_face --meta auto_deploy=true" in (
-        first.stdout)
+        first.stdout
+    )
     again = bud("demo")
     assert "created" not in again.stdout
     assert again.stdout.count("exists") == 5
     bud("channels", "set", "slack", "--url", slack.url)
 
-    added = bud("models", "add", "Llama-3.2-1B", "--source", "hugging_face",
-                "--meta", "auto_deploy=true")
+    added = bud(
+        "models", "add", "Llama-3.2-1B", "--source", "hugging_face", "--meta", "auto_deploy=true"
+    )
     model_id = _id("model", added.stdout)
     assert bud.sdk.models.get(model_id).metadata == {"auto_deploy": True}
     assert "started 1 execution" in added.stdout
@@ -125,9 +138,18 @@ def test_model_that_fires_nothing_says_why(bud: Bud) -> None:
 
 
 def test_watch_exits_1_when_the_execution_fails(bud: Bud) -> None:
-    pipeline = bud.sdk.pipelines.create(name="doomed", definition={
-        "steps": [{"id": "boom", "action": "fail",
-                   "params": {"message": "it broke", "retryable": False}}]})
+    pipeline = bud.sdk.pipelines.create(
+        name="doomed",
+        definition={
+            "steps": [
+                {
+                    "id": "boom",
+                    "action": "fail",
+                    "params": {"message": "it broke", "retryable": False},
+                }
+            ]
+        },
+    )
     started = bud("pipelines", "run", pipeline.id)
     execution_id = _id("exe", started.stdout)
     watched = bud("executions", "watch", execution_id, code=1)
@@ -146,8 +168,9 @@ def test_watch_exits_1_when_the_execution_fails(bud: Bud) -> None:
 
 def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) -> None:
     full = tmp_path / "pipeline.yaml"
-    full.write_text(yaml.safe_dump({"name": "Greeter", "description": "says hello",
-                                    "definition": LOG_ONLY}))
+    full.write_text(
+        yaml.safe_dump({"name": "Greeter", "description": "says hello", "definition": LOG_ONLY})
+    )
     created = bud("pipelines", "create", str(full))
     pipeline_id = _id("pipe", created.stdout)
 
@@ -165,9 +188,12 @@ def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) 
     assert "say" in shown and "log" in shown and "says hello" in shown
     assert bud.json("pipelines", "show", pipeline_id)["triggers"] == []
 
-    two_steps = {"steps": [*LOG_ONLY["steps"],
-                           {"id": "again", "action": "log", "params": {"message": "bye"},
-                            "depends_on": ["say"]}]}
+    two_steps = {
+        "steps": [
+            *LOG_ONLY["steps"],
+            {"id": "again", "action": "log", "params": {"message": "bye"}, "depends_on": ["say"]},
+        ]
+    }
     bare.write_text(json.dumps(two_steps))
     updated = bud("pipelines", "update", pipeline_id, str(bare))
     assert "version 2" in updated.stdout
@@ -175,8 +201,15 @@ def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) 
 
     assert "valid" in bud("pipelines", "validate", str(bare)).stdout
     broken = tmp_path / "broken.yaml"
-    broken.write_text(yaml.safe_dump({"steps": [
-        {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["nope"]}]}))
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "steps": [
+                    {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["nope"]}
+                ]
+            }
+        )
+    )
     invalid = bud("pipelines", "validate", str(broken), code=1)
     assert "error:" in invalid.stderr
     assert "nope" in invalid.stderr
@@ -188,8 +221,18 @@ def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) 
     assert execution.params == {"n": 3, "who": "ann"}
 
     event_file = tmp_path / "event.json"
-    event_file.write_text(json.dumps({"event_type": "model.added", "data": {
-        "model_id": "model_1", "model_name": "Llama", "model_source": "hugging_face"}}))
+    event_file.write_text(
+        json.dumps(
+            {
+                "event_type": "model.added",
+                "data": {
+                    "model_id": "model_1",
+                    "model_name": "Llama",
+                    "model_source": "hugging_face",
+                },
+            }
+        )
+    )
     with_event = bud("pipelines", "run", pipeline_id, "--event", str(event_file), "--wait")
     done = bud.sdk.executions.get(_id("exe", with_event.stdout))
     assert done.steps is not None
@@ -208,9 +251,18 @@ def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) 
 
 def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     pipeline = bud.sdk.pipelines.create(name="hf", definition=LOG_ONLY)
-    created = bud("triggers", "create", "--pipeline", pipeline.id, "--event-type",
-                  "model.added", "--filter",
-                  '{"model_source": "hugging_face", "auto_deploy": true}', "--name", "hf")
+    created = bud(
+        "triggers",
+        "create",
+        "--pipeline",
+        pipeline.id,
+        "--event-type",
+        "model.added",
+        "--filter",
+        '{"model_source": "hugging_face", "auto_deploy": true}',
+        "--name",
+        "hf",
+    )
     trigger_id = _id("trig", created.stdout)
     trigger = bud.sdk.event_triggers.get(trigger_id)
     assert trigger.filter == {"model_source": "hugging_face", "auto_deploy": True}
@@ -221,8 +273,12 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     assert bud.json("triggers", "list", "--event-type", "deployment.failed") == []
     assert bud.json("triggers", "show", trigger_id)["event_type"] == "model.added"
 
-    data: dict[str, Any] = {"model_id": "model_1", "model_name": "Llama",
-                            "model_source": "hugging_face", "auto_deploy": False}
+    data: dict[str, Any] = {
+        "model_id": "model_1",
+        "model_name": "Llama",
+        "model_source": "hugging_face",
+        "auto_deploy": False,
+    }
     event = {"event_type": "model.added", "data": data}
     verdict = bud("triggers", "test", trigger_id, "--event", json.dumps(event)).stdout
     assert "would not fire" in verdict
@@ -230,8 +286,7 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     assert "auto_deploy" in verdict and "model_source" in verdict
     assert "expected true" in verdict and "actual false" in verdict
     data["auto_deploy"] = True
-    assert "would fire" in bud("triggers", "test", trigger_id, "--event",
-                               json.dumps(event)).stdout
+    assert "would fire" in bud("triggers", "test", trigger_id, "--event", json.dumps(event)).stdout
     assert bud.sdk.event_triggers.get(trigger_id).fire_count == 0
 
     bud("triggers", "update", trigger_id, "--filter", '{"model_source": "ollama"}')
@@ -241,11 +296,32 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     bud("triggers", "enable", trigger_id)
     assert bud.sdk.event_triggers.get(trigger_id).enabled is True
 
-    bad = bud("triggers", "create", "--pipeline", pipeline.id, "--event-type", "model.added",
-              "--filter", '{"size": {"$gt": [1]}}', code=1)
+    bad = bud(
+        "triggers",
+        "create",
+        "--pipeline",
+        pipeline.id,
+        "--event-type",
+        "model.added",
+        "--filter",
+        '{"size": {"$gt": [1]}}',
+        code=1,
+    )
     assert bad.stderr.startswith("error: filter.size")
-    assert bud("triggers", "create", "--pipeline", pipeline.id, "--event-type", "model.added",
-               "--filter", "{not json", code=2).exit_code == 2
+    assert (
+        bud(
+            "triggers",
+            "create",
+            "--pipeline",
+            pipeline.id,
+            "--event-type",
+            "model.added",
+            "--filter",
+            "{not json",
+            code=2,
+        ).exit_code
+        == 2
+    )
 
     bud("triggers", "delete", trigger_id)
     assert bud.json("triggers", "list") == []
@@ -253,33 +329,49 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
 
 def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
     pipeline = bud.sdk.pipelines.create(name="greeter", definition=LOG_ONLY)
-    bud.sdk.event_triggers.create(pipeline.id, "model.added",
-                                  filter={"model_source": "hugging_face"})
-    data = {"model_id": "model_xyz789", "model_name": "Llama-3.2-1B",
-            "model_source": "hugging_face", "created_by": "user@example.com"}
-    published = bud("events", "publish", "model.added", "--data", json.dumps(data),
-                    "--source", "budmodel", "--id", "evt_abc123")
+    bud.sdk.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "hugging_face"}
+    )
+    data = {
+        "model_id": "model_xyz789",
+        "model_name": "Llama-3.2-1B",
+        "model_source": "hugging_face",
+        "created_by": "user@example.com",
+    }
+    published = bud(
+        "events",
+        "publish",
+        "model.added",
+        "--data",
+        json.dumps(data),
+        "--source",
+        "budmodel",
+        "--id",
+        "evt_abc123",
+    )
     assert "evt_abc123" in published.stdout
-    duplicate = bud("events", "publish", "model.added", "--data", json.dumps(data),
-                    "--id", "evt_abc123")
+    duplicate = bud(
+        "events", "publish", "model.added", "--data", json.dumps(data), "--id", "evt_abc123"
+    )
     assert "Duplicate" in duplicate.stdout
 
     data_file = tmp_path / "data.yaml"
     data_file.write_text(yaml.safe_dump({**data, "model_source": "ollama"}))
     other = bud("events", "publish", "model.added", "--data-file", str(data_file))
     other_id = _id("evt", other.stdout)
-    test_event = bud.json("events", "publish", "model.added", "--data", json.dumps(data),
-                          "--test")
+    test_event = bud.json("events", "publish", "model.added", "--data", json.dumps(data), "--test")
     assert test_event["test"] is True
 
     listed = bud.json("events", "list", "--type", "model.added")
     assert {e["event_id"] for e in listed} >= {"evt_abc123", other_id}
     assert [e["event_id"] for e in bud.json("events", "list", "--source", "budmodel")] == [
-        "evt_abc123"]
+        "evt_abc123"
+    ]
     assert "evt_abc123" in bud("events", "list").stdout
 
-    execution_id = _wait(lambda: next(iter(bud.sdk.events.get("evt_abc123").executions or []),
-                                      None))
+    execution_id = _wait(
+        lambda: next(iter(bud.sdk.events.get("evt_abc123").executions or []), None)
+    )
     shown = bud("events", "show", "evt_abc123").stdout
     assert "budmodel" in shown and "user@example.com" in shown
     assert "fired" in shown and execution_id in shown
@@ -303,8 +395,9 @@ def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
 
 
 def test_platform_commands(bud: Bud) -> None:
-    created = bud("clusters", "create", "Production", "--id", "cluster_prod",
-                  "--environment", "production")
+    created = bud(
+        "clusters", "create", "Production", "--id", "cluster_prod", "--environment", "production"
+    )
     assert "cluster_prod" in created.stdout
     assert bud.json("clusters", "show", "cluster_prod")["environment"] == "production"
     assert [c["id"] for c in bud.json("clusters", "list")] == ["cluster_prod"]
@@ -312,9 +405,24 @@ def test_platform_commands(bud: Bud) -> None:
     assert bud.sdk.clusters.get("cluster_prod").status == "unhealthy"
     bud("clusters", "update", "cluster_prod", "--status", "ready")
 
-    model_id = _id("model", bud("models", "add", "Llama", "--source", "hugging_face",
-                                "--uri", "hf://meta/llama", "--meta", "size=1",
-                                "--meta", "tags=[\"small\"]", "--meta", "family=llama").stdout)
+    model_id = _id(
+        "model",
+        bud(
+            "models",
+            "add",
+            "Llama",
+            "--source",
+            "hugging_face",
+            "--uri",
+            "hf://meta/llama",
+            "--meta",
+            "size=1",
+            "--meta",
+            'tags=["small"]',
+            "--meta",
+            "family=llama",
+        ).stdout,
+    )
     model = bud.sdk.models.get(model_id)
     assert model.metadata == {"size": 1, "tags": ["small"], "family": "llama"}
     assert model.uri == "hf://meta/llama"
@@ -323,14 +431,30 @@ def test_platform_commands(bud: Bud) -> None:
     assert bud.json("models", "show", model_id)["name"] == "Llama"
     assert [m["id"] for m in bud.json("models", "list")] == [model_id]
 
-    deployed = bud("deployments", "create", "--model", model_id, "--cluster", "cluster_prod",
-                   "--name", "llama-prod")
+    deployed = bud(
+        "deployments",
+        "create",
+        "--model",
+        model_id,
+        "--cluster",
+        "cluster_prod",
+        "--name",
+        "llama-prod",
+    )
     deployment_id = _id("dep", deployed.stdout)
-    bud("deployments", "update", deployment_id, "--status", "failed",
-        "--error-message", "out of memory")
+    bud(
+        "deployments",
+        "update",
+        deployment_id,
+        "--status",
+        "failed",
+        "--error-message",
+        "out of memory",
+    )
     assert bud.json("deployments", "show", deployment_id)["error_message"] == "out of memory"
     assert [d["id"] for d in bud.json("deployments", "list", "--status", "failed")] == [
-        deployment_id]
+        deployment_id
+    ]
     assert bud.json("events", "list", "--type", "deployment.failed")
     bud("deployments", "delete", deployment_id)
     bud("models", "delete", model_id)
@@ -341,8 +465,15 @@ def test_platform_commands(bud: Bud) -> None:
 def test_catalog_and_configuration_commands(bud: Bud) -> None:
     names = {t["name"] for t in bud.json("event-types", "list")}
     assert "model.added" in names
-    bud("event-types", "register", "team.thing_happened", "--description", "team",
-        "--schema", '{"type": "object", "properties": {"what": {"type": "string"}}}')
+    bud(
+        "event-types",
+        "register",
+        "team.thing_happened",
+        "--description",
+        "team",
+        "--schema",
+        '{"type": "object", "properties": {"what": {"type": "string"}}}',
+    )
     assert bud.sdk.event_types.get("team.thing_happened").description == "team"
     assert "what" in bud("event-types", "list").stdout
 
@@ -395,8 +526,10 @@ def test_url_and_api_key_reach_make_client(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("BUD_API_KEY", "env-key")
     runner = CliRunner()
     assert runner.invoke(app, ["pipelines", "list"]).exit_code == 1
-    assert runner.invoke(app, ["--url", "http://flag:2", "--api-key", "k", "models",
-                               "list"]).exit_code == 1
+    assert (
+        runner.invoke(app, ["--url", "http://flag:2", "--api-key", "k", "models", "list"]).exit_code
+        == 1
+    )
     assert seen == [("http://env:1", "env-key"), ("http://flag:2", "k")]
 
 
@@ -404,30 +537,63 @@ def test_help_and_usage_errors() -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for group in ("serve", "demo", "pipelines", "triggers", "events", "executions", "models",
-                  "clusters", "deployments", "event-types", "channels", "secrets"):
+    for group in (
+        "serve",
+        "demo",
+        "pipelines",
+        "triggers",
+        "events",
+        "executions",
+        "models",
+        "clusters",
+        "deployments",
+        "event-types",
+        "channels",
+        "secrets",
+    ):
         assert group in result.stdout
     assert runner.invoke(app, ["triggers", "create"]).exit_code == 2
-    assert runner.invoke(app, ["models", "add", "x", "--source", "s", "--meta", "novalue"]
-                         ).exit_code == 2
+    assert (
+        runner.invoke(app, ["models", "add", "x", "--source", "s", "--meta", "novalue"]).exit_code
+        == 2
+    )
 
 
-def test_serve_builds_settings_and_runs_the_server(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_serve_builds_settings_and_runs_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import bud.server
 
     captured: list[tuple[Settings, dict[str, Any]]] = []
-    monkeypatch.setattr(bud.server, "run",
-                        lambda settings, **kw: captured.append((settings, kw)))
-    for key in ("BUD_HOST", "BUD_PORT", "BUD_DATA_DIR", "BUD_DATABASE_URL", "BUD_DEMO",
-                "BUD_CONFIG", "BUD_WORKERS"):
+    monkeypatch.setattr(bud.server, "run", lambda settings, **kw: captured.append((settings, kw)))
+    for key in (
+        "BUD_HOST",
+        "BUD_PORT",
+        "BUD_DATA_DIR",
+        "BUD_DATABASE_URL",
+        "BUD_DEMO",
+        "BUD_CONFIG",
+        "BUD_WORKERS",
+    ):
         monkeypatch.delenv(key, raising=False)
     config = tmp_path / "bud.yaml"
     config.write_text(yaml.safe_dump({"port": 9999, "smtp_from": "ops@example.com"}))
     runner = CliRunner()
-    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "d"), "--demo",
-                                 "--config", str(config), "--workers", "4",
-                                 "--log-level", "warning"])
+    result = runner.invoke(
+        app,
+        [
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--demo",
+            "--config",
+            str(config),
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+    )
     assert result.exit_code == 0, result.output
     settings, kwargs = captured[0]
     assert settings.host == "127.0.0.1"

@@ -13,8 +13,12 @@ LOG = {"steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.mo
 SLOW = {"steps": [{"id": "a", "action": "delay", "params": {"seconds": 0.6}}]}
 
 
-def trigger(client: BudClient, flow: dict[str, Any], definition: dict[str, Any] = LOG,
-            event_type: str = "model.added") -> Any:
+def trigger(
+    client: BudClient,
+    flow: dict[str, Any],
+    definition: dict[str, Any] = LOG,
+    event_type: str = "model.added",
+) -> Any:
     pipeline = client.pipelines.create(name="flow", definition=definition)
     return client.event_triggers.create(pipeline_id=pipeline.id, event_type=event_type, flow=flow)
 
@@ -31,7 +35,11 @@ def decision(event: Any) -> Any:
 
 def test_dedup_key_within_a_window(app_client: BudClient) -> None:
     trig = trigger(app_client, {"dedup": {"key": "{{ event.model_id }}", "window_seconds": 60}})
-    first, second, other = publish(app_client, "m1"), publish(app_client, "m1"), publish(app_client, "m2")
+    first, second, other = (
+        publish(app_client, "m1"),
+        publish(app_client, "m1"),
+        publish(app_client, "m2"),
+    )
     assert decision(first).outcome == "fired" and decision(other).outcome == "fired"
     d = decision(second)
     assert d.outcome == "suppressed" and d.reason_code == "deduplicated"
@@ -45,9 +53,12 @@ def test_rate_limit_drops_and_records_the_excess(app_client: BudClient) -> None:
     outcomes = [decision(e).outcome for e in events]
     assert outcomes == ["fired", "fired", "suppressed", "suppressed"]
     assert all("rate limit of 2 per 60s" in decision(e).reason for e in events[2:])
-    batch = app_client.events.publish_many([
-        {"event_type": "model.added", "data": {"model_id": f"b{i}"}} for i in range(3)])
-    assert all(decision(app_client.events.get(e.event_id)).reason_code == "rate_limited" for e in batch)
+    batch = app_client.events.publish_many(
+        [{"event_type": "model.added", "data": {"model_id": f"b{i}"}} for i in range(3)]
+    )
+    assert all(
+        decision(app_client.events.get(e.event_id)).reason_code == "rate_limited" for e in batch
+    )
 
 
 def test_debounce_last_event_wins(app_client: BudClient) -> None:
@@ -60,7 +71,10 @@ def test_debounce_last_event_wins(app_client: BudClient) -> None:
     assert superseded.outcome == "suppressed" and superseded.reason_code == "superseded"
     assert b.event_id in superseded.reason
     deadline = time.monotonic() + 10
-    while decision(app_client.events.get(b.event_id)).outcome != "fired" and time.monotonic() < deadline:
+    while (
+        decision(app_client.events.get(b.event_id)).outcome != "fired"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     fired = app_client.events.get(b.event_id)
     assert decision(fired).outcome == "fired" and len(fired.executions) == 1
@@ -72,7 +86,11 @@ def test_debounce_last_event_wins(app_client: BudClient) -> None:
 
 def test_concurrency_skip(app_client: BudClient) -> None:
     trigger(app_client, {"concurrency": {"policy": "skip", "key": "{{ event.model_id }}"}}, SLOW)
-    first, second, other = publish(app_client, "m1"), publish(app_client, "m1"), publish(app_client, "m2")
+    first, second, other = (
+        publish(app_client, "m1"),
+        publish(app_client, "m1"),
+        publish(app_client, "m2"),
+    )
     assert decision(first).outcome == "fired" and decision(other).outcome == "fired"
     d = decision(second)
     assert d.outcome == "suppressed" and d.reason_code == "concurrency_skip"
@@ -92,7 +110,11 @@ def test_concurrency_queue_runs_one_after_another(app_client: BudClient) -> None
 
 
 def test_concurrency_cancel_previous(app_client: BudClient) -> None:
-    trigger(app_client, {"concurrency": {"policy": "cancel_previous", "key": "{{ event.model_id }}"}}, SLOW)
+    trigger(
+        app_client,
+        {"concurrency": {"policy": "cancel_previous", "key": "{{ event.model_id }}"}},
+        SLOW,
+    )
     first = publish(app_client, "m1")
     second = publish(app_client, "m1")
     old = app_client.executions.wait(first.executions[0])
@@ -101,8 +123,14 @@ def test_concurrency_cancel_previous(app_client: BudClient) -> None:
 
 
 def test_circuit_breaker_trips_and_emits_an_event(app_client: BudClient) -> None:
-    alerts = app_client.pipelines.create(name="alerts", definition={"steps": [
-        {"id": "a", "action": "log", "params": {"message": "tripped: {{ event.reason }}"}}]})
+    alerts = app_client.pipelines.create(
+        name="alerts",
+        definition={
+            "steps": [
+                {"id": "a", "action": "log", "params": {"message": "tripped: {{ event.reason }}"}}
+            ]
+        },
+    )
     app_client.event_triggers.create(pipeline_id=alerts.id, event_type="trigger.tripped")
     trig = trigger(app_client, {"circuit_breaker": {"max_fires": 3, "window_seconds": 60}})
     events = [publish(app_client, f"m{i}") for i in range(5)]
@@ -122,14 +150,35 @@ def test_circuit_breaker_trips_and_emits_an_event(app_client: BudClient) -> None
 def test_chain_depth_limit_stops_a_loop(app_client: BudClient) -> None:
     # model.added -> deploy -> deployment.created -> a pipeline that adds a model -> model.added ...
     app_client.clusters.create(name="prod", id="cluster_prod")
-    deploy = app_client.pipelines.create(name="deploy", definition={"steps": [
-        {"id": "d", "action": "deployment_create",
-         "params": {"model_id": "{{ event.model_id }}", "cluster_id": "cluster_prod",
-                    "deployment_name": "{{ event.model_name }}-{{ event.depth }}"}}]})
+    deploy = app_client.pipelines.create(
+        name="deploy",
+        definition={
+            "steps": [
+                {
+                    "id": "d",
+                    "action": "deployment_create",
+                    "params": {
+                        "model_id": "{{ event.model_id }}",
+                        "cluster_id": "cluster_prod",
+                        "deployment_name": "{{ event.model_name }}-{{ event.depth }}",
+                    },
+                }
+            ]
+        },
+    )
     app_client.event_triggers.create(pipeline_id=deploy.id, event_type="model.added")
-    adder = app_client.pipelines.create(name="adds a model", definition={"steps": [
-        {"id": "add", "action": "model_add",
-         "params": {"name": "copy-of-{{ event.model_name }}", "source": "hugging_face"}}]})
+    adder = app_client.pipelines.create(
+        name="adds a model",
+        definition={
+            "steps": [
+                {
+                    "id": "add",
+                    "action": "model_add",
+                    "params": {"name": "copy-of-{{ event.model_name }}", "source": "hugging_face"},
+                }
+            ]
+        },
+    )
     app_client.event_triggers.create(pipeline_id=adder.id, event_type="deployment.created")
     origin = app_client.models.add("Loop", source="hugging_face")
 
@@ -144,8 +193,14 @@ def test_chain_depth_limit_stops_a_loop(app_client: BudClient) -> None:
     d = decision(stopped)
     assert d.outcome == "suppressed" and d.reason_code == "chain_depth"
     assert "depth 9 exceeds the limit of 8" in d.reason and stopped.executions == []
-    chain = sorted((e for e in app_client.events.list()
-                    if e.event_type in ("model.added", "deployment.created")), key=lambda e: e.depth)
+    chain = sorted(
+        (
+            e
+            for e in app_client.events.list()
+            if e.event_type in ("model.added", "deployment.created")
+        ),
+        key=lambda e: e.depth,
+    )
     assert [e.depth for e in chain] == list(range(10))
     first = chain[0]
     assert first.data["model_id"] == origin.id
@@ -155,17 +210,24 @@ def test_chain_depth_limit_stops_a_loop(app_client: BudClient) -> None:
     assert len(list(app_client.events.list())) == 11  # the chain and cluster.ready; nothing past it
 
 
-@pytest.mark.parametrize(("flow", "path"), [
-    ({"rate_limit": {"max": 0, "per_seconds": 60}}, "flow.rate_limit.max"),
-    ({"debounce": {}}, "flow.debounce"),
-    ({"concurrency": {"policy": "sometimes"}}, "flow.concurrency.policy"),
-    ({"dedup": {"window_seconds": 5, "key": "{{ event.x "}}, "flow.dedup.key"),
-    ({"retry": {}}, "flow"),
-])
-def test_bad_flow_is_refused_with_its_path(app_client: BudClient, flow: dict[str, Any], path: str) -> None:
+@pytest.mark.parametrize(
+    ("flow", "path"),
+    [
+        ({"rate_limit": {"max": 0, "per_seconds": 60}}, "flow.rate_limit.max"),
+        ({"debounce": {}}, "flow.debounce"),
+        ({"concurrency": {"policy": "sometimes"}}, "flow.concurrency.policy"),
+        ({"dedup": {"window_seconds": 5, "key": "{{ event.x "}}, "flow.dedup.key"),
+        ({"retry": {}}, "flow"),
+    ],
+)
+def test_bad_flow_is_refused_with_its_path(
+    app_client: BudClient, flow: dict[str, Any], path: str
+) -> None:
     from bud import ValidationError
 
     pipeline = app_client.pipelines.create(name="x", definition=LOG)
     with pytest.raises(ValidationError) as info:
-        app_client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added", flow=flow)
+        app_client.event_triggers.create(
+            pipeline_id=pipeline.id, event_type="model.added", flow=flow
+        )
     assert info.value.details["path"] == path

@@ -36,33 +36,60 @@ with warnings.catch_warnings():
 
 AUTO_DEPLOY = {
     "steps": [
-        {"id": "health_check", "action": "cluster_health",
-         "params": {"cluster_id": "cluster_prod"}},
-        {"id": "deploy", "action": "deployment_create",
-         "params": {"model_id": "{{ event.model_id }}",
-                    "cluster_id": "cluster_prod",
-                    "deployment_name": "{{ event.model_name }}-auto"},
-         "depends_on": ["health_check"]},
-        {"id": "notify", "action": "notification",
-         "params": {"message": "Deployed {{ event.model_name }} successfully",
-                    "channel": "slack"},
-         "depends_on": ["deploy"]},
+        {
+            "id": "health_check",
+            "action": "cluster_health",
+            "params": {"cluster_id": "cluster_prod"},
+        },
+        {
+            "id": "deploy",
+            "action": "deployment_create",
+            "params": {
+                "model_id": "{{ event.model_id }}",
+                "cluster_id": "cluster_prod",
+                "deployment_name": "{{ event.model_name }}-auto",
+            },
+            "depends_on": ["health_check"],
+        },
+        {
+            "id": "notify",
+            "action": "notification",
+            "params": {
+                "message": "Deployed {{ event.model_name }} successfully",
+                "channel": "slack",
+            },
+            "depends_on": ["deploy"],
+        },
     ]
 }
 FAILURE_ALERTS = {
     "steps": [
-        {"id": "log_failure", "action": "log",
-         "params": {"message": "Deployment failed: {{ event.deployment_id }}",
-                    "level": "error"}},
-        {"id": "send_alert", "action": "notification",
-         "params": {"message": "🚨 Deployment {{ event.deployment_name }} failed: "
-                               "{{ event.error_message }}",
-                    "channel": "slack",
-                    "priority": "high"}},
+        {
+            "id": "log_failure",
+            "action": "log",
+            "params": {"message": "Deployment failed: {{ event.deployment_id }}", "level": "error"},
+        },
+        {
+            "id": "send_alert",
+            "action": "notification",
+            "params": {
+                "message": "🚨 Deployment {{ event.deployment_name }} failed: "
+                "{{ event.error_message }}",
+                "channel": "slack",
+                "priority": "high",
+            },
+        },
     ]
 }
-LOG_ONLY = {"steps": [{"id": "say", "action": "log",
-                       "params": {"message": "got {{ event.model_name | default('?') }}"}}]}
+LOG_ONLY = {
+    "steps": [
+        {
+            "id": "say",
+            "action": "log",
+            "params": {"message": "got {{ event.model_name | default('?') }}"},
+        }
+    ]
+}
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -87,8 +114,13 @@ def slack() -> Iterator[HttpReceiver]:
 
 
 def _model_added_data(**extra: Any) -> dict[str, Any]:
-    return {"model_id": "model_xyz789", "model_name": "Llama-3.2-1B",
-            "model_source": "hugging_face", "created_by": "user@example.com", **extra}
+    return {
+        "model_id": "model_xyz789",
+        "model_name": "Llama-3.2-1B",
+        "model_source": "hugging_face",
+        "created_by": "user@example.com",
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,8 +144,9 @@ def test_spec_auto_deploy_example(client: BudClient, slack: HttpReceiver) -> Non
     assert trigger.filter == {"model_source": "hugging_face", "auto_deploy": True}
 
     skipped = client.models.add("Mistral-7B", "hugging_face", auto_deploy=False)
-    model = client.models.add("Llama-3.2-1B", "hugging_face", created_by="user@example.com",
-                              auto_deploy=True)
+    model = client.models.add(
+        "Llama-3.2-1B", "hugging_face", created_by="user@example.com", auto_deploy=True
+    )
     assert model.metadata == {"auto_deploy": True}
     assert model.created_by == "user@example.com"
 
@@ -140,10 +173,10 @@ def test_spec_auto_deploy_example(client: BudClient, slack: HttpReceiver) -> Non
 
 def test_spec_failure_alert_example(client: BudClient, slack: HttpReceiver) -> None:
     client.channels.set("slack", url=slack.url)
-    pipeline = client.pipelines.create(name="Deployment Failure Alerts",
-                                       definition=FAILURE_ALERTS)
-    trigger = client.event_triggers.create(pipeline_id=pipeline.id,
-                                           event_type="deployment.failed", enabled=True)
+    pipeline = client.pipelines.create(name="Deployment Failure Alerts", definition=FAILURE_ALERTS)
+    trigger = client.event_triggers.create(
+        pipeline_id=pipeline.id, event_type="deployment.failed", enabled=True
+    )
     assert trigger.filter == {}
 
     client.clusters.create("Production", id="cluster_prod", environment="production")
@@ -155,8 +188,7 @@ def test_spec_failure_alert_example(client: BudClient, slack: HttpReceiver) -> N
     done = client.executions.wait(execution.id, timeout=20)
     assert done.status == "succeeded", done.error
     body = slack.wait_for(lambda b: "out of memory" in json.dumps(b, ensure_ascii=False))
-    assert "🚨 Deployment llama-prod failed: out of memory" in json.dumps(body,
-                                                                         ensure_ascii=False)
+    assert "🚨 Deployment llama-prod failed: out of memory" in json.dumps(body, ensure_ascii=False)
 
 
 def test_spec_managing_triggers(client: BudClient) -> None:
@@ -166,8 +198,9 @@ def test_spec_managing_triggers(client: BudClient) -> None:
         event_type="deployment.created",
         filter={"environment": "production", "cluster_id": "cluster_prod"},
     )
-    other = client.event_triggers.create(pipeline_id=pipeline.id, event_type="model.added",
-                                         filter={"model_source": "hugging_face"})
+    other = client.event_triggers.create(
+        pipeline_id=pipeline.id, event_type="model.added", filter={"model_source": "hugging_face"}
+    )
 
     triggers = client.event_triggers.list(pipeline_id=pipeline.id)
     seen = {f"{t.event_type}: {t.enabled}" for t in triggers}
@@ -207,14 +240,20 @@ def test_spec_managing_triggers(client: BudClient) -> None:
 
 def test_publish_dedupes_and_explains_decisions(client: BudClient) -> None:
     pipeline = client.pipelines.create(name="hf", definition=LOG_ONLY)
-    hf = client.event_triggers.create(pipeline.id, "model.added",
-                                      filter={"model_source": "hugging_face"})
-    other = client.event_triggers.create(pipeline.id, "model.added",
-                                         filter={"model_source": "ollama"})
+    hf = client.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "hugging_face"}
+    )
+    other = client.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "ollama"}
+    )
 
-    first = client.events.publish("model.added", _model_added_data(), source="budmodel",
-                                  event_id="evt_abc123",
-                                  timestamp=datetime(2024, 1, 29, 12, tzinfo=UTC))
+    first = client.events.publish(
+        "model.added",
+        _model_added_data(),
+        source="budmodel",
+        event_id="evt_abc123",
+        timestamp=datetime(2024, 1, 29, 12, tzinfo=UTC),
+    )
     assert first.event_id == "evt_abc123"
     assert first.duplicate is False
     assert first.source == "budmodel"
@@ -239,27 +278,31 @@ def test_publish_dedupes_and_explains_decisions(client: BudClient) -> None:
 
 def test_test_events_and_trigger_test_fire_nothing(client: BudClient) -> None:
     pipeline = client.pipelines.create(name="p", definition=LOG_ONLY)
-    trigger = client.event_triggers.create(pipeline.id, "model.added",
-                                           filter={"model_source": "hugging_face",
-                                                   "auto_deploy": True})
+    trigger = client.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "hugging_face", "auto_deploy": True}
+    )
 
-    verdict = client.event_triggers.test(trigger.id, {
-        "event_type": "model.added",
-        "data": _model_added_data(auto_deploy=False),
-    })
+    verdict = client.event_triggers.test(
+        trigger.id,
+        {
+            "event_type": "model.added",
+            "data": _model_added_data(auto_deploy=False),
+        },
+    )
     assert verdict.would_fire is False
     assert verdict.matched is False
     assert "auto_deploy" in verdict.summary
     leaves = _leaves(verdict.verdict)
     assert {path.rsplit(".", 1)[-1]: leaf["matched"] for path, leaf in leaves.items()} == {
-        "model_source": True, "auto_deploy": False}
+        "model_source": True,
+        "auto_deploy": False,
+    }
 
     # Bare data is wrapped as {"data": ...}.
     bare = client.event_triggers.test(trigger.id, _model_added_data(auto_deploy=True))
     assert bare.would_fire is True
 
-    published = client.events.publish("model.added", _model_added_data(auto_deploy=True),
-                                      test=True)
+    published = client.events.publish("model.added", _model_added_data(auto_deploy=True), test=True)
     assert published.test is True
     assert list(client.executions.list(pipeline_id=pipeline.id)) == []
     assert client.event_triggers.get(trigger.id).fire_count == 0
@@ -275,8 +318,14 @@ def _leaves(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_list_iterates_every_page_lazily(client: BudClient) -> None:
-    events = [{"event_type": "model.added", "event_id": f"evt_page_{i:03d}",
-               "data": _model_added_data(model_id=f"model_{i}")} for i in range(230)]
+    events = [
+        {
+            "event_type": "model.added",
+            "event_id": f"evt_page_{i:03d}",
+            "data": _model_added_data(model_id=f"model_{i}"),
+        }
+        for i in range(230)
+    ]
     accepted = client.events.publish_many(events)
     assert len(accepted) == 230
     assert all(isinstance(e, bud.Event) for e in accepted)
@@ -326,8 +375,10 @@ def test_pager_follows_cursors_with_page_size_100() -> None:
 
 
 def test_wait_times_out_then_cancel_and_retry(client: BudClient) -> None:
-    slow = client.pipelines.create(name="slow", definition={
-        "steps": [{"id": "nap", "action": "delay", "params": {"seconds": 30}}]})
+    slow = client.pipelines.create(
+        name="slow",
+        definition={"steps": [{"id": "nap", "action": "delay", "params": {"seconds": 30}}]},
+    )
     execution = client.pipelines.run(slow.id, params={"why": "test"})
     assert execution.pipeline_id == slow.id
 
@@ -350,9 +401,14 @@ def test_wait_times_out_then_cancel_and_retry(client: BudClient) -> None:
 
 
 def test_failed_execution_records_attempts(client: BudClient) -> None:
-    pipeline = client.pipelines.create(name="doomed", definition={
-        "steps": [{"id": "boom", "action": "fail",
-                   "params": {"message": "nope", "retryable": False}}]})
+    pipeline = client.pipelines.create(
+        name="doomed",
+        definition={
+            "steps": [
+                {"id": "boom", "action": "fail", "params": {"message": "nope", "retryable": False}}
+            ]
+        },
+    )
     execution = client.executions.wait(client.pipelines.run(pipeline.id).id, timeout=20)
     assert execution.status == "failed"
     assert "nope" in (execution.error or "")
@@ -363,12 +419,23 @@ def test_failed_execution_records_attempts(client: BudClient) -> None:
 
 
 def test_run_with_event_renders_templates(client: BudClient) -> None:
-    pipeline = client.pipelines.create(name="echo", definition={
-        "steps": [{"id": "out", "action": "set_output",
-                   "params": {"name": "{{ event.model_name }}", "n": "{{ params.n }}"}}]})
-    run = client.pipelines.run(pipeline.id, params={"n": 3},
-                               event={"event_type": "model.added",
-                                      "data": _model_added_data()})
+    pipeline = client.pipelines.create(
+        name="echo",
+        definition={
+            "steps": [
+                {
+                    "id": "out",
+                    "action": "set_output",
+                    "params": {"name": "{{ event.model_name }}", "n": "{{ params.n }}"},
+                }
+            ]
+        },
+    )
+    run = client.pipelines.run(
+        pipeline.id,
+        params={"n": 3},
+        event={"event_type": "model.added", "data": _model_added_data()},
+    )
     done = client.executions.wait(run.id, timeout=20)
     assert done.status == "succeeded", done.error
     assert done.steps is not None
@@ -386,8 +453,9 @@ def test_errors_are_typed_and_carry_the_servers_message(client: BudClient) -> No
 
     pipeline = client.pipelines.create(name="p", definition=LOG_ONLY)
     with pytest.raises(FilterError) as bad_filter:
-        client.event_triggers.create(pipeline.id, "model.added",
-                                     filter={"model_size": {"$gt": ["big"]}})
+        client.event_triggers.create(
+            pipeline.id, "model.added", filter={"model_size": {"$gt": ["big"]}}
+        )
     assert bad_filter.value.path.startswith("filter.model_size")
     assert bad_filter.value.details["path"] == bad_filter.value.path
     assert isinstance(bad_filter.value, ValidationError)
@@ -400,12 +468,18 @@ def test_errors_are_typed_and_carry_the_servers_message(client: BudClient) -> No
         client.event_triggers.create("pipe_missing", "model.added")
 
     with pytest.raises(ValidationError) as cyclic:
-        client.pipelines.create(name="loop", definition={"steps": [
-            {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["b"]},
-            {"id": "b", "action": "log", "params": {"message": "b"}, "depends_on": ["a"]},
-        ]})
+        client.pipelines.create(
+            name="loop",
+            definition={
+                "steps": [
+                    {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["b"]},
+                    {"id": "b", "action": "log", "params": {"message": "b"}, "depends_on": ["a"]},
+                ]
+            },
+        )
     assert "cycle" in cyclic.value.message.lower() or any(
-        "cycle" in str(e).lower() for e in cyclic.value.details.get("errors", []))
+        "cycle" in str(e).lower() for e in cyclic.value.details.get("errors", [])
+    )
 
     result = client.pipelines.validate({"steps": [{"id": "x", "action": "no_such_action"}]})
     assert result.valid is False
@@ -447,13 +521,28 @@ def test_environment_and_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_error_body_mapping_without_a_server() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/conflict"):
-            return httpx.Response(409, json={"error": {"code": "conflict", "message": "busy",
-                                                       "details": {"state": "running"}}})
+            return httpx.Response(
+                409,
+                json={
+                    "error": {
+                        "code": "conflict",
+                        "message": "busy",
+                        "details": {"state": "running"},
+                    }
+                },
+            )
         if request.url.path.endswith("/plain"):
             return httpx.Response(503, text="upstream down")
-        return httpx.Response(422, json={"error": {
-            "code": "invalid_filter", "message": "filter.x.$gt: needs a number",
-            "details": {"path": "filter.x.$gt"}}})
+        return httpx.Response(
+            422,
+            json={
+                "error": {
+                    "code": "invalid_filter",
+                    "message": "filter.x.$gt: needs a number",
+                    "details": {"path": "filter.x.$gt"},
+                }
+            },
+        )
 
     with BudClient(base_url="http://bud.test", transport=httpx.MockTransport(handler)) as sdk:
         with pytest.raises(ConflictError) as conflict:
@@ -497,8 +586,9 @@ def test_platform_resources(client: BudClient) -> None:
     assert events and events[0].data["cluster_id"] == "cluster_prod"
     assert events[0].data["previous_status"] == "ready"
 
-    model = client.models.add("Llama-3.2-1B", "hugging_face", uri="hf://meta/llama",
-                              auto_deploy=True)
+    model = client.models.add(
+        "Llama-3.2-1B", "hugging_face", uri="hf://meta/llama", auto_deploy=True
+    )
     assert client.models.get(model.id).uri == "hf://meta/llama"
     added = list(client.events.list(event_type="model.added"))
     assert added[0].data["model_id"] == model.id
@@ -524,14 +614,22 @@ def test_platform_resources(client: BudClient) -> None:
 
 def test_catalog_channels_secrets(client: BudClient) -> None:
     names = {t.name for t in client.event_types.list()}
-    assert {"model.added", "model.updated", "deployment.created", "deployment.failed",
-            "cluster.ready", "cluster.unhealthy"} <= names
+    assert {
+        "model.added",
+        "model.updated",
+        "deployment.created",
+        "deployment.failed",
+        "cluster.ready",
+        "cluster.unhealthy",
+    } <= names
     assert client.event_types.get("model.added").builtin is True
 
     custom = client.event_types.register(
-        "team.thing_happened", description="a team event",
+        "team.thing_happened",
+        description="a team event",
         schema={"type": "object", "properties": {"what": {"type": "string"}}},
-        example={"what": "it"})
+        example={"what": "it"},
+    )
     assert custom.schema_["properties"]["what"]["type"] == "string"
     assert client.event_types.get("team.thing_happened").example == {"what": "it"}
 
@@ -594,19 +692,22 @@ async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
     app = create_app(_settings(tmp_path))
-    async with app.router.lifespan_context(app), AsyncBudClient(
-        base_url="http://test", transport=httpx.ASGITransport(app=app)
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
+    ):
         assert (await client.health())["status"] == "ok"
-        await client.clusters.create("Production", id="cluster_prod",
-                                     environment="production")
-        pipeline = await client.pipelines.create(name="Auto-Deploy New Models",
-                                                 definition=LOG_ONLY)
+        await client.clusters.create("Production", id="cluster_prod", environment="production")
+        pipeline = await client.pipelines.create(name="Auto-Deploy New Models", definition=LOG_ONLY)
         trigger = await client.event_triggers.create(
-            pipeline_id=pipeline.id, event_type="model.added",
-            filter={"model_source": "hugging_face", "auto_deploy": True}, enabled=True)
+            pipeline_id=pipeline.id,
+            event_type="model.added",
+            filter={"model_source": "hugging_face", "auto_deploy": True},
+            enabled=True,
+        )
         assert [t.id async for t in client.event_triggers.list(pipeline_id=pipeline.id)] == [
-            trigger.id]
+            trigger.id
+        ]
         assert [p.id for p in await client.pipelines.list()] == [pipeline.id]
         assert await client.actions.list().first() is not None
 
@@ -628,8 +729,9 @@ async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
         await client.event_triggers.disable(trigger.id)
         updated = await client.event_triggers.update(trigger.id, filter={})
         assert (updated.filter, updated.enabled) == ({}, False)
-        batch = await client.events.publish_many([
-            {"event_type": "model.added", "data": _model_added_data()}])
+        batch = await client.events.publish_many(
+            [{"event_type": "model.added", "data": _model_added_data()}]
+        )
         assert len(batch) == 1
 
 

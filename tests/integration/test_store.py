@@ -12,19 +12,47 @@ from bud.store.migrations import LATEST, current_version, migrate
 
 
 def _event(event_id: str, **extra: object) -> dict[str, object]:
-    return {"event_id": event_id, "event_type": "model.added", "source": "test", "timestamp": "t",
-            "received_at": 1.0, "data": {"model_id": event_id, "nested": {"a": [1, 2]}},
-            "depth": 0, "test": False, "fired_count": 0, "candidate_count": 0, **extra}
+    return {
+        "event_id": event_id,
+        "event_type": "model.added",
+        "source": "test",
+        "timestamp": "t",
+        "received_at": 1.0,
+        "data": {"model_id": event_id, "nested": {"a": [1, 2]}},
+        "depth": 0,
+        "test": False,
+        "fired_count": 0,
+        "candidate_count": 0,
+        **extra,
+    }
 
 
 def _execution(execution_id: str, **extra: object) -> dict[str, object]:
-    return {"id": execution_id, "pipeline_id": "pipe_1", "pipeline_version": 1, "origin": "manual",
-            "status": "queued", "params": {}, "created_at": 1.0, **extra}
+    return {
+        "id": execution_id,
+        "pipeline_id": "pipe_1",
+        "pipeline_version": 1,
+        "origin": "manual",
+        "status": "queued",
+        "params": {},
+        "created_at": 1.0,
+        **extra,
+    }
 
 
-def _step(execution_id: str, step_id: str, position: int, ready_at: float | None = 0.0) -> dict[str, object]:
-    return {"execution_id": execution_id, "step_id": step_id, "position": position, "action": "log",
-            "status": "pending", "attempts": 0, "created_at": 1.0, "ready_at": ready_at}
+def _step(
+    execution_id: str, step_id: str, position: int, ready_at: float | None = 0.0
+) -> dict[str, object]:
+    return {
+        "execution_id": execution_id,
+        "step_id": step_id,
+        "position": position,
+        "action": "log",
+        "status": "pending",
+        "attempts": 0,
+        "created_at": 1.0,
+        "ready_at": ready_at,
+    }
 
 
 async def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
@@ -36,7 +64,10 @@ async def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
 
 async def test_insert_missing_dedupes_on_the_unique_key(store: Store) -> None:
     async with store.transaction() as tx:
-        assert await tx.insert_missing(t.events, [_event("e1"), _event("e2")], "event_id") == {"e1", "e2"}
+        assert await tx.insert_missing(t.events, [_event("e1"), _event("e2")], "event_id") == {
+            "e1",
+            "e2",
+        }
     async with store.transaction() as tx:
         assert await tx.insert_missing(t.events, [_event("e2"), _event("e3")], "event_id") == {"e3"}
         rows = await tx.list(t.events, order="seq", descending=False)
@@ -71,7 +102,9 @@ async def test_list_pages_with_a_cursor(store: Store) -> None:
 async def test_update_delete_and_get(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.insert(t.executions, _execution("exe_1"))
-        assert await tx.update(t.executions, {"status": "running"}, t.executions.c.id == "exe_1") == 1
+        assert (
+            await tx.update(t.executions, {"status": "running"}, t.executions.c.id == "exe_1") == 1
+        )
         assert await tx.update(t.executions, {"status": "x"}, t.executions.c.id == "nope") == 0
         row = await tx.get(t.executions, id="exe_1")
         assert row is not None and row["status"] == "running"
@@ -82,18 +115,28 @@ async def test_update_delete_and_get(store: Store) -> None:
 async def test_one_execution_per_trigger_and_event(store: Store) -> None:
     async with store.transaction() as tx:
         first = await tx.insert_missing(
-            t.executions, [_execution("exe_a", trigger_id="trig_1", event_id="evt_1")], "id")
+            t.executions, [_execution("exe_a", trigger_id="trig_1", event_id="evt_1")], "id"
+        )
         second = await tx.insert_missing(
-            t.executions, [_execution("exe_b", trigger_id="trig_1", event_id="evt_1")], "id")
-        manual = await tx.insert_missing(t.executions, [_execution("exe_c"), _execution("exe_d")], "id")
+            t.executions, [_execution("exe_b", trigger_id="trig_1", event_id="evt_1")], "id"
+        )
+        manual = await tx.insert_missing(
+            t.executions, [_execution("exe_c"), _execution("exe_d")], "id"
+        )
     assert first == {"exe_a"} and second == set() and manual == {"exe_c", "exe_d"}
 
 
 async def test_claim_takes_ready_steps_once_and_counts_attempts(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.insert(t.executions, _execution("exe_1"))
-        await tx.insert(t.steps, [_step("exe_1", "a", 0), _step("exe_1", "b", 1, ready_at=None),
-                                  _step("exe_1", "c", 2, ready_at=50.0)])
+        await tx.insert(
+            t.steps,
+            [
+                _step("exe_1", "a", 0),
+                _step("exe_1", "b", 1, ready_at=None),
+                _step("exe_1", "c", 2, ready_at=50.0),
+            ],
+        )
     async with store.transaction() as tx:
         claimed = await tx.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=10)
     assert [(r["step_id"], r["attempts"], r["lease_owner"]) for r in claimed] == [("a", 1, "w1")]
@@ -111,8 +154,13 @@ async def test_claim_takes_ready_steps_once_and_counts_attempts(store: Store) ->
 
 async def test_claim_respects_max_parallel_and_closed_executions(store: Store) -> None:
     async with store.transaction() as tx:
-        await tx.insert(t.executions, [_execution("exe_1", max_parallel=2),
-                                       _execution("exe_2", status="cancelled", max_parallel=None)])
+        await tx.insert(
+            t.executions,
+            [
+                _execution("exe_1", max_parallel=2),
+                _execution("exe_2", status="cancelled", max_parallel=None),
+            ],
+        )
         await tx.insert(t.steps, [_step("exe_1", s, i) for i, s in enumerate("abcd")])
         await tx.insert(t.steps, [_step("exe_2", "a", 0)])
     async with store.transaction() as tx:

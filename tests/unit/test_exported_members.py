@@ -79,8 +79,9 @@ def test_import_stays_client_side() -> None:
         "'bud.platform', 'bud.web'))); "
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 
@@ -91,6 +92,7 @@ def test_cli_help_stays_client_side() -> None:
         "'uvicorn') or m.startswith(('bud.server', 'bud.engine', 'bud.store'))); "
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

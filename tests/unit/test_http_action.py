@@ -46,8 +46,15 @@ class Server:
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             parts = urlsplit(target)
-            self.requests.append({"method": method, "path": parts.path, "query": parts.query,
-                                  "headers": headers, "body": body})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": parts.path,
+                    "query": parts.query,
+                    "headers": headers,
+                    "body": body,
+                }
+            )
             status, ctype, payload = self.routes.get(parts.path, (200, "text/plain", b"ok"))
             writer.write(
                 f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n"
@@ -89,9 +96,14 @@ async def test_get_returns_status_headers_and_text(server: Server) -> None:
 
 async def test_post_json_and_parse_json_reply(server: Server) -> None:
     server.routes["/items"] = (201, "application/json", b'{"id": "it_1", "ok": true}')
-    out = await call({"url": f"{server.url}/items", "method": "POST",
-                      "json": {"name": "llama", "replicas": 2},
-                      "headers": {"Idempotency-Key": "mine", "X-Trace": "t1"}})
+    out = await call(
+        {
+            "url": f"{server.url}/items",
+            "method": "POST",
+            "json": {"name": "llama", "replicas": 2},
+            "headers": {"Idempotency-Key": "mine", "X-Trace": "t1"},
+        }
+    )
     assert out["status_code"] == 201
     assert out["json"] == {"id": "it_1", "ok": True}
     req = server.requests[0]
@@ -103,8 +115,14 @@ async def test_post_json_and_parse_json_reply(server: Server) -> None:
 
 
 async def test_put_raw_body_and_head(server: Server) -> None:
-    await call({"url": server.url, "method": "PUT", "body": "plain text",
-                "headers": {"Content-Type": "text/plain"}})
+    await call(
+        {
+            "url": server.url,
+            "method": "PUT",
+            "body": "plain text",
+            "headers": {"Content-Type": "text/plain"},
+        }
+    )
     assert server.requests[0]["body"] == b"plain text"
     out = await call({"url": server.url, "method": "HEAD"})
     assert out["status_code"] == 200 and out["body"] == ""
@@ -182,20 +200,29 @@ async def test_json_and_body_together_are_rejected(server: Server) -> None:
 
 
 def test_params_schema() -> None:
-    for bad in ({}, {"url": "http://x", "method": "TRACE"},
-                {"url": "http://x", "headers": {"a": 1}},
-                {"url": "http://x", "expected_status": [99]}, {"url": "http://x", "nope": 1}):
+    for bad in (
+        {},
+        {"url": "http://x", "method": "TRACE"},
+        {"url": "http://x", "headers": {"a": 1}},
+        {"url": "http://x", "expected_status": [99]},
+        {"url": "http://x", "nope": 1},
+    ):
         with pytest.raises(ValidationError):
             http_request_action.check_params(bad, where="params", rendered=True)
-    http_request_action.check_params({"url": "{{ steps.a.outputs.url }}"}, where="params",
-                                     rendered=False)
+    http_request_action.check_params(
+        {"url": "{{ steps.a.outputs.url }}"}, where="params", rendered=False
+    )
 
 
 def test_redact_url() -> None:
-    assert redact_url("https://u:p@h.example/x?api_key=1&page=2") == \
-        "https://u:***@h.example/x?api_key=***&page=2"
-    assert redact_url("https://hooks.slack.com/services/T0/B0/XYZ") == \
-        "https://hooks.slack.com/services/T0/B0/***"
+    assert (
+        redact_url("https://u:p@h.example/x?api_key=1&page=2")
+        == "https://u:***@h.example/x?api_key=***&page=2"
+    )
+    assert (
+        redact_url("https://hooks.slack.com/services/T0/B0/XYZ")
+        == "https://hooks.slack.com/services/T0/B0/***"
+    )
     assert redact_url("http://127.0.0.1:9/hook") == "http://127.0.0.1:9/hook"
 
 

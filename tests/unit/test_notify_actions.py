@@ -52,8 +52,7 @@ class Receiver:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append({"method": method, "path": path, "headers": headers,
-                                  "body": body})
+            self.requests.append({"method": method, "path": path, "headers": headers, "body": body})
             status = 500 if len(self.requests) <= self.fail_first else self.status
             payload = b"ok" if status < 400 else b"receiver says no"
             writer.write(
@@ -93,19 +92,26 @@ class MailStore:
         self.messages: list[dict[str, Any]] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append({
-            "from": envelope.mail_from,
-            "to": list(envelope.rcpt_tos),
-            "message": email.message_from_bytes(envelope.original_content or b"",
-                                                policy=email.policy.default),
-        })
+        self.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(
+                    envelope.original_content or b"", policy=email.policy.default
+                ),
+            }
+        )
         return "250 OK"
 
 
-def _check_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                 auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"bud" \
+def _check_login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"bud"
         and auth_data.password == b"s3cret"
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -114,8 +120,9 @@ def smtp() -> Iterator[tuple[MailStore, int]]:
     store = MailStore()
     port = free_port()
     # No TLS in tests, so allow AUTH in the clear; AUTH is offered but not required.
-    controller = Controller(store, hostname="127.0.0.1", port=port,
-                            authenticator=_check_login, auth_require_tls=False)
+    controller = Controller(
+        store, hostname="127.0.0.1", port=port, authenticator=_check_login, auth_require_tls=False
+    )
     controller.start()
     try:
         yield store, port
@@ -132,18 +139,32 @@ def mail(smtp: tuple[MailStore, int]) -> tuple[MailStore, int]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def make_ctx(params: dict[str, Any], channels: dict[str, dict[str, Any]],
-             records: list[dict[str, Any]], event: dict[str, Any] | None = None) -> ActionContext:
+def make_ctx(
+    params: dict[str, Any],
+    channels: dict[str, dict[str, Any]],
+    records: list[dict[str, Any]],
+    event: dict[str, Any] | None = None,
+) -> ActionContext:
     async def deliveries(record: dict[str, Any]) -> None:
         records.append(record)
 
-    return ActionContext(execution_id="exe_1", step_id="notify", attempt=1, params=params,
-                         event=event, channels=channels, deliveries=deliveries)
+    return ActionContext(
+        execution_id="exe_1",
+        step_id="notify",
+        attempt=1,
+        params=params,
+        event=event,
+        channels=channels,
+        deliveries=deliveries,
+    )
 
 
-async def run(params: dict[str, Any], channels: dict[str, dict[str, Any]],
-              records: list[dict[str, Any]] | None = None,
-              event: dict[str, Any] | None = None) -> dict[str, Any]:
+async def run(
+    params: dict[str, Any],
+    channels: dict[str, dict[str, Any]],
+    records: list[dict[str, Any]] | None = None,
+    event: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     notification_action.check_params(params, where="params", rendered=True)
     ctx = make_ctx(params, channels, records if records is not None else [], event)
     return await notification_action(ctx, params)
@@ -155,36 +176,52 @@ async def run(params: dict[str, Any], channels: dict[str, dict[str, Any]],
 async def test_slack_receives_the_spec_message(receiver: Receiver) -> None:
     records: list[dict[str, Any]] = []
     url = f"{receiver.url}/hook"
-    out = await run({"message": "Deployed Llama-3.2-1B successfully", "channel": "slack"},
-                    {"slack": {"url": url}}, records)
+    out = await run(
+        {"message": "Deployed Llama-3.2-1B successfully", "channel": "slack"},
+        {"slack": {"url": url}},
+        records,
+    )
 
     assert out == {"channel": "slack", "delivered": True, "target": url, "status_code": 200}
     assert receiver.requests[0]["method"] == "POST"
     assert receiver.requests[0]["path"] == "/hook"
     assert "Deployed Llama-3.2-1B successfully" in receiver.json()["text"]
-    assert records == [{
-        "channel": "slack", "target": url, "status": "delivered", "status_code": 200,
-        "error": None, "message": "Deployed Llama-3.2-1B successfully", "priority": "normal",
-        "title": None,
-    }]
+    assert records == [
+        {
+            "channel": "slack",
+            "target": url,
+            "status": "delivered",
+            "status_code": 200,
+            "error": None,
+            "message": "Deployed Llama-3.2-1B successfully",
+            "priority": "normal",
+            "title": None,
+        }
+    ]
 
 
 async def test_slack_failure_alert_with_high_priority_and_title(receiver: Receiver) -> None:
     message = "🚨 Deployment llama-prod failed: CUDA out of memory"
-    await run({"message": message, "channel": "slack", "priority": "high"},
-              {"slack": {"url": receiver.url}})
+    await run(
+        {"message": message, "channel": "slack", "priority": "high"},
+        {"slack": {"url": receiver.url}},
+    )
     text = receiver.json()["text"]
     assert message in text
     assert text.startswith(":warning:")
 
-    await run({"message": "disk full", "channel": "slack", "priority": "urgent",
-               "title": "Cluster down"}, {"slack": {"url": receiver.url}})
+    await run(
+        {"message": "disk full", "channel": "slack", "priority": "urgent", "title": "Cluster down"},
+        {"slack": {"url": receiver.url}},
+    )
     assert receiver.json()["text"] == ":rotating_light: *Cluster down*\ndisk full"
 
 
 async def test_first_configured_channel_is_used_when_none_is_named(receiver: Receiver) -> None:
-    out = await run({"message": "hi"}, {"webhook": {"url": receiver.url},
-                                        "email": {"smtp_url": "smtp://127.0.0.1:1"}})
+    out = await run(
+        {"message": "hi"},
+        {"webhook": {"url": receiver.url}, "email": {"smtp_url": "smtp://127.0.0.1:1"}},
+    )
     assert out["channel"] == "webhook"
 
 
@@ -193,16 +230,28 @@ async def test_first_configured_channel_is_used_when_none_is_named(receiver: Rec
 
 async def test_webhook_body_and_idempotency_key(receiver: Receiver) -> None:
     event = {"id": "evt_1", "type": "model.added", "data": {"model_name": "Llama-3.2-1B"}}
-    out = await run({"message": "Model Llama-3.2-1B was added", "channel": "webhook",
-                     "title": "New model", "priority": "low"},
-                    {"webhook": {"url": f"{receiver.url}/in"}}, event=event)
+    out = await run(
+        {
+            "message": "Model Llama-3.2-1B was added",
+            "channel": "webhook",
+            "title": "New model",
+            "priority": "low",
+        },
+        {"webhook": {"url": f"{receiver.url}/in"}},
+        event=event,
+    )
 
     assert out["status_code"] == 200
     assert receiver.requests[0]["headers"]["idempotency-key"] == "exe_1:notify"
     assert receiver.requests[0]["headers"]["content-type"] == "application/json"
     assert receiver.json() == {
-        "message": "Model Llama-3.2-1B was added", "title": "New model", "priority": "low",
-        "channel": "webhook", "execution_id": "exe_1", "step_id": "notify", "event": event,
+        "message": "Model Llama-3.2-1B was added",
+        "title": "New model",
+        "priority": "low",
+        "channel": "webhook",
+        "execution_id": "exe_1",
+        "step_id": "notify",
+        "event": event,
         "idempotency_key": "exe_1:notify",
     }
 
@@ -267,13 +316,19 @@ async def test_credentials_in_url_are_masked(receiver: Receiver) -> None:
 async def test_email_with_the_spec_recipients_form(mail: tuple[MailStore, int]) -> None:
     store, port = mail
     records: list[dict[str, Any]] = []
-    out = await run({"message": "Model Llama-3.2-1B was added",
-                     "recipients": ["team@example.com"]},
-                    {"email": {"smtp_url": f"smtp://127.0.0.1:{port}", "from": "bud@localhost"}},
-                    records)
+    out = await run(
+        {"message": "Model Llama-3.2-1B was added", "recipients": ["team@example.com"]},
+        {"email": {"smtp_url": f"smtp://127.0.0.1:{port}", "from": "bud@localhost"}},
+        records,
+    )
 
-    assert out == {"channel": "email", "delivered": True, "target": "team@example.com",
-                   "status_code": None, "recipients": ["team@example.com"]}
+    assert out == {
+        "channel": "email",
+        "delivered": True,
+        "target": "team@example.com",
+        "status_code": None,
+        "recipients": ["team@example.com"],
+    }
     [got] = store.messages
     assert got["from"] == "bud@localhost"
     assert got["to"] == ["team@example.com"]
@@ -287,13 +342,23 @@ async def test_email_with_the_spec_recipients_form(mail: tuple[MailStore, int]) 
 
 
 async def test_email_priority_subject_login_and_many_recipients(
-        mail: tuple[MailStore, int]) -> None:
+    mail: tuple[MailStore, int],
+) -> None:
     store, port = mail
     message = "Deployment llama-prod failed:\nCUDA out of memory on every node of the cluster now"
-    out = await run({"message": message, "recipients": ["a@example.com", "b@example.com"],
-                     "priority": "urgent"},
-                    {"email": {"smtp_url": f"smtp://bud:s3cret@127.0.0.1:{port}",
-                               "from": "alerts@bud.example"}})
+    out = await run(
+        {
+            "message": message,
+            "recipients": ["a@example.com", "b@example.com"],
+            "priority": "urgent",
+        },
+        {
+            "email": {
+                "smtp_url": f"smtp://bud:s3cret@127.0.0.1:{port}",
+                "from": "alerts@bud.example",
+            }
+        },
+    )
     assert out["target"] == "a@example.com, b@example.com"
     [got] = store.messages
     assert got["to"] == ["a@example.com", "b@example.com"]
@@ -308,8 +373,11 @@ async def test_email_wrong_password_is_not_retryable(mail: tuple[MailStore, int]
     _, port = mail
     records: list[dict[str, Any]] = []
     with pytest.raises(ActionError) as info:
-        await run({"message": "x", "recipients": ["a@example.com"]},
-                  {"email": {"smtp_url": f"smtp://bud:wrong@127.0.0.1:{port}"}}, records)
+        await run(
+            {"message": "x", "recipients": ["a@example.com"]},
+            {"email": {"smtp_url": f"smtp://bud:wrong@127.0.0.1:{port}"}},
+            records,
+        )
     assert info.value.retryable is False
     assert "SMTP 535" in info.value.message
     assert "wrong" not in info.value.message
@@ -320,8 +388,11 @@ async def test_email_wrong_password_is_not_retryable(mail: tuple[MailStore, int]
 async def test_email_unreachable_server_is_retryable() -> None:
     records: list[dict[str, Any]] = []
     with pytest.raises(ActionError) as info:
-        await run({"message": "x", "recipients": ["a@example.com"]},
-                  {"email": {"smtp_url": f"smtp://127.0.0.1:{free_port()}"}}, records)
+        await run(
+            {"message": "x", "recipients": ["a@example.com"]},
+            {"email": {"smtp_url": f"smtp://127.0.0.1:{free_port()}"}},
+            records,
+        )
     assert info.value.retryable is True
     assert info.value.message.startswith("email delivery to a@example.com via smtp://127.0.0.1:")
     assert records[0]["status"] == "failed"
@@ -329,8 +400,9 @@ async def test_email_unreachable_server_is_retryable() -> None:
 
 async def test_email_without_recipients_names_the_param() -> None:
     with pytest.raises(ActionError) as info:
-        await run({"message": "x", "channel": "email"},
-                  {"email": {"smtp_url": "smtp://127.0.0.1:1"}})
+        await run(
+            {"message": "x", "channel": "email"}, {"email": {"smtp_url": "smtp://127.0.0.1:1"}}
+        )
     assert info.value.retryable is False
     assert "params.recipients" in info.value.message
 
@@ -338,11 +410,14 @@ async def test_email_without_recipients_names_the_param() -> None:
 # --- configuration and params ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("channel", "setting"), [
-    ("slack", "BUD_SLACK_WEBHOOK_URL"),
-    ("webhook", "BUD_WEBHOOK_URL"),
-    ("email", "BUD_SMTP_URL"),
-])
+@pytest.mark.parametrize(
+    ("channel", "setting"),
+    [
+        ("slack", "BUD_SLACK_WEBHOOK_URL"),
+        ("webhook", "BUD_WEBHOOK_URL"),
+        ("email", "BUD_SMTP_URL"),
+    ],
+)
 async def test_unconfigured_channel_names_the_setting(channel: str, setting: str) -> None:
     records: list[dict[str, Any]] = []
     params = {"message": "x", "channel": channel, "recipients": ["a@example.com"]}
@@ -350,7 +425,8 @@ async def test_unconfigured_channel_names_the_setting(channel: str, setting: str
         await run(params, {}, records)
     assert info.value.retryable is False
     assert info.value.message.startswith(
-        f"notification channel '{channel}' is not configured: set {setting}")
+        f"notification channel '{channel}' is not configured: set {setting}"
+    )
     assert f"PUT /v1/channels/{channel}" in info.value.message
     assert records == []
 
@@ -358,9 +434,11 @@ async def test_unconfigured_channel_names_the_setting(channel: str, setting: str
 async def test_slack_message_is_exactly_as_documented() -> None:
     with pytest.raises(ActionError) as info:
         await run({"message": "x", "channel": "slack"}, {})
-    assert info.value.message == ("notification channel 'slack' is not configured: "
-                                  'set BUD_SLACK_WEBHOOK_URL or PUT /v1/channels/slack '
-                                  '{"url": ...}')
+    assert info.value.message == (
+        "notification channel 'slack' is not configured: "
+        "set BUD_SLACK_WEBHOOK_URL or PUT /v1/channels/slack "
+        '{"url": ...}'
+    )
 
 
 async def test_no_channel_configured_at_all() -> None:
@@ -373,18 +451,23 @@ async def test_no_channel_configured_at_all() -> None:
 
 def test_params_schema_rejects_bad_values() -> None:
     with pytest.raises(ValidationError) as info:
-        notification_action.check_params({"message": "x", "priority": "critical"},
-                                         where="steps[2].params", rendered=True)
+        notification_action.check_params(
+            {"message": "x", "priority": "critical"}, where="steps[2].params", rendered=True
+        )
     assert "steps[2].params.priority" in str(info.value)
 
-    for bad in ({"channel": "slack"}, {"message": "x", "channel": "sms"},
-                {"message": "x", "recipients": ["not-an-address"]},
-                {"message": "x", "extra": 1}):
+    for bad in (
+        {"channel": "slack"},
+        {"message": "x", "channel": "sms"},
+        {"message": "x", "recipients": ["not-an-address"]},
+        {"message": "x", "extra": 1},
+    ):
         with pytest.raises(ValidationError):
             notification_action.check_params(bad, where="params", rendered=True)
     # Before rendering, a template stands in for any value.
-    notification_action.check_params({"message": "x", "priority": "{{ event.priority }}"},
-                                     where="params", rendered=False)
+    notification_action.check_params(
+        {"message": "x", "priority": "{{ event.priority }}"}, where="params", rendered=False
+    )
 
 
 def test_declaration() -> None:

@@ -44,7 +44,9 @@ class RetryPolicy:
 class ActionError(Exception):
     """The action failed; ``retryable=False`` stops further attempts."""
 
-    def __init__(self, message: str, *, retryable: bool = True, outputs: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, *, retryable: bool = True, outputs: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
@@ -52,7 +54,9 @@ class ActionError(Exception):
 
 
 class Emitter(Protocol):
-    async def __call__(self, event_type: str, data: dict[str, Any], *, key: str) -> dict[str, Any]: ...
+    async def __call__(
+        self, event_type: str, data: dict[str, Any], *, key: str
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -79,9 +83,15 @@ class ActionContext:
     def log(self, message: str, level: str = "info", **extra: Any) -> None:
         entry = {"level": level, "message": message, **extra}
         self.logs.append(entry)
-        log.log(logging.getLevelName(level.upper()) if isinstance(
-            logging.getLevelName(level.upper()), int) else logging.INFO,
-            "%s/%s: %s", self.execution_id, self.step_id, message)
+        log.log(
+            logging.getLevelName(level.upper())
+            if isinstance(logging.getLevelName(level.upper()), int)
+            else logging.INFO,
+            "%s/%s: %s",
+            self.execution_id,
+            self.step_id,
+            message,
+        )
 
 
 ActionFn = Callable[[ActionContext, dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -108,12 +118,12 @@ class Action:
     def check_params(self, params: Mapping[str, Any], *, where: str, rendered: bool) -> None:
         """Validate params against the schema. Before rendering, template strings pass."""
         validator = jsonschema.Draft202012Validator(self.params_schema)
-        for error in sorted(validator.iter_errors(dict(params)), key=lambda e: list(e.absolute_path)):
+        for error in sorted(
+            validator.iter_errors(dict(params)), key=lambda e: list(e.absolute_path)
+        ):
             if not rendered and _involves_template(error):
                 continue
-            loc = "".join(
-                f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
-            )
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
             path = f"{where}{loc}"
             raise ValidationError(
                 f"{path}: {error.message} (params of action '{self.name}')",

@@ -70,8 +70,10 @@ async def set_output_action(ctx: ActionContext, params: dict[str, Any]) -> dict[
     timeout_seconds=10,
 )
 async def fail_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-    raise ActionError(params.get("message", "failed by the fail action"),
-                      retryable=bool(params.get("retryable", True)))
+    raise ActionError(
+        params.get("message", "failed by the fail action"),
+        retryable=bool(params.get("retryable", True)),
+    )
 
 
 @action(
@@ -87,8 +89,11 @@ async def fail_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, A
         },
         "additionalProperties": False,
     },
-    outputs={"execution_id": "the child execution", "status": "its final status",
-             "outputs": "the child's step outputs"},
+    outputs={
+        "execution_id": "the child execution",
+        "status": "its final status",
+        "outputs": "the child's step outputs",
+    },
     timeout_seconds=3600,
     retry=RetryPolicy(max_attempts=1),
 )
@@ -96,6 +101,8 @@ async def run_pipeline_action(ctx: ActionContext, params: dict[str, Any]) -> dic
     if ctx.run_pipeline is None:
         raise ActionError("run_pipeline is not available in this context", retryable=False)
     return await ctx.run_pipeline(
-        params["pipeline_id"], params.get("params") or {}, wait=params.get("wait", True),
+        params["pipeline_id"],
+        params.get("params") or {},
+        wait=params.get("wait", True),
         key=ctx.idempotency_key,
     )

@@ -39,10 +39,13 @@ def redact_url(url: str) -> str:
         query = parts.query
         if query:
             pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([
-                (k, MASK if any(s in k.lower() for s in _SECRET_QUERY_PARTS) else v)
-                for k, v in pairs
-            ], safe="*")
+            query = urlencode(
+                [
+                    (k, MASK if any(s in k.lower() for s in _SECRET_QUERY_PARTS) else v)
+                    for k, v in pairs
+                ],
+                safe="*",
+            )
         return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
     except ValueError:
         return "<unparseable url>"
@@ -131,8 +134,12 @@ async def http_request_action(ctx: ActionContext, params: dict[str, Any]) -> dic
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
         try:
             request = client.build_request(
-                method, url, headers=headers, params=params.get("query") or None,
-                json=params.get("json"), content=params.get("body"),
+                method,
+                url,
+                headers=headers,
+                params=params.get("query") or None,
+                json=params.get("json"),
+                content=params.get("body"),
             )
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
             raise ActionError(f"{shown}: invalid request: {exc}", retryable=False) from None
@@ -144,8 +151,9 @@ async def http_request_action(ctx: ActionContext, params: dict[str, Any]) -> dic
             finally:
                 await response.aclose()
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise ActionError(f"{shown} failed: {describe_exception(exc)}",
-                              retryable=False) from None
+            raise ActionError(
+                f"{shown} failed: {describe_exception(exc)}", retryable=False
+            ) from None
         except httpx.HTTPError as exc:
             raise ActionError(f"{shown} failed: {describe_exception(exc)}") from None
         elapsed_ms = round((time.perf_counter() - started) * 1000)

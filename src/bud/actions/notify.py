@@ -32,8 +32,8 @@ X_PRIORITY = {"high": "2 (High)", "urgent": "1 (Highest)"}
 HOW_TO_CONFIGURE = {
     "slack": 'set BUD_SLACK_WEBHOOK_URL or PUT /v1/channels/slack {"url": ...}',
     "webhook": 'set BUD_WEBHOOK_URL or PUT /v1/channels/webhook {"url": ...}',
-    "email": 'set BUD_SMTP_URL (and BUD_SMTP_FROM) or PUT /v1/channels/email '
-             '{"smtp_url": ..., "from": ...}',
+    "email": "set BUD_SMTP_URL (and BUD_SMTP_FROM) or PUT /v1/channels/email "
+    '{"smtp_url": ..., "from": ...}',
 }
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -65,8 +65,9 @@ _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
         "recipients": "email only: the recipients",
     },
     timeout_seconds=30,
-    retry=RetryPolicy(max_attempts=3, backoff_seconds=1.0, backoff_multiplier=2.0,
-                      max_backoff_seconds=30.0),
+    retry=RetryPolicy(
+        max_attempts=3, backoff_seconds=1.0, backoff_multiplier=2.0, max_backoff_seconds=30.0
+    ),
     idempotent=False,
 )
 async def notification_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +107,15 @@ class _Notice:
         self.priority = priority
         self.title: str | None = str(title) if title else None
 
-    def record(self, channel: str, target: str, *, delivered: bool, status_code: int | None,
-               error: str | None) -> dict[str, Any]:
+    def record(
+        self,
+        channel: str,
+        target: str,
+        *,
+        delivered: bool,
+        status_code: int | None,
+        error: str | None,
+    ) -> dict[str, Any]:
         return {
             "channel": channel,
             "target": target,
@@ -141,8 +149,10 @@ def choose_channel(params: dict[str, Any], channels: dict[str, dict[str, Any]]) 
                     retryable=False,
                 )
     if channel not in CHANNELS:
-        raise ActionError(f"unknown notification channel {channel!r}; use one of "
-                          f"{', '.join(CHANNELS)}", retryable=False)
+        raise ActionError(
+            f"unknown notification channel {channel!r}; use one of {', '.join(CHANNELS)}",
+            retryable=False,
+        )
     if not is_configured(channel, channels.get(channel)):
         raise ActionError(
             f"notification channel {channel!r} is not configured: {HOW_TO_CONFIGURE[channel]}",
@@ -173,12 +183,20 @@ async def _record(ctx: ActionContext, record: dict[str, Any]) -> None:
         await ctx.deliveries(record)
     except Exception as exc:
         # The message may already be out; failing the step here would send it again on retry.
-        ctx.log(f"could not record the {record['channel']} delivery: "
-                f"{describe_exception(exc)}", "warning")
+        ctx.log(
+            f"could not record the {record['channel']} delivery: {describe_exception(exc)}",
+            "warning",
+        )
 
 
-async def _post(ctx: ActionContext, channel: str, url: str, payload: dict[str, Any],
-                headers: dict[str, str], note: _Notice) -> dict[str, Any]:
+async def _post(
+    ctx: ActionContext,
+    channel: str,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    note: _Notice,
+) -> dict[str, Any]:
     target = redact_url(url)
     check_http_url(url, f"the {channel} channel URL")
     status_code: int | None = None
@@ -199,19 +217,23 @@ async def _post(ctx: ActionContext, channel: str, url: str, payload: dict[str, A
     except httpx.InvalidURL as exc:
         error = describe_exception(exc)
         retryable = False
-    await _record(ctx, note.record(channel, target, delivered=error is None,
-                                   status_code=status_code, error=error))
+    await _record(
+        ctx,
+        note.record(channel, target, delivered=error is None, status_code=status_code, error=error),
+    )
     if error is not None:
         raise ActionError(f"{channel} delivery to {target} failed: {error}", retryable=retryable)
     ctx.log(f"notification delivered via {channel} to {target} (HTTP {status_code})")
     return {"channel": channel, "delivered": True, "target": target, "status_code": status_code}
 
 
-async def _send_email(ctx: ActionContext, config: dict[str, Any], note: _Notice,
-                      recipients: list[str]) -> dict[str, Any]:
+async def _send_email(
+    ctx: ActionContext, config: dict[str, Any], note: _Notice, recipients: list[str]
+) -> dict[str, Any]:
     if not recipients:
-        raise ActionError("the email channel needs params.recipients (a list of addresses)",
-                          retryable=False)
+        raise ActionError(
+            "the email channel needs params.recipients (a list of addresses)", retryable=False
+        )
     recipients = [str(r) for r in recipients]
     target = ", ".join(recipients)
     server = _SmtpServer.parse(str(config["smtp_url"]))
@@ -231,8 +253,10 @@ async def _send_email(ctx: ActionContext, config: dict[str, Any], note: _Notice,
         if note.priority in X_PRIORITY:
             msg["X-Priority"] = X_PRIORITY[note.priority]
             msg["Importance"] = "high"
-        msg.set_content(f"{note.message}\n\n--\nBud Pipelines: execution "
-                        f"{ctx.execution_id}, step {ctx.step_id}\n")
+        msg.set_content(
+            f"{note.message}\n\n--\nBud Pipelines: execution "
+            f"{ctx.execution_id}, step {ctx.step_id}\n"
+        )
     except ValueError as exc:
         # e.g. a line break in the configured From address: retrying cannot help.
         raise ActionError(f"could not build the email: {exc}", retryable=False) from None
@@ -245,7 +269,8 @@ async def _send_email(ctx: ActionContext, config: dict[str, Any], note: _Notice,
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         error = "all recipients refused: " + "; ".join(
-            f"{addr}: {code} {_text(reply)}" for addr, (code, reply) in exc.recipients.items())
+            f"{addr}: {code} {_text(reply)}" for addr, (code, reply) in exc.recipients.items()
+        )
         retryable = any(code < 500 for code in codes)
     except smtplib.SMTPResponseException as exc:
         error = f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}"
@@ -263,17 +288,27 @@ async def _send_email(ctx: ActionContext, config: dict[str, Any], note: _Notice,
     if partial:
         # Partly delivered counts as delivered: a retry would mail those who already got it.
         error = "some recipients refused: " + "; ".join(
-            f"{addr}: {code} {_text(reply)}" for addr, (code, reply) in refused.items())
+            f"{addr}: {code} {_text(reply)}" for addr, (code, reply) in refused.items()
+        )
     delivered = error is None or partial
-    await _record(ctx, note.record("email", target, delivered=delivered, status_code=None,
-                                   error=error))
+    await _record(
+        ctx, note.record("email", target, delivered=delivered, status_code=None, error=error)
+    )
     if not delivered:
-        raise ActionError(f"email delivery to {target} via {server.shown} failed: {error}",
-                          retryable=retryable)
-    ctx.log(f"notification emailed to {target} via {server.shown}"
-            + (f" ({error})" if error else ""), "warning" if error else "info")
-    outputs: dict[str, Any] = {"channel": "email", "delivered": True, "target": target,
-                               "status_code": None, "recipients": recipients}
+        raise ActionError(
+            f"email delivery to {target} via {server.shown} failed: {error}", retryable=retryable
+        )
+    ctx.log(
+        f"notification emailed to {target} via {server.shown}" + (f" ({error})" if error else ""),
+        "warning" if error else "info",
+    )
+    outputs: dict[str, Any] = {
+        "channel": "email",
+        "delivered": True,
+        "target": target,
+        "status_code": None,
+        "recipients": recipients,
+    }
     if refused:
         outputs["refused"] = sorted(refused)
     return outputs
@@ -286,8 +321,17 @@ def _text(reply: Any) -> str:
 class _SmtpServer:
     """Where and how to send mail, from ``smtp[s]://[user[:password]@]host[:port][?starttls=1]``."""
 
-    def __init__(self, *, host: str, port: int, implicit_tls: bool, starttls: bool,
-                 user: str | None, password: str, shown: str) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        implicit_tls: bool,
+        starttls: bool,
+        user: str | None,
+        password: str,
+        shown: str,
+    ) -> None:
         self.host = host
         self.port = port
         self.implicit_tls = implicit_tls
@@ -302,18 +346,20 @@ class _SmtpServer:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise ActionError(f"the email channel's smtp_url is not valid: {exc}",
-                              retryable=False) from None
+            raise ActionError(
+                f"the email channel's smtp_url is not valid: {exc}", retryable=False
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ActionError(
                 "the email channel's smtp_url must look like smtp://[user:password@]host[:port] "
-                f"or smtps://...; got {redact_url(url)}", retryable=False)
+                f"or smtps://...; got {redact_url(url)}",
+                retryable=False,
+            )
         hostport = parts.netloc.rpartition("@")[2]
         shown = urlunsplit((scheme, hostport, "", "", ""))
         if parts.username:
-            shown = urlunsplit((scheme, f"{unquote(parts.username)}:{MASK}@{hostport}", "", "",
-                                ""))
+            shown = urlunsplit((scheme, f"{unquote(parts.username)}:{MASK}@{hostport}", "", "", ""))
         flag = parse_qs(parts.query).get("starttls", [""])[0].lower()
         return cls(
             host=parts.hostname,
@@ -330,8 +376,9 @@ class _SmtpServer:
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.implicit_tls:
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=DELIVERY_TIMEOUT_SECONDS,
-                                    context=context)
+            smtp = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=DELIVERY_TIMEOUT_SECONDS, context=context
+            )
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=DELIVERY_TIMEOUT_SECONDS)
         with smtp:

@@ -16,19 +16,29 @@ def _platform(ctx: ActionContext) -> Any:
 
 def _cause(ctx: ActionContext) -> dict[str, Any]:
     event = ctx.event or {}
-    return {"correlation_id": event.get("correlation_id") or event.get("event_id"),
-            "causation_id": ctx.execution_id, "depth": int(event.get("depth") or 0) + 1}
+    return {
+        "correlation_id": event.get("correlation_id") or event.get("event_id"),
+        "causation_id": ctx.execution_id,
+        "depth": int(event.get("depth") or 0) + 1,
+    }
 
 
 @action(
     "cluster_health",
     description="Check that a cluster is healthy; fails the step when it is not, so nothing "
-                "deploys to a sick cluster.",
-    params={"type": "object", "required": ["cluster_id"],
-            "properties": {"cluster_id": {"type": "string", "minLength": 1}},
-            "additionalProperties": False},
-    outputs={"cluster_id": "the cluster", "status": "its health state", "healthy": "true",
-             "environment": "its environment label"},
+    "deploys to a sick cluster.",
+    params={
+        "type": "object",
+        "required": ["cluster_id"],
+        "properties": {"cluster_id": {"type": "string", "minLength": 1}},
+        "additionalProperties": False,
+    },
+    outputs={
+        "cluster_id": "the cluster",
+        "status": "its health state",
+        "healthy": "true",
+        "environment": "its environment label",
+    },
     timeout_seconds=30,
     retry=RetryPolicy(max_attempts=1),
 )
@@ -37,47 +47,72 @@ async def cluster_health_action(ctx: ActionContext, params: dict[str, Any]) -> d
         cluster = await _platform(ctx).get_cluster(params["cluster_id"])
     except NotFoundError as exc:
         raise ActionError(f"cluster {params['cluster_id']} not found", retryable=False) from exc
-    out = {"cluster_id": cluster["id"], "status": cluster["status"],
-           "healthy": cluster["status"] == "ready", "environment": cluster["environment"]}
+    out = {
+        "cluster_id": cluster["id"],
+        "status": cluster["status"],
+        "healthy": cluster["status"] == "ready",
+        "environment": cluster["environment"],
+    }
     if cluster["status"] != "ready":
-        raise ActionError(f"cluster {cluster['id']} is {cluster['status']}: {cluster.get('reason')}",
-                          retryable=False, outputs=out)
+        raise ActionError(
+            f"cluster {cluster['id']} is {cluster['status']}: {cluster.get('reason')}",
+            retryable=False,
+            outputs=out,
+        )
     return out
 
 
 @action(
     "deployment_create",
     description="Deploy a model to a cluster. Emits deployment.created, or deployment.failed "
-                "(and fails the step) when it cannot be placed.",
-    params={"type": "object", "required": ["model_id", "cluster_id", "deployment_name"],
-            "properties": {"model_id": {"type": "string", "minLength": 1},
-                           "cluster_id": {"type": "string", "minLength": 1},
-                           "deployment_name": {"type": "string", "minLength": 1}},
-            "additionalProperties": False},
-    outputs={"deployment_id": "the new deployment", "deployment_name": "its name",
-             "status": "running or failed"},
+    "(and fails the step) when it cannot be placed.",
+    params={
+        "type": "object",
+        "required": ["model_id", "cluster_id", "deployment_name"],
+        "properties": {
+            "model_id": {"type": "string", "minLength": 1},
+            "cluster_id": {"type": "string", "minLength": 1},
+            "deployment_name": {"type": "string", "minLength": 1},
+        },
+        "additionalProperties": False,
+    },
+    outputs={
+        "deployment_id": "the new deployment",
+        "deployment_name": "its name",
+        "status": "running or failed",
+    },
     timeout_seconds=120,
     retry=RetryPolicy(max_attempts=1),
     idempotent=True,
 )
 async def deployment_create_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
     row = await _platform(ctx).create_deployment(
-        params["model_id"], params["cluster_id"], params["deployment_name"],
-        idempotency_key=ctx.idempotency_key, cause=_cause(ctx))
+        params["model_id"],
+        params["cluster_id"],
+        params["deployment_name"],
+        idempotency_key=ctx.idempotency_key,
+        cause=_cause(ctx),
+    )
     out = {"deployment_id": row["id"], "deployment_name": row["name"], "status": row["status"]}
     if row["status"] == "failed":
-        raise ActionError(f"deployment {row['name']} failed: {row['error_message']}",
-                          retryable=False, outputs=out)
+        raise ActionError(
+            f"deployment {row['name']} failed: {row['error_message']}", retryable=False, outputs=out
+        )
     return out
 
 
 @action(
     "deployment_delete",
     description="Delete a deployment (a rollback).",
-    params={"type": "object", "required": ["deployment_id"],
-            "properties": {"deployment_id": {"type": "string", "minLength": 1},
-                           "missing_ok": {"type": "boolean"}},
-            "additionalProperties": False},
+    params={
+        "type": "object",
+        "required": ["deployment_id"],
+        "properties": {
+            "deployment_id": {"type": "string", "minLength": 1},
+            "missing_ok": {"type": "boolean"},
+        },
+        "additionalProperties": False,
+    },
     outputs={"deployment_id": "the deleted deployment", "deleted": "whether it existed"},
     timeout_seconds=60,
 )
@@ -87,24 +122,37 @@ async def deployment_delete_action(ctx: ActionContext, params: dict[str, Any]) -
     except NotFoundError:
         if params.get("missing_ok", True):
             return {"deployment_id": params["deployment_id"], "deleted": False}
-        raise ActionError(f"deployment {params['deployment_id']} not found", retryable=False) from None
+        raise ActionError(
+            f"deployment {params['deployment_id']} not found", retryable=False
+        ) from None
     return {"deployment_id": params["deployment_id"], "deleted": True}
 
 
 @action(
     "model_add",
     description="Register a model in the platform's registry (emits model.added).",
-    params={"type": "object", "required": ["name", "source"],
-            "properties": {"name": {"type": "string", "minLength": 1},
-                           "source": {"type": "string", "minLength": 1},
-                           "uri": {"type": "string"},
-                           "metadata": {"type": "object"}},
-            "additionalProperties": False},
+    params={
+        "type": "object",
+        "required": ["name", "source"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "source": {"type": "string", "minLength": 1},
+            "uri": {"type": "string"},
+            "metadata": {"type": "object"},
+        },
+        "additionalProperties": False,
+    },
     outputs={"model_id": "the registered model", "model_name": "its name"},
     timeout_seconds=60,
 )
 async def model_add_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
     row = await _platform(ctx).add_model(
-        params["name"], params["source"], params.get("uri"), None, params.get("metadata") or {},
-        idempotency_key=ctx.idempotency_key, cause=_cause(ctx))
+        params["name"],
+        params["source"],
+        params.get("uri"),
+        None,
+        params.get("metadata") or {},
+        idempotency_key=ctx.idempotency_key,
+        cause=_cause(ctx),
+    )
     return {"model_id": row["id"], "model_name": row["name"]}

@@ -1,4 +1,4 @@
-"""The registry of actions: built-ins plus third-party ones from the ``bud.actions`` entry points."""
+"""The registry of actions: built-ins plus third-party ones (entry points ``bud.actions``)."""
 
 from __future__ import annotations
 

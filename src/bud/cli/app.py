@@ -152,8 +152,9 @@ def key_values(items: list[str] | None, option: str) -> dict[str, Any]:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=0,
-                                       help="Show at most this many (0: all).")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", "-n", min=0, help="Show at most this many (0: all).")
+]
 
 
 def _take(items: Any, limit: int) -> list[Any]:
@@ -167,11 +168,16 @@ def _take(items: Any, limit: int) -> list[Any]:
 @app.callback()
 def root(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(
-        "--url", envvar="BUD_URL", show_default="http://127.0.0.1:8010",
-        help="Server URL.")] = None,
-    api_key: Annotated[str | None, typer.Option(
-        "--api-key", envvar="BUD_API_KEY", help="API key, sent as a Bearer token.")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", envvar="BUD_URL", show_default="http://127.0.0.1:8010", help="Server URL."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="BUD_API_KEY", help="API key, sent as a Bearer token."),
+    ] = None,
 ) -> None:
     """Bud Pipelines: event triggers with filters start DAG pipelines of actions."""
     ctx.obj = State(url, api_key)
@@ -179,22 +185,34 @@ def root(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(
-        show_default="127.0.0.1", help="Interface to listen on.")] = None,
+    host: Annotated[
+        str | None, typer.Option(show_default="127.0.0.1", help="Interface to listen on.")
+    ] = None,
     port: Annotated[int | None, typer.Option(show_default="8010", help="Port.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", show_default="./.bud", help="Where the data lives.")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", show_default="SQLite in the data dir",
-        help="sqlite:///... or postgresql://...")] = None,
-    demo: Annotated[bool, typer.Option(
-        "--demo", help="Load the example pipelines, triggers and cluster at start.")] = False,
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="A YAML settings file (else BUD_CONFIG).")] = None,
-    workers: Annotated[int | None, typer.Option(
-        min=1, show_default="16", help="Concurrent steps per process.")] = None,
-    log_level: Annotated[str, typer.Option(
-        "--log-level", help="debug, info, warning or error.")] = "info",
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", show_default="./.bud", help="Where the data lives.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            show_default="SQLite in the data dir",
+            help="sqlite:///... or postgresql://...",
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Load the example pipelines, triggers and cluster at start."),
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A YAML settings file (else BUD_CONFIG).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, show_default="16", help="Concurrent steps per process.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
 ) -> None:
     """Run the server: REST API under /v1/, the web UI at /, /healthz and /metrics."""
     import logging
@@ -205,13 +223,21 @@ def serve(
     if level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
     try:
-        settings = Settings.load(config, host=host, port=port, data_dir=data_dir,
-                                 database_url=database_url, demo=True if demo else None,
-                                 workers=workers)
+        settings = Settings.load(
+            config,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            demo=True if demo else None,
+            workers=workers,
+        )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         fail(f"cannot load settings: {exc}")
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from bud import server
 
     try:
@@ -223,8 +249,9 @@ def serve(
 @app.command("demo")
 def demo_command(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option("--url", help="Server URL (overrides the global "
-                                            "--url).")] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Server URL (overrides the global --url).")
+    ] = None,
 ) -> None:
     """Load the product document's example pipelines, triggers and cluster (idempotent)."""
     from bud.cli.demo import load_demo
@@ -260,13 +287,14 @@ def health(ctx: typer.Context) -> None:
 # Pipelines
 
 
-def _pipeline_file(file: str, name: str | None,
-                   description: str | None) -> tuple[str | None, dict[str, Any] | None,
-                                                     str | None]:
+def _pipeline_file(
+    file: str, name: str | None, description: str | None
+) -> tuple[str | None, dict[str, Any] | None, str | None]:
     data = load_file(file, "pipeline file")
     if not isinstance(data, dict):
-        raise typer.BadParameter(f"{file} must hold a mapping: {{name, definition}} or "
-                                 "{steps: [...]}")
+        raise typer.BadParameter(
+            f"{file} must hold a mapping: {{name, definition}} or {{steps: [...]}}"
+        )
     if "definition" in data:
         definition = data["definition"]
         name = name or data.get("name")
@@ -283,10 +311,14 @@ def _pipeline_file(file: str, name: str | None,
 @pipelines_app.command("create")
 def pipelines_create(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="YAML/JSON: {name, description, definition} or a "
-                                        "bare definition ({steps: [...]}); - for stdin.")],
-    name: Annotated[str | None, typer.Option(help="Name (required for a bare definition).")]
-    = None,
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="YAML/JSON: {name, description, definition} or a "
+            "bare definition ({steps: [...]}); - for stdin."
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="Name (required for a bare definition).")] = None,
     description: Annotated[str | None, typer.Option(help="Description.")] = None,
 ) -> None:
     """Create a pipeline from a file."""
@@ -295,13 +327,20 @@ def pipelines_create(
         raise typer.BadParameter("the pipeline needs a name: put one in the file or pass --name")
     assert definition is not None
     with client_for(ctx) as client:
-        pipeline = client.pipelines.create(name=name, definition=definition,
-                                           description=description)
+        pipeline = client.pipelines.create(
+            name=name, definition=definition, description=description
+        )
     console = render.out()
-    console.print(Text(f"Created pipeline {pipeline.id} ", style="green")
-                  + Text(f"({pipeline.name}, version {pipeline.version})"))
-    console.print(Text(f"Add a trigger: bud triggers create --pipeline {pipeline.id} "
-                       "--event-type model.added", style="dim"))
+    console.print(
+        Text(f"Created pipeline {pipeline.id} ", style="green")
+        + Text(f"({pipeline.name}, version {pipeline.version})")
+    )
+    console.print(
+        Text(
+            f"Add a trigger: bud triggers create --pipeline {pipeline.id} --event-type model.added",
+            style="dim",
+        )
+    )
 
 
 @pipelines_app.command("list")
@@ -316,8 +355,9 @@ def pipelines_list(ctx: typer.Context, as_json: JsonFlag = False, limit: LimitOp
 
 
 @pipelines_app.command("show")
-def pipelines_show(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()],
-                   as_json: JsonFlag = False) -> None:
+def pipelines_show(
+    ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show a pipeline: its steps and triggers."""
     with client_for(ctx) as client:
         pipeline = client.pipelines.get(pipeline_id)
@@ -333,8 +373,7 @@ def pipelines_show(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argumen
     if triggers:
         console.print(render.triggers_table(triggers))
     else:
-        console.print(Text("No triggers: it runs only by hand (bud pipelines run).",
-                           style="dim"))
+        console.print(Text("No triggers: it runs only by hand (bud pipelines run).", style="dim"))
 
 
 @pipelines_app.command("update")
@@ -352,10 +391,13 @@ def pipelines_update(
     if name is None and definition is None and description is None:
         raise typer.BadParameter("nothing to change: give a FILE, --name or --description")
     with client_for(ctx) as client:
-        pipeline = client.pipelines.update(pipeline_id, name=name, definition=definition,
-                                           description=description)
-    render.out().print(Text(f"Updated pipeline {pipeline.id} ", style="green")
-                       + Text(f"({pipeline.name}, version {pipeline.version})"))
+        pipeline = client.pipelines.update(
+            pipeline_id, name=name, definition=definition, description=description
+        )
+    render.out().print(
+        Text(f"Updated pipeline {pipeline.id} ", style="green")
+        + Text(f"({pipeline.name}, version {pipeline.version})")
+    )
 
 
 @pipelines_app.command("delete")
@@ -391,30 +433,38 @@ def pipelines_validate(
 def pipelines_run(
     ctx: typer.Context,
     pipeline_id: Annotated[str, typer.Argument()],
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="Run parameter key=value (value parsed as JSON when it can "
-        "be); repeatable.")] = None,
-    event: Annotated[str | None, typer.Option(
-        help="An event to run with: a JSON/YAML file, or inline JSON.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow it until it ends; exit 1 unless "
-                                       "it succeeds.")] = False,
-    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this many "
-                                                  "seconds.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Run parameter key=value (value parsed as JSON when it can be); repeatable.",
+        ),
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="An event to run with: a JSON/YAML file, or inline JSON.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow it until it ends; exit 1 unless it succeeds.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --wait: give up after this many seconds.")
+    ] = None,
 ) -> None:
     """Start an execution by hand."""
     params = key_values(param, "--param")
     event_body: dict[str, Any] | None = None
     if event is not None:
-        event_body = json_object(event if event.lstrip().startswith("{") else f"@{event}",
-                                 "--event")
+        event_body = json_object(
+            event if event.lstrip().startswith("{") else f"@{event}", "--event"
+        )
     with client_for(ctx) as client:
         execution = client.pipelines.run(pipeline_id, params=params or None, event=event_body)
         render.out().print(Text(f"Started execution {execution.id}", style="green"))
         if wait:
             _follow(client, execution.id, timeout=timeout)
         else:
-            render.out().print(Text(f"Follow it: bud executions watch {execution.id}",
-                                    style="dim"))
+            render.out().print(Text(f"Follow it: bud executions watch {execution.id}", style="dim"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,24 +476,33 @@ def triggers_create(
     ctx: typer.Context,
     pipeline: Annotated[str, typer.Option("--pipeline", help="Pipeline id.")],
     event_type: Annotated[str, typer.Option("--event-type", help="e.g. model.added.")],
-    filter: Annotated[str | None, typer.Option(
-        "--filter", help='JSON object (or @file), e.g. \'{"model_source": "hugging_face"}\'.')]
-    = None,
-    disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")]
-    = False,
+    filter: Annotated[
+        str | None,
+        typer.Option(
+            "--filter", help='JSON object (or @file), e.g. \'{"model_source": "hugging_face"}\'.'
+        ),
+    ] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")] = False,
     name: Annotated[str | None, typer.Option(help="A name.")] = None,
     description: Annotated[str | None, typer.Option(help="A description.")] = None,
 ) -> None:
     """Create an event trigger."""
     flt = json_object(filter, "--filter") if filter is not None else None
     with client_for(ctx) as client:
-        trigger = client.event_triggers.create(pipeline_id=pipeline, event_type=event_type,
-                                               filter=flt, enabled=not disabled, name=name,
-                                               description=description)
+        trigger = client.event_triggers.create(
+            pipeline_id=pipeline,
+            event_type=event_type,
+            filter=flt,
+            enabled=not disabled,
+            name=name,
+            description=description,
+        )
     console = render.out()
     state = "enabled" if trigger.enabled else "disabled"
-    console.print(Text(f"Created trigger {trigger.id} ", style="green")
-                  + Text(f"({trigger.event_type} → {trigger.pipeline_id}, {state})"))
+    console.print(
+        Text(f"Created trigger {trigger.id} ", style="green")
+        + Text(f"({trigger.event_type} → {trigger.pipeline_id}, {state})")
+    )
     for warning in trigger.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
 
@@ -453,16 +512,20 @@ def triggers_list(
     ctx: typer.Context,
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="Pipeline id.")] = None,
     event_type: Annotated[str | None, typer.Option("--event-type")] = None,
-    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled",
-                                                 help="Only enabled / disabled ones.")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Only enabled / disabled ones.")
+    ] = None,
     as_json: JsonFlag = False,
     limit: LimitOpt = 0,
 ) -> None:
     """List event triggers."""
     with client_for(ctx) as client:
-        triggers = _take(client.event_triggers.list(pipeline_id=pipeline,
-                                                    event_type=event_type, enabled=enabled),
-                         limit)
+        triggers = _take(
+            client.event_triggers.list(
+                pipeline_id=pipeline, event_type=event_type, enabled=enabled
+            ),
+            limit,
+        )
     if as_json:
         render.print_json(triggers)
     else:
@@ -470,8 +533,9 @@ def triggers_list(
 
 
 @triggers_app.command("show")
-def triggers_show(ctx: typer.Context, trigger_id: Annotated[str, typer.Argument()],
-                  as_json: JsonFlag = False) -> None:
+def triggers_show(
+    ctx: typer.Context, trigger_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show a trigger."""
     with client_for(ctx) as client:
         trigger = client.event_triggers.get(trigger_id)
@@ -485,12 +549,15 @@ def triggers_show(ctx: typer.Context, trigger_id: Annotated[str, typer.Argument(
 def triggers_update(
     ctx: typer.Context,
     trigger_id: Annotated[str, typer.Argument()],
-    filter: Annotated[str | None, typer.Option(
-        "--filter", help="New filter, JSON object or @file ('{}' matches every event).")] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option(
+            "--filter", help="New filter, JSON object or @file ('{}' matches every event)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
     description: Annotated[str | None, typer.Option(help="New description.")] = None,
-    event_type: Annotated[str | None, typer.Option("--event-type", help="New event type.")]
-    = None,
+    event_type: Annotated[str | None, typer.Option("--event-type", help="New event type.")] = None,
 ) -> None:
     """Change a trigger's filter, name, description or event type."""
     changes: dict[str, Any] = {}
@@ -503,8 +570,9 @@ def triggers_update(
     if event_type is not None:
         changes["event_type"] = event_type
     if not changes:
-        raise typer.BadParameter("nothing to change: give --filter, --name, --description or "
-                                 "--event-type")
+        raise typer.BadParameter(
+            "nothing to change: give --filter, --name, --description or --event-type"
+        )
     with client_for(ctx) as client:
         trigger = client.event_triggers.update(
             trigger_id,
@@ -547,9 +615,13 @@ def triggers_delete(ctx: typer.Context, trigger_id: Annotated[str, typer.Argumen
 def triggers_test(
     ctx: typer.Context,
     trigger_id: Annotated[str, typer.Argument()],
-    event: Annotated[str, typer.Option(
-        "--event", help="An envelope or {data: ...} (bare data works too): inline JSON or "
-        "@file.")],
+    event: Annotated[
+        str,
+        typer.Option(
+            "--event",
+            help="An envelope or {data: ...} (bare data works too): inline JSON or @file.",
+        ),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Explain whether an event would fire the trigger (fires nothing)."""
@@ -570,16 +642,15 @@ def triggers_test(
 def events_publish(
     ctx: typer.Context,
     event_type: Annotated[str, typer.Argument(help="e.g. model.added.")],
-    data: Annotated[str | None, typer.Option(help="The data: a JSON object (or @file).")]
-    = None,
-    data_file: Annotated[str | None, typer.Option("--data-file",
-                                                  help="The data from a JSON/YAML file.")]
-    = None,
+    data: Annotated[str | None, typer.Option(help="The data: a JSON object (or @file).")] = None,
+    data_file: Annotated[
+        str | None, typer.Option("--data-file", help="The data from a JSON/YAML file.")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Who produced it.")] = None,
-    event_id: Annotated[str | None, typer.Option("--id", help="The event id (dedup key).")]
-    = None,
-    test: Annotated[bool, typer.Option("--test", help="A test event: recorded and "
-                                       "explained, fires nothing.")] = False,
+    event_id: Annotated[str | None, typer.Option("--id", help="The event id (dedup key).")] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="A test event: recorded and explained, fires nothing.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Publish an event."""
@@ -591,15 +662,20 @@ def events_publish(
     elif data_file is not None:
         payload = json_object(f"@{data_file}", "--data-file")
     with client_for(ctx) as client:
-        accepted = client.events.publish(event_type, payload, source=source, event_id=event_id,
-                                         test=test)
+        accepted = client.events.publish(
+            event_type, payload, source=source, event_id=event_id, test=test
+        )
     if as_json:
         render.print_json(accepted)
         return
     console = render.out()
     if accepted.duplicate:
-        console.print(Text(f"Duplicate: event {accepted.event_id} was already accepted; "
-                           "nothing fired again", style="yellow"))
+        console.print(
+            Text(
+                f"Duplicate: event {accepted.event_id} was already accepted; nothing fired again",
+                style="yellow",
+            )
+        )
     else:
         line = Text(f"Published {accepted.event_id} ", style="green")
         line.append(f"({accepted.event_type})", style="")
@@ -613,18 +689,17 @@ def events_publish(
 @events_app.command("list")
 def events_list(
     ctx: typer.Context,
-    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")]
-    = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
     source: Annotated[str | None, typer.Option(help="Only from this source.")] = None,
     since: Annotated[str | None, typer.Option(help="Only since this ISO 8601 time.")] = None,
     as_json: JsonFlag = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0,
-                                       help="Show at most this many (0: all).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show at most this many (0: all).")
+    ] = 50,
 ) -> None:
     """List events."""
     with client_for(ctx) as client:
-        events = _take(client.events.list(event_type=event_type, source=source, since=since),
-                       limit)
+        events = _take(client.events.list(event_type=event_type, source=source, since=since), limit)
     if as_json:
         render.print_json(events)
     else:
@@ -632,8 +707,9 @@ def events_list(
 
 
 @events_app.command("show")
-def events_show(ctx: typer.Context, event_id: Annotated[str, typer.Argument()],
-                as_json: JsonFlag = False) -> None:
+def events_show(
+    ctx: typer.Context, event_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show an event: its data, every trigger's decision and the executions it started."""
     with client_for(ctx) as client:
         event = client.events.get(event_id)
@@ -671,16 +747,22 @@ def executions_list(
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="Pipeline id.")] = None,
     trigger: Annotated[str | None, typer.Option("--trigger", help="Trigger id.")] = None,
     event: Annotated[str | None, typer.Option("--event", help="Event id.")] = None,
-    status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed or "
-                                               "cancelled.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed or cancelled.")
+    ] = None,
     as_json: JsonFlag = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0,
-                                       help="Show at most this many (0: all).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show at most this many (0: all).")
+    ] = 50,
 ) -> None:
     """List executions."""
     with client_for(ctx) as client:
-        executions = _take(client.executions.list(pipeline_id=pipeline, trigger_id=trigger,
-                                                  event_id=event, status=status), limit)
+        executions = _take(
+            client.executions.list(
+                pipeline_id=pipeline, trigger_id=trigger, event_id=event, status=status
+            ),
+            limit,
+        )
     if as_json:
         render.print_json(executions)
     else:
@@ -688,8 +770,9 @@ def executions_list(
 
 
 @executions_app.command("show")
-def executions_show(ctx: typer.Context, execution_id: Annotated[str, typer.Argument()],
-                    as_json: JsonFlag = False) -> None:
+def executions_show(
+    ctx: typer.Context, execution_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show an execution and its steps."""
     with client_for(ctx) as client:
         execution = client.executions.get(execution_id)
@@ -700,13 +783,14 @@ def executions_show(ctx: typer.Context, execution_id: Annotated[str, typer.Argum
     console.print(render.execution_view(execution))
     for step in execution.steps or []:
         if step.outputs:
-            console.print(Text(f"{step.step_id} outputs: ", style="bold")
-                          + Text(render.fmt_value(step.outputs)))
+            console.print(
+                Text(f"{step.step_id} outputs: ", style="bold")
+                + Text(render.fmt_value(step.outputs))
+            )
 
 
 @executions_app.command("cancel")
-def executions_cancel(ctx: typer.Context,
-                      execution_id: Annotated[str, typer.Argument()]) -> None:
+def executions_cancel(ctx: typer.Context, execution_id: Annotated[str, typer.Argument()]) -> None:
     """Cancel a queued or running execution."""
     with client_for(ctx) as client:
         execution = client.executions.cancel(execution_id)
@@ -714,13 +798,13 @@ def executions_cancel(ctx: typer.Context,
 
 
 @executions_app.command("retry")
-def executions_retry(ctx: typer.Context,
-                     execution_id: Annotated[str, typer.Argument()]) -> None:
+def executions_retry(ctx: typer.Context, execution_id: Annotated[str, typer.Argument()]) -> None:
     """Retry a failed or cancelled execution."""
     with client_for(ctx) as client:
         execution = client.executions.retry(execution_id)
-    render.out().print(Text(f"Retrying execution {execution.id}: ")
-                       + render.status(execution.status))
+    render.out().print(
+        Text(f"Retrying execution {execution.id}: ") + render.status(execution.status)
+    )
     render.out().print(Text(f"Follow it: bud executions watch {execution.id}", style="dim"))
 
 
@@ -728,8 +812,7 @@ def executions_retry(ctx: typer.Context,
 def executions_watch(
     ctx: typer.Context,
     execution_id: Annotated[str, typer.Argument()],
-    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")]
-    = None,
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 0.3,
 ) -> None:
     """Follow an execution's steps live until it ends; exit 0 if it succeeded, else 1."""
@@ -737,8 +820,9 @@ def executions_watch(
         _follow(client, execution_id, timeout=timeout, interval=interval)
 
 
-def _follow(client: BudClient, execution_id: str, *, timeout: float | None = None,
-            interval: float = 0.3) -> None:
+def _follow(
+    client: BudClient, execution_id: str, *, timeout: float | None = None, interval: float = 0.3
+) -> None:
     """Show progress until the execution is final, then exit 0 if it succeeded, else 1."""
     console = render.out()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -746,14 +830,12 @@ def _follow(client: BudClient, execution_id: str, *, timeout: float | None = Non
 
     def poll() -> Execution:
         if deadline is not None and time.monotonic() >= deadline:
-            fail(f"execution {execution_id} is still {execution.status} after "
-                       f"{timeout:g}s")
+            fail(f"execution {execution_id} is still {execution.status} after {timeout:g}s")
         time.sleep(interval)
         return client.executions.get(execution_id)
 
     if console.is_terminal:
-        with Live(render.execution_view(execution), console=console,
-                  refresh_per_second=8) as live:
+        with Live(render.execution_view(execution), console=console, refresh_per_second=8) as live:
             while not execution.done:
                 execution = poll()
                 live.update(render.execution_view(execution))
@@ -772,9 +854,12 @@ def _follow(client: BudClient, execution_id: str, *, timeout: float | None = Non
         console.print(render.execution_view(execution))
     took = render.duration(execution.started_at, execution.finished_at)
     if execution.status == "succeeded":
-        console.print(Text(f"✓ execution {execution.id} succeeded" + (f" in {took}" if took
-                                                                      else ""),
-                           style="bold green"))
+        console.print(
+            Text(
+                f"✓ execution {execution.id} succeeded" + (f" in {took}" if took else ""),
+                style="bold green",
+            )
+        )
         return
     message = f"✗ execution {execution.id} {execution.status}"
     if execution.error:
@@ -799,8 +884,9 @@ def actions_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @actions_app.command("show")
-def actions_show(ctx: typer.Context, name: Annotated[str, typer.Argument()],
-                 as_json: JsonFlag = False) -> None:
+def actions_show(
+    ctx: typer.Context, name: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show an action's params, outputs, timeout and retry policy."""
     with client_for(ctx) as client:
         action = client.actions.get(name)
@@ -820,11 +906,16 @@ def models_add(
     name: Annotated[str, typer.Argument(help="e.g. Llama-3.2-1B.")],
     source: Annotated[str, typer.Option(help="e.g. hugging_face.")],
     uri: Annotated[str | None, typer.Option(help="Where the model lives.")] = None,
-    meta: Annotated[list[str] | None, typer.Option(
-        "--meta", "-m", help="Metadata key=value, value parsed as JSON when it can be "
-        "(auto_deploy=true is a boolean); repeatable.")] = None,
-    created_by: Annotated[str | None, typer.Option("--created-by", help="Who added it.")]
-    = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--meta",
+            "-m",
+            help="Metadata key=value, value parsed as JSON when it can be "
+            "(auto_deploy=true is a boolean); repeatable.",
+        ),
+    ] = None,
+    created_by: Annotated[str | None, typer.Option("--created-by", help="Who added it.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a model: emits model.added, then shows the executions it started."""
@@ -837,8 +928,10 @@ def models_add(
             render.print_json(model)
             return
         console = render.out()
-        console.print(Text(f"Added model {model.id} ", style="green")
-                      + Text(f"({model.name}, {model.source})"))
+        console.print(
+            Text(f"Added model {model.id} ", style="green")
+            + Text(f"({model.name}, {model.source})")
+        )
         _show_started(client, model)
 
 
@@ -848,19 +941,30 @@ def _show_started(client: BudClient, model: Model, wait: float = 2.0) -> None:
     try:
         event, executions = _started_by(client, model, wait)
     except BudError as exc:  # the model exists: a failed look-up must not look like a failure
-        console.print(Text(f"(could not look up its model.added event: {exc.message})",
-                           style="dim"))
+        console.print(
+            Text(f"(could not look up its model.added event: {exc.message})", style="dim")
+        )
         return
     if event is None:
-        console.print(Text("Its model.added event is not recorded yet: see bud events list "
-                           "--type model.added", style="dim"))
+        console.print(
+            Text(
+                "Its model.added event is not recorded yet: see bud events list --type model.added",
+                style="dim",
+            )
+        )
         return
     if not executions:
-        console.print(Text(f"Event {event.event_id} (model.added) started no execution; "
-                           f"why: bud events show {event.event_id}", style="yellow"))
+        console.print(
+            Text(
+                f"Event {event.event_id} (model.added) started no execution; "
+                f"why: bud events show {event.event_id}",
+                style="yellow",
+            )
+        )
         return
-    console.print(Text(f"Event {event.event_id} (model.added) started "
-                       f"{len(executions)} execution(s):"))
+    console.print(
+        Text(f"Event {event.event_id} (model.added) started {len(executions)} execution(s):")
+    )
     names: dict[str, str] = {}
     for x in executions:
         if x.pipeline_id not in names:
@@ -868,21 +972,25 @@ def _show_started(client: BudClient, model: Model, wait: float = 2.0) -> None:
                 names[x.pipeline_id] = client.pipelines.get(x.pipeline_id).name
             except BudError:
                 names[x.pipeline_id] = x.pipeline_id
-        console.print(Text(f"  {x.id}  ") + Text(names[x.pipeline_id], style="bold")
-                      + Text("  ") + render.status(x.status))
+        console.print(
+            Text(f"  {x.id}  ")
+            + Text(names[x.pipeline_id], style="bold")
+            + Text("  ")
+            + render.status(x.status)
+        )
     console.print(Text(f"Watch it: bud executions watch {executions[0].id}", style="cyan"))
 
 
-def _started_by(client: BudClient, model: Model,
-                wait: float) -> tuple[Event | None, list[Execution]]:
+def _started_by(
+    client: BudClient, model: Model, wait: float
+) -> tuple[Event | None, list[Execution]]:
     """The model.added event for ``model`` and the executions it started, polling briefly."""
     deadline = time.monotonic() + wait
     since = _minus(model.created_at, seconds=60)
     found: Event | None = None
     while True:
         if found is None:
-            for candidate in islice(client.events.list(event_type="model.added", since=since),
-                                    500):
+            for candidate in islice(client.events.list(event_type="model.added", since=since), 500):
                 if candidate.data.get("model_id") == model.id:
                     found = candidate
                     break
@@ -926,8 +1034,9 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False, limit: LimitOpt =
 
 
 @models_app.command("show")
-def models_show(ctx: typer.Context, model_id: Annotated[str, typer.Argument()],
-                as_json: JsonFlag = False) -> None:
+def models_show(
+    ctx: typer.Context, model_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show a model."""
     with client_for(ctx) as client:
         model = client.models.get(model_id)
@@ -941,9 +1050,14 @@ def models_show(ctx: typer.Context, model_id: Annotated[str, typer.Argument()],
 def models_update(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument()],
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", "-s", help="key=value to change (value parsed as JSON when it can be); "
-        "repeatable.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            help="key=value to change (value parsed as JSON when it can be); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Change a model: emits model.updated."""
     changes = key_values(set_, "--set")
@@ -973,15 +1087,19 @@ def clusters_create(
     cluster_id: Annotated[str | None, typer.Option("--id", help="e.g. cluster_prod.")] = None,
     environment: Annotated[str | None, typer.Option(help="e.g. production.")] = None,
     status: Annotated[str, typer.Option(help="ready or unhealthy.")] = "ready",
-    health_url: Annotated[str | None, typer.Option("--health-url",
-                                                   help="Probed for health.")] = None,
+    health_url: Annotated[
+        str | None, typer.Option("--health-url", help="Probed for health.")
+    ] = None,
 ) -> None:
     """Create a cluster."""
     with client_for(ctx) as client:
-        cluster = client.clusters.create(name, id=cluster_id, environment=environment,
-                                         status=status, health_url=health_url)
-    render.out().print(Text(f"Created cluster {cluster.id} ", style="green")
-                       + Text(f"({cluster.name}, {cluster.status})"))
+        cluster = client.clusters.create(
+            name, id=cluster_id, environment=environment, status=status, health_url=health_url
+        )
+    render.out().print(
+        Text(f"Created cluster {cluster.id} ", style="green")
+        + Text(f"({cluster.name}, {cluster.status})")
+    )
 
 
 @clusters_app.command("list")
@@ -996,8 +1114,9 @@ def clusters_list(ctx: typer.Context, as_json: JsonFlag = False, limit: LimitOpt
 
 
 @clusters_app.command("show")
-def clusters_show(ctx: typer.Context, cluster_id: Annotated[str, typer.Argument()],
-                  as_json: JsonFlag = False) -> None:
+def clusters_show(
+    ctx: typer.Context, cluster_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show a cluster."""
     with client_for(ctx) as client:
         cluster = client.clusters.get(cluster_id)
@@ -1011,8 +1130,9 @@ def clusters_show(ctx: typer.Context, cluster_id: Annotated[str, typer.Argument(
 def clusters_update(
     ctx: typer.Context,
     cluster_id: Annotated[str, typer.Argument()],
-    status: Annotated[str | None, typer.Option(help="ready or unhealthy (emits cluster.*).")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option(help="ready or unhealthy (emits cluster.*).")
+    ] = None,
     reason: Annotated[str | None, typer.Option(help="Why the status changed.")] = None,
     name: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
@@ -1020,11 +1140,18 @@ def clusters_update(
 ) -> None:
     """Change a cluster (a status change to ready/unhealthy emits cluster.ready/unhealthy)."""
     if all(v is None for v in (status, reason, name, environment, health_url)):
-        raise typer.BadParameter("nothing to change: give --status, --reason, --name, "
-                                 "--environment or --health-url")
+        raise typer.BadParameter(
+            "nothing to change: give --status, --reason, --name, --environment or --health-url"
+        )
     with client_for(ctx) as client:
-        cluster = client.clusters.update(cluster_id, status=status, reason=reason, name=name,
-                                         environment=environment, health_url=health_url)
+        cluster = client.clusters.update(
+            cluster_id,
+            status=status,
+            reason=reason,
+            name=name,
+            environment=environment,
+            health_url=health_url,
+        )
     render.out().print(Text(f"Updated cluster {cluster.id}: ") + render.status(cluster.status))
 
 
@@ -1067,8 +1194,9 @@ def deployments_list(
 ) -> None:
     """List deployments."""
     with client_for(ctx) as client:
-        deployments = _take(client.deployments.list(model_id=model, cluster_id=cluster,
-                                                    status=status), limit)
+        deployments = _take(
+            client.deployments.list(model_id=model, cluster_id=cluster, status=status), limit
+        )
     if as_json:
         render.print_json(deployments)
     else:
@@ -1076,8 +1204,9 @@ def deployments_list(
 
 
 @deployments_app.command("show")
-def deployments_show(ctx: typer.Context, deployment_id: Annotated[str, typer.Argument()],
-                     as_json: JsonFlag = False) -> None:
+def deployments_show(
+    ctx: typer.Context, deployment_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show a deployment."""
     with client_for(ctx) as client:
         deployment = client.deployments.get(deployment_id)
@@ -1091,23 +1220,25 @@ def deployments_show(ctx: typer.Context, deployment_id: Annotated[str, typer.Arg
 def deployments_update(
     ctx: typer.Context,
     deployment_id: Annotated[str, typer.Argument()],
-    status: Annotated[str | None, typer.Option(help="e.g. failed (emits deployment.failed).")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option(help="e.g. failed (emits deployment.failed).")
+    ] = None,
     error_message: Annotated[str | None, typer.Option("--error-message")] = None,
 ) -> None:
     """Change a deployment's status."""
     if status is None and error_message is None:
         raise typer.BadParameter("nothing to change: give --status or --error-message")
     with client_for(ctx) as client:
-        deployment = client.deployments.update(deployment_id, status=status,
-                                               error_message=error_message)
-    render.out().print(Text(f"Updated deployment {deployment.id}: ")
-                       + render.status(deployment.status))
+        deployment = client.deployments.update(
+            deployment_id, status=status, error_message=error_message
+        )
+    render.out().print(
+        Text(f"Updated deployment {deployment.id}: ") + render.status(deployment.status)
+    )
 
 
 @deployments_app.command("delete")
-def deployments_delete(ctx: typer.Context,
-                       deployment_id: Annotated[str, typer.Argument()]) -> None:
+def deployments_delete(ctx: typer.Context, deployment_id: Annotated[str, typer.Argument()]) -> None:
     """Delete a deployment."""
     with client_for(ctx) as client:
         client.deployments.delete(deployment_id)
@@ -1130,8 +1261,9 @@ def event_types_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @event_types_app.command("show")
-def event_types_show(ctx: typer.Context, name: Annotated[str, typer.Argument()],
-                     as_json: JsonFlag = False) -> None:
+def event_types_show(
+    ctx: typer.Context, name: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
     """Show an event type with its data schema and example."""
     with client_for(ctx) as client:
         event_type = client.event_types.get(name)
@@ -1153,17 +1285,18 @@ def event_types_register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="e.g. team.thing_happened.")],
     description: Annotated[str, typer.Option()] = "",
-    schema: Annotated[str | None, typer.Option(
-        help="JSON Schema for the data: inline JSON or @file.")] = None,
-    example: Annotated[str | None, typer.Option(help="Example data: inline JSON or @file.")]
-    = None,
+    schema: Annotated[
+        str | None, typer.Option(help="JSON Schema for the data: inline JSON or @file.")
+    ] = None,
+    example: Annotated[str | None, typer.Option(help="Example data: inline JSON or @file.")] = None,
 ) -> None:
     """Register a custom event type."""
     schema_body = json_object(schema, "--schema") if schema is not None else None
     example_body = json_object(example, "--example") if example is not None else None
     with client_for(ctx) as client:
-        event_type = client.event_types.register(name, description=description,
-                                                  schema=schema_body, example=example_body)
+        event_type = client.event_types.register(
+            name, description=description, schema=schema_body, example=example_body
+        )
     render.out().print(Text(f"Registered event type {event_type.name}", style="green"))
 
 
@@ -1183,10 +1316,8 @@ def channels_set(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="slack, webhook or email.")],
     url: Annotated[str | None, typer.Option(help="Webhook URL (slack, webhook).")] = None,
-    smtp_url: Annotated[str | None, typer.Option("--smtp-url", help="smtp://... (email).")]
-    = None,
-    sender: Annotated[str | None, typer.Option("--from", help="Sender address (email).")]
-    = None,
+    smtp_url: Annotated[str | None, typer.Option("--smtp-url", help="smtp://... (email).")] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Sender address (email).")] = None,
 ) -> None:
     """Configure a notification channel."""
     config: dict[str, Any] = {}
@@ -1200,8 +1331,9 @@ def channels_set(
         raise typer.BadParameter("give --url (slack, webhook) or --smtp-url and --from (email)")
     with client_for(ctx) as client:
         channel = client.channels.set(name, **config)
-    render.out().print(Text(f"Channel {channel.name} set ", style="green")
-                       + Text(render.fmt_value(channel.config)))
+    render.out().print(
+        Text(f"Channel {channel.name} set ", style="green") + Text(render.fmt_value(channel.config))
+    )
 
 
 @channels_app.command("delete")
@@ -1227,9 +1359,12 @@ def secrets_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def secrets_set(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],
-    value: Annotated[str | None, typer.Argument(
-        help="The value; prompted for (hidden) when left out, so it stays out of shell "
-        "history.")] = None,
+    value: Annotated[
+        str | None,
+        typer.Argument(
+            help="The value; prompted for (hidden) when left out, so it stays out of shell history."
+        ),
+    ] = None,
 ) -> None:
     """Create or replace a secret."""
     if value is None:
@@ -1253,13 +1388,13 @@ def deliveries_list(
     execution: Annotated[str | None, typer.Option("--execution", help="Execution id.")] = None,
     channel: Annotated[str | None, typer.Option()] = None,
     as_json: JsonFlag = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0,
-                                       help="Show at most this many (0: all).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show at most this many (0: all).")
+    ] = 50,
 ) -> None:
     """List notification deliveries."""
     with client_for(ctx) as client:
-        deliveries = _take(client.deliveries.list(execution_id=execution, channel=channel),
-                           limit)
+        deliveries = _take(client.deliveries.list(execution_id=execution, channel=channel), limit)
     if as_json:
         render.print_json(deliveries)
     else:

@@ -27,17 +27,30 @@ DEMO_PIPELINES: list[dict[str, Any]] = [
         "description": "Deploys Hugging Face models registered with auto_deploy to cluster_prod.",
         "definition": {
             "steps": [
-                {"id": "health_check", "action": "cluster_health",
-                 "params": {"cluster_id": "cluster_prod"}},
-                {"id": "deploy", "action": "deployment_create",
-                 "params": {"model_id": "{{ event.model_id }}",
-                            "cluster_id": "cluster_prod",
-                            "deployment_name": "{{ event.model_name }}-auto"},
-                 "depends_on": ["health_check"]},
-                {"id": "notify", "action": "notification",
-                 "params": {"message": "Deployed {{ event.model_name }} successfully",
-                            "channel": "slack"},
-                 "depends_on": ["deploy"]},
+                {
+                    "id": "health_check",
+                    "action": "cluster_health",
+                    "params": {"cluster_id": "cluster_prod"},
+                },
+                {
+                    "id": "deploy",
+                    "action": "deployment_create",
+                    "params": {
+                        "model_id": "{{ event.model_id }}",
+                        "cluster_id": "cluster_prod",
+                        "deployment_name": "{{ event.model_name }}-auto",
+                    },
+                    "depends_on": ["health_check"],
+                },
+                {
+                    "id": "notify",
+                    "action": "notification",
+                    "params": {
+                        "message": "Deployed {{ event.model_name }} successfully",
+                        "channel": "slack",
+                    },
+                    "depends_on": ["deploy"],
+                },
             ]
         },
         "trigger": {
@@ -51,14 +64,24 @@ DEMO_PIPELINES: list[dict[str, Any]] = [
         "description": "Logs every failed deployment and alerts Slack.",
         "definition": {
             "steps": [
-                {"id": "log_failure", "action": "log",
-                 "params": {"message": "Deployment failed: {{ event.deployment_id }}",
-                            "level": "error"}},
-                {"id": "send_alert", "action": "notification",
-                 "params": {"message": "🚨 Deployment {{ event.deployment_name }} failed: "
-                                       "{{ event.error_message }}",
-                            "channel": "slack",
-                            "priority": "high"}},
+                {
+                    "id": "log_failure",
+                    "action": "log",
+                    "params": {
+                        "message": "Deployment failed: {{ event.deployment_id }}",
+                        "level": "error",
+                    },
+                },
+                {
+                    "id": "send_alert",
+                    "action": "notification",
+                    "params": {
+                        "message": "🚨 Deployment {{ event.deployment_name }} failed: "
+                        "{{ event.error_message }}",
+                        "channel": "slack",
+                        "priority": "high",
+                    },
+                },
             ]
         },
         "trigger": {
@@ -84,8 +107,9 @@ def load_demo(client: BudClient) -> dict[str, Any]:
         client.clusters.get(cluster_id)
         existing.append(f"cluster {cluster_id}")
     except NotFoundError:
-        client.clusters.create(DEMO_CLUSTER["name"], id=cluster_id,
-                               environment=DEMO_CLUSTER["environment"])
+        client.clusters.create(
+            DEMO_CLUSTER["name"], id=cluster_id, environment=DEMO_CLUSTER["environment"]
+        )
         created.append(f"cluster {cluster_id} ({DEMO_CLUSTER['name']})")
 
     by_name = {p.name: p for p in client.pipelines.list()}
@@ -95,17 +119,20 @@ def load_demo(client: BudClient) -> dict[str, Any]:
         name = spec["name"]
         pipeline = by_name.get(name)
         if pipeline is None:
-            pipeline = client.pipelines.create(name=name,
-                                               definition=copy.deepcopy(spec["definition"]),
-                                               description=spec["description"])
+            pipeline = client.pipelines.create(
+                name=name,
+                definition=copy.deepcopy(spec["definition"]),
+                description=spec["description"],
+            )
             created.append(f"pipeline {pipeline.id} ({name})")
         else:
             existing.append(f"pipeline {pipeline.id} ({name})")
         pipelines[name] = pipeline.id
 
         want = spec["trigger"]
-        trigger = client.event_triggers.list(pipeline_id=pipeline.id,
-                                             event_type=want["event_type"]).first()
+        trigger = client.event_triggers.list(
+            pipeline_id=pipeline.id, event_type=want["event_type"]
+        ).first()
         if trigger is None:
             trigger = client.event_triggers.create(
                 pipeline_id=pipeline.id,
@@ -119,5 +146,10 @@ def load_demo(client: BudClient) -> dict[str, Any]:
             existing.append(f"trigger {trigger.id} ({trigger.event_type} → {name})")
         triggers[name] = trigger.id
 
-    return {"cluster": cluster_id, "pipelines": pipelines, "triggers": triggers,
-            "created": created, "existing": existing}
+    return {
+        "cluster": cluster_id,
+        "pipelines": pipelines,
+        "triggers": triggers,
+        "created": created,
+        "existing": existing,
+    }

@@ -53,8 +53,16 @@ STATUS_STYLES = {
     "sent": "green",
     "delivered": "green",
 }
-STATUS_MARKS = {"succeeded": "✓", "failed": "✗", "cancelled": "⊘", "skipped": "↷",
-                "running": "…", "waiting": "⏸", "fired": "✓", "would_fire": "✓"}
+STATUS_MARKS = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "skipped": "↷",
+    "running": "…",
+    "waiting": "⏸",
+    "fired": "✓",
+    "would_fire": "✓",
+}
 
 
 def _console(stderr: bool) -> Console:
@@ -149,8 +157,21 @@ def duration(started: str | None, finished: str | None) -> str:
 
 
 # Short values (ids, statuses, times) never wrap; free text (errors, filters) takes the rest.
-_FLEXIBLE = {"description", "error", "filter", "reason", "params", "metadata", "config",
-             "data fields", "uri", "health url", "target", "depends on", "name"}
+_FLEXIBLE = {
+    "description",
+    "error",
+    "filter",
+    "reason",
+    "params",
+    "metadata",
+    "config",
+    "data fields",
+    "uri",
+    "health url",
+    "target",
+    "depends on",
+    "name",
+}
 
 
 # Ids are folded rather than cut when the terminal is narrow: a cut id is useless.
@@ -174,9 +195,15 @@ def pipelines_table(pipelines: Iterable[Pipeline]) -> Table:
     for p in pipelines:
         steps = p.definition.get("steps") if isinstance(p.definition, dict) else None
         last = (p.last_execution or {}).get("status")
-        table.add_row(text(p.id), text(p.name), str(p.version),
-                      str(len(steps) if isinstance(steps, list) else "-"),
-                      text(p.trigger_count), status(last), when(p.updated_at))
+        table.add_row(
+            text(p.id),
+            text(p.name),
+            str(p.version),
+            str(len(steps) if isinstance(steps, list) else "-"),
+            text(p.trigger_count),
+            status(last),
+            when(p.updated_at),
+        )
     return table
 
 
@@ -185,9 +212,12 @@ def definition_table(definition: dict[str, Any]) -> Table:
     for step in definition.get("steps") or []:
         if not isinstance(step, dict):
             continue
-        table.add_row(text(step.get("id")), text(step.get("action")),
-                      text(", ".join(step.get("depends_on") or [])),
-                      text(fmt_value(step.get("params") or {})))
+        table.add_row(
+            text(step.get("id")),
+            text(step.get("action")),
+            text(", ".join(step.get("depends_on") or [])),
+            text(fmt_value(step.get("params") or {})),
+        )
     return table
 
 
@@ -203,10 +233,15 @@ def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
         columns.remove("pipeline")
     table = _table(*columns)
     for t in triggers:
-        row: list[Any] = [text(t.id), text(t.name), text(t.pipeline_id), text(t.event_type),
-                          text(fmt_value(t.filter) if t.filter else "(every event)"),
-                          Text("yes", style="green") if t.enabled else Text("no", style="dim"),
-                          str(t.fire_count)]
+        row: list[Any] = [
+            text(t.id),
+            text(t.name),
+            text(t.pipeline_id),
+            text(t.event_type),
+            text(fmt_value(t.filter) if t.filter else "(every event)"),
+            Text("yes", style="green") if t.enabled else Text("no", style="dim"),
+            str(t.fire_count),
+        ]
         if narrow:
             del row[2]
         table.add_row(*row)
@@ -214,13 +249,21 @@ def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
 
 
 def trigger_detail(t: EventTrigger) -> Table:
-    return _fields([
-        ("id", t.id), ("name", t.name), ("description", t.description),
-        ("pipeline", t.pipeline_id), ("event type", t.event_type),
-        ("filter", fmt_value(t.filter) if t.filter else "(every event)"),
-        ("enabled", "yes" if t.enabled else "no"), ("fired", t.fire_count),
-        ("last fired", t.last_fired_at), ("created", t.created_at), ("updated", t.updated_at),
-    ])
+    return _fields(
+        [
+            ("id", t.id),
+            ("name", t.name),
+            ("description", t.description),
+            ("pipeline", t.pipeline_id),
+            ("event type", t.event_type),
+            ("filter", fmt_value(t.filter) if t.filter else "(every event)"),
+            ("enabled", "yes" if t.enabled else "no"),
+            ("fired", t.fire_count),
+            ("last fired", t.last_fired_at),
+            ("created", t.created_at),
+            ("updated", t.updated_at),
+        ]
+    )
 
 
 def _fields(rows: Sequence[tuple[str, Any]]) -> Table:
@@ -233,12 +276,18 @@ def _fields(rows: Sequence[tuple[str, Any]]) -> Table:
 
 
 def pipeline_detail(p: Pipeline) -> Table:
-    return _fields([
-        ("id", p.id), ("name", p.name), ("description", p.description),
-        ("version", p.version), ("triggers", p.trigger_count),
-        ("last run", status((p.last_execution or {}).get("status"))),
-        ("created", p.created_at), ("updated", p.updated_at),
-    ])
+    return _fields(
+        [
+            ("id", p.id),
+            ("name", p.name),
+            ("description", p.description),
+            ("version", p.version),
+            ("triggers", p.trigger_count),
+            ("last run", status((p.last_execution or {}).get("status"))),
+            ("created", p.created_at),
+            ("updated", p.updated_at),
+        ]
+    )
 
 
 def events_table(events: Iterable[Event]) -> Table:
@@ -247,15 +296,24 @@ def events_table(events: Iterable[Event]) -> Table:
         fired = "" if e.fired_count is None else str(e.fired_count)
         if e.candidate_count is not None:
             fired = f"{fired or 0}/{e.candidate_count}"
-        table.add_row(text(e.event_id), text(e.event_type), text(e.source), when(e.timestamp),
-                      text(fired), "yes" if e.test else "")
+        table.add_row(
+            text(e.event_id),
+            text(e.event_type),
+            text(e.source),
+            when(e.timestamp),
+            text(fired),
+            "yes" if e.test else "",
+        )
     return table
 
 
 def event_detail(e: Event) -> Table:
     rows: list[tuple[str, Any]] = [
-        ("event", e.event_id), ("type", e.event_type), ("source", e.source),
-        ("timestamp", e.timestamp), ("received", e.received_at),
+        ("event", e.event_id),
+        ("type", e.event_type),
+        ("source", e.source),
+        ("timestamp", e.timestamp),
+        ("received", e.received_at),
     ]
     if e.correlation_id:
         rows.append(("correlation", e.correlation_id))
@@ -271,8 +329,13 @@ def event_detail(e: Event) -> Table:
 def decisions_table(decisions: Iterable[Decision]) -> Table:
     table = _table("trigger", "pipeline", "outcome", "reason", "execution")
     for d in decisions:
-        table.add_row(text(d.trigger_id), text(d.pipeline_id), status(d.outcome),
-                      text(d.reason), text(d.execution_id))
+        table.add_row(
+            text(d.trigger_id),
+            text(d.pipeline_id),
+            status(d.outcome),
+            text(d.reason),
+            text(d.execution_id),
+        )
     return table
 
 
@@ -285,32 +348,53 @@ def executions_table(executions: Iterable[Execution]) -> Table:
     for x in executions:
         error = x.error if not x.error or len(x.error) <= 80 else x.error[:79] + "…"
         if narrow:
-            table.add_row(text(x.id), status(x.status), when(x.created_at),
-                          duration(x.started_at, x.finished_at), text(error))
+            table.add_row(
+                text(x.id),
+                status(x.status),
+                when(x.created_at),
+                duration(x.started_at, x.finished_at),
+                text(error),
+            )
         else:
-            table.add_row(text(x.id), text(x.pipeline_id), status(x.status),
-                          text(x.event_id or x.origin), when(x.created_at),
-                          duration(x.started_at, x.finished_at), text(error))
+            table.add_row(
+                text(x.id),
+                text(x.pipeline_id),
+                status(x.status),
+                text(x.event_id or x.origin),
+                when(x.created_at),
+                duration(x.started_at, x.finished_at),
+                text(error),
+            )
     return table
 
 
 def execution_detail(x: Execution) -> Table:
-    return _fields([
-        ("execution", x.id), ("status", status(x.status)),
-        ("pipeline", f"{x.pipeline_id} (version {x.pipeline_version})"),
-        ("trigger", x.trigger_id), ("event", x.event_id or x.origin),
-        ("params", fmt_value(x.params) if x.params else None),
-        ("created", x.created_at), ("duration", duration(x.started_at, x.finished_at)),
-        ("error", Text(x.error, style="red") if x.error else None),
-    ])
+    return _fields(
+        [
+            ("execution", x.id),
+            ("status", status(x.status)),
+            ("pipeline", f"{x.pipeline_id} (version {x.pipeline_version})"),
+            ("trigger", x.trigger_id),
+            ("event", x.event_id or x.origin),
+            ("params", fmt_value(x.params) if x.params else None),
+            ("created", x.created_at),
+            ("duration", duration(x.started_at, x.finished_at)),
+            ("error", Text(x.error, style="red") if x.error else None),
+        ]
+    )
 
 
 def steps_table(steps: Iterable[Step]) -> Table:
     table = _table("step", "action", "status", "attempts", "duration", "error")
     for s in steps:
-        table.add_row(text(s.step_id), text(s.action), status(s.status), str(s.attempts),
-                      duration(s.started_at, s.finished_at),
-                      Text(s.error, style="red") if s.error else text(None))
+        table.add_row(
+            text(s.step_id),
+            text(s.action),
+            status(s.status),
+            str(s.attempts),
+            duration(s.started_at, s.finished_at),
+            Text(s.error, style="red") if s.error else text(None),
+        )
     return table
 
 
@@ -368,25 +452,45 @@ def _verdict_node(parent: Tree, node: dict[str, Any]) -> None:
 def models_table(models: Iterable[Model]) -> Table:
     table = _table("id", "name", "source", "uri", "metadata", "created by", "created")
     for m in models:
-        table.add_row(text(m.id), text(m.name), text(m.source), text(m.uri),
-                      text(fmt_value(m.metadata) if m.metadata else None), text(m.created_by),
-                      when(m.created_at))
+        table.add_row(
+            text(m.id),
+            text(m.name),
+            text(m.source),
+            text(m.uri),
+            text(fmt_value(m.metadata) if m.metadata else None),
+            text(m.created_by),
+            when(m.created_at),
+        )
     return table
 
 
 def clusters_table(clusters: Iterable[Cluster]) -> Table:
     table = _table("id", "name", "environment", "status", "reason", "health url", "updated")
     for c in clusters:
-        table.add_row(text(c.id), text(c.name), text(c.environment), status(c.status),
-                      text(c.reason), text(c.health_url), when(c.updated_at))
+        table.add_row(
+            text(c.id),
+            text(c.name),
+            text(c.environment),
+            status(c.status),
+            text(c.reason),
+            text(c.health_url),
+            when(c.updated_at),
+        )
     return table
 
 
 def deployments_table(deployments: Iterable[Deployment]) -> Table:
     table = _table("id", "name", "model", "cluster", "status", "error", "created")
     for d in deployments:
-        table.add_row(text(d.id), text(d.name), text(d.model_id), text(d.cluster_id),
-                      status(d.status), text(d.error_message), when(d.created_at))
+        table.add_row(
+            text(d.id),
+            text(d.name),
+            text(d.model_id),
+            text(d.cluster_id),
+            status(d.status),
+            text(d.error_message),
+            when(d.created_at),
+        )
     return table
 
 
@@ -395,16 +499,19 @@ def event_types_table(types: Iterable[EventType]) -> Table:
     for t in types:
         props = t.schema_.get("properties") if isinstance(t.schema_, dict) else None
         fields = ", ".join(props) if isinstance(props, dict) else ""
-        table.add_row(text(t.name), text(t.description), "yes" if t.builtin else "",
-                      text(fields))
+        table.add_row(text(t.name), text(t.description), "yes" if t.builtin else "", text(fields))
     return table
 
 
 def actions_table(actions: Iterable[Action]) -> Table:
     table = _table("name", "description", "timeout", "idempotent")
     for a in actions:
-        table.add_row(text(a.name), text(a.description), f"{a.timeout_seconds:g}s",
-                      "yes" if a.idempotent else "no")
+        table.add_row(
+            text(a.name),
+            text(a.description),
+            f"{a.timeout_seconds:g}s",
+            "yes" if a.idempotent else "no",
+        )
     return table
 
 
@@ -415,16 +522,24 @@ def action_detail(a: Action) -> Group:
     for name, spec in (props or {}).items():
         spec = spec if isinstance(spec, dict) else {}
         kind = spec.get("type", "")
-        params.add_row(text(name), text(fmt_value(kind) if isinstance(kind, list) else kind),
-                       "yes" if name in required else "", text(spec.get("description")))
+        params.add_row(
+            text(name),
+            text(fmt_value(kind) if isinstance(kind, list) else kind),
+            "yes" if name in required else "",
+            text(spec.get("description")),
+        )
     outputs = _table("output", "description")
     for name, desc in a.outputs.items():
         outputs.add_row(text(name), text(desc))
-    header = _fields([
-        ("action", a.name), ("description", a.description),
-        ("timeout", f"{a.timeout_seconds:g}s"), ("retry", fmt_value(a.retry)),
-        ("idempotent", "yes" if a.idempotent else "no"),
-    ])
+    header = _fields(
+        [
+            ("action", a.name),
+            ("description", a.description),
+            ("timeout", f"{a.timeout_seconds:g}s"),
+            ("retry", fmt_value(a.retry)),
+            ("idempotent", "yes" if a.idempotent else "no"),
+        ]
+    )
     parts: list[RenderableType] = [header, Text(""), params]
     if a.outputs:
         parts += [Text(""), outputs]
@@ -446,9 +561,16 @@ def secrets_table(secrets: Iterable[Secret]) -> Table:
 
 
 def deliveries_table(deliveries: Iterable[Delivery]) -> Table:
-    table = _table("execution", "step", "channel", "target", "status", "code", "error",
-                   "created")
+    table = _table("execution", "step", "channel", "target", "status", "code", "error", "created")
     for d in deliveries:
-        table.add_row(text(d.execution_id), text(d.step_id), text(d.channel), text(d.target),
-                      status(d.status), text(d.status_code), text(d.error), when(d.created_at))
+        table.add_row(
+            text(d.execution_id),
+            text(d.step_id),
+            text(d.channel),
+            text(d.target),
+            status(d.status),
+            text(d.status_code),
+            text(d.error),
+            when(d.created_at),
+        )
     return table

@@ -60,8 +60,14 @@ class Pager(Generic[M]):
     Nothing is requested until iteration starts; each new iteration starts from the first page.
     """
 
-    def __init__(self, fetch: Callable[[dict[str, Any]], Any], model: type[M],
-                 params: dict[str, Any], *, paged: bool = True) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[dict[str, Any]], Any],
+        model: type[M],
+        params: dict[str, Any],
+        *,
+        paged: bool = True,
+    ) -> None:
         self._fetch = fetch
         self._model = model
         self._params = params
@@ -100,8 +106,7 @@ class _Resource:
     def _delete(self, path: str) -> None:
         self._client.request("DELETE", path)
 
-    def _pager(self, path: str, model: type[M], *, paged: bool = True,
-               **filters: Any) -> Pager[M]:
+    def _pager(self, path: str, model: type[M], *, paged: bool = True, **filters: Any) -> Pager[M]:
         def fetch(query: dict[str, Any]) -> Any:
             return self._client.request("GET", path, params=query)
 
@@ -111,8 +116,13 @@ class _Resource:
 class Pipelines(_Resource):
     """Pipelines: DAGs of steps, each running an action."""
 
-    def create(self, name: str, definition: dict[str, Any],
-               description: str | None = None, id: str | None = None) -> Pipeline:
+    def create(
+        self,
+        name: str,
+        definition: dict[str, Any],
+        description: str | None = None,
+        id: str | None = None,
+    ) -> Pipeline:
         """Create a pipeline; the definition is validated on save."""
         body = compact(name=name, definition=definition, description=description, id=id)
         return self._send("POST", "/v1/pipelines", Pipeline, body)
@@ -125,8 +135,13 @@ class Pipelines(_Resource):
         """Every pipeline, fetched lazily page by page."""
         return self._pager("/v1/pipelines", Pipeline)
 
-    def update(self, id: str, name: str | None = None, definition: dict[str, Any] | None = None,
-               description: str | None = None) -> Pipeline:
+    def update(
+        self,
+        id: str,
+        name: str | None = None,
+        definition: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> Pipeline:
         """Change what is given; a new definition makes a new version."""
         body = compact(name=name, definition=definition, description=description, id=id)
         return self._send("PATCH", f"/v1/pipelines/{id}", Pipeline, body)
@@ -135,16 +150,18 @@ class Pipelines(_Resource):
         """Delete a pipeline and its triggers."""
         self._delete(f"/v1/pipelines/{id}")
 
-    def run(self, id: str, params: dict[str, Any] | None = None,
-            event: dict[str, Any] | None = None) -> Execution:
+    def run(
+        self, id: str, params: dict[str, Any] | None = None, event: dict[str, Any] | None = None
+    ) -> Execution:
         """Start an execution by hand, with run parameters and optionally an event."""
         body = compact(params=params, event=envelope(event) if event is not None else None)
         return self._send("POST", f"/v1/pipelines/{id}/run", Execution, body)
 
     def validate(self, definition: dict[str, Any]) -> ValidationResult:
         """Check a definition without saving it."""
-        return self._send("POST", "/v1/pipelines/validate", ValidationResult,
-                          {"definition": definition})
+        return self._send(
+            "POST", "/v1/pipelines/validate", ValidationResult, {"definition": definition}
+        )
 
     def versions(self, id: str) -> builtins.list[dict[str, Any]]:
         """Every saved version of a pipeline's definition."""
@@ -155,34 +172,69 @@ class Pipelines(_Resource):
 class EventTriggers(_Resource):
     """Event triggers: start a pipeline when a matching event arrives."""
 
-    def create(self, pipeline_id: str, event_type: str, filter: dict[str, Any] | None = None,
-               enabled: bool = True, name: str | None = None,
-               description: str | None = None,
-               flow: dict[str, Any] | None = None, id: str | None = None) -> EventTrigger:
+    def create(
+        self,
+        pipeline_id: str,
+        event_type: str,
+        filter: dict[str, Any] | None = None,
+        enabled: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+        flow: dict[str, Any] | None = None,
+        id: str | None = None,
+    ) -> EventTrigger:
         """Create a trigger; a malformed filter raises FilterError with the offending path."""
-        body = compact(pipeline_id=pipeline_id, event_type=event_type, filter=filter,
-                       enabled=enabled, name=name, description=description,
-                       flow=flow, id=id)
+        body = compact(
+            pipeline_id=pipeline_id,
+            event_type=event_type,
+            filter=filter,
+            enabled=enabled,
+            name=name,
+            description=description,
+            flow=flow,
+            id=id,
+        )
         return self._send("POST", "/v1/event-triggers", EventTrigger, body)
 
     def get(self, trigger_id: str) -> EventTrigger:
         """One trigger by id."""
         return self._get(f"/v1/event-triggers/{trigger_id}", EventTrigger)
 
-    def list(self, pipeline_id: str | None = None, event_type: str | None = None,
-             enabled: bool | None = None) -> Pager[EventTrigger]:
+    def list(
+        self,
+        pipeline_id: str | None = None,
+        event_type: str | None = None,
+        enabled: bool | None = None,
+    ) -> Pager[EventTrigger]:
         """Triggers, optionally only those of a pipeline, an event type or an enabled state."""
-        return self._pager("/v1/event-triggers", EventTrigger, pipeline_id=pipeline_id,
-                           event_type=event_type, enabled=enabled)
+        return self._pager(
+            "/v1/event-triggers",
+            EventTrigger,
+            pipeline_id=pipeline_id,
+            event_type=event_type,
+            enabled=enabled,
+        )
 
-    def update(self, trigger_id: str, *, filter: dict[str, Any] | NotGiven = NOT_GIVEN,
-               enabled: bool | NotGiven = NOT_GIVEN, name: str | NotGiven | None = NOT_GIVEN,
-               description: str | NotGiven | None = NOT_GIVEN,
-               event_type: str | NotGiven = NOT_GIVEN,
-               flow: dict[str, Any] | None | NotGiven = NOT_GIVEN) -> EventTrigger:
+    def update(
+        self,
+        trigger_id: str,
+        *,
+        filter: dict[str, Any] | NotGiven = NOT_GIVEN,
+        enabled: bool | NotGiven = NOT_GIVEN,
+        name: str | NotGiven | None = NOT_GIVEN,
+        description: str | NotGiven | None = NOT_GIVEN,
+        event_type: str | NotGiven = NOT_GIVEN,
+        flow: dict[str, Any] | NotGiven | None = NOT_GIVEN,
+    ) -> EventTrigger:
         """Change only the fields given (``filter={}`` clears the filter)."""
-        fields = {"filter": filter, "enabled": enabled, "name": name,
-                  "description": description, "event_type": event_type, "flow": flow}
+        fields = {
+            "filter": filter,
+            "enabled": enabled,
+            "name": name,
+            "description": description,
+            "event_type": event_type,
+            "flow": flow,
+        }
         body = {k: v for k, v in fields.items() if v is not NOT_GIVEN}
         return self._send("PATCH", f"/v1/event-triggers/{trigger_id}", EventTrigger, body)
 
@@ -204,21 +256,39 @@ class EventTriggers(_Resource):
         ``event`` is an envelope or ``{"data": ...}``; a dict with neither ``data`` nor
         ``event_type`` is taken as the data itself.
         """
-        return self._send("POST", f"/v1/event-triggers/{trigger_id}/test", TriggerTest,
-                          {"event": trigger_test_event(event)})
+        return self._send(
+            "POST",
+            f"/v1/event-triggers/{trigger_id}/test",
+            TriggerTest,
+            {"event": trigger_test_event(event)},
+        )
 
 
 class Events(_Resource):
     """Events: publish them and see what they started."""
 
-    def publish(self, event_type: str, data: dict[str, Any], source: str | None = None,
-                event_id: str | None = None, timestamp: datetime | str | None = None,
-                test: bool = False, *, correlation_id: str | None = None,
-                causation_id: str | None = None) -> Event:
+    def publish(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        source: str | None = None,
+        event_id: str | None = None,
+        timestamp: datetime | str | None = None,
+        test: bool = False,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Event:
         """Publish one event; the answer carries its ``event_id`` (``duplicate`` if seen)."""
-        body = compact(event_type=event_type, data=data, source=source, event_id=event_id,
-                       timestamp=iso(timestamp), correlation_id=correlation_id,
-                       causation_id=causation_id)
+        body = compact(
+            event_type=event_type,
+            data=data,
+            source=source,
+            event_id=event_id,
+            timestamp=iso(timestamp),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
         if test:
             body["test"] = True
         return self._send("POST", "/v1/events", Event, body)
@@ -232,21 +302,38 @@ class Events(_Resource):
         """One event with its ``decisions`` (one per candidate trigger) and ``executions``."""
         return self._get(f"/v1/events/{event_id}", Event)
 
-    def list(self, event_type: str | None = None, source: str | None = None,
-             since: datetime | str | None = None, test: bool | None = None) -> Pager[Event]:
+    def list(
+        self,
+        event_type: str | None = None,
+        source: str | None = None,
+        since: datetime | str | None = None,
+        test: bool | None = None,
+    ) -> Pager[Event]:
         """Events, optionally of one type, from one source, or since a time."""
-        return self._pager("/v1/events", Event, event_type=event_type, source=source,
-                           since=iso(since), test=test)
+        return self._pager(
+            "/v1/events", Event, event_type=event_type, source=source, since=iso(since), test=test
+        )
 
 
 class Executions(_Resource):
     """Executions: one run of a pipeline."""
 
-    def list(self, pipeline_id: str | None = None, trigger_id: str | None = None,
-             event_id: str | None = None, status: str | None = None) -> Pager[Execution]:
+    def list(
+        self,
+        pipeline_id: str | None = None,
+        trigger_id: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+    ) -> Pager[Execution]:
         """Executions (without steps), optionally filtered."""
-        return self._pager("/v1/executions", Execution, pipeline_id=pipeline_id,
-                           trigger_id=trigger_id, event_id=event_id, status=status)
+        return self._pager(
+            "/v1/executions",
+            Execution,
+            pipeline_id=pipeline_id,
+            trigger_id=trigger_id,
+            event_id=event_id,
+            status=status,
+        )
 
     def get(self, id: str) -> Execution:
         """One execution with its steps."""
@@ -325,11 +412,18 @@ class Models(_Resource):
 class Clusters(_Resource):
     """Clusters in the built-in platform registry."""
 
-    def create(self, name: str, id: str | None = None, environment: str | None = None,
-               status: str = "ready", health_url: str | None = None) -> Cluster:
+    def create(
+        self,
+        name: str,
+        id: str | None = None,
+        environment: str | None = None,
+        status: str = "ready",
+        health_url: str | None = None,
+    ) -> Cluster:
         """Create a cluster, with a chosen id (``cluster_prod``) if you like."""
-        body = compact(name=name, id=id, environment=environment, status=status,
-                       health_url=health_url)
+        body = compact(
+            name=name, id=id, environment=environment, status=status, health_url=health_url
+        )
         return self._send("POST", "/v1/clusters", Cluster, body)
 
     def get(self, id: str) -> Cluster:
@@ -340,12 +434,19 @@ class Clusters(_Resource):
         """Every cluster."""
         return self._pager("/v1/clusters", Cluster)
 
-    def update(self, cluster_id: str, status: str | None = None, reason: str | None = None,
-               name: str | None = None, environment: str | None = None,
-               health_url: str | None = None) -> Cluster:
+    def update(
+        self,
+        cluster_id: str,
+        status: str | None = None,
+        reason: str | None = None,
+        name: str | None = None,
+        environment: str | None = None,
+        health_url: str | None = None,
+    ) -> Cluster:
         """Change what is given; a status change to ready/unhealthy emits ``cluster.*``."""
-        body = compact(status=status, reason=reason, name=name, environment=environment,
-                       health_url=health_url)
+        body = compact(
+            status=status, reason=reason, name=name, environment=environment, health_url=health_url
+        )
         return self._send("PATCH", f"/v1/clusters/{cluster_id}", Cluster, body)
 
     def delete(self, cluster_id: str) -> None:
@@ -358,22 +459,24 @@ class Deployments(_Resource):
 
     def create(self, model_id: str, cluster_id: str, deployment_name: str) -> Deployment:
         """Deploy a model; emits ``deployment.created`` or ``deployment.failed``."""
-        body = {"model_id": model_id, "cluster_id": cluster_id,
-                "deployment_name": deployment_name}
+        body = {"model_id": model_id, "cluster_id": cluster_id, "deployment_name": deployment_name}
         return self._send("POST", "/v1/deployments", Deployment, body)
 
     def get(self, id: str) -> Deployment:
         """One deployment by id."""
         return self._get(f"/v1/deployments/{id}", Deployment)
 
-    def list(self, model_id: str | None = None, cluster_id: str | None = None,
-             status: str | None = None) -> Pager[Deployment]:
+    def list(
+        self, model_id: str | None = None, cluster_id: str | None = None, status: str | None = None
+    ) -> Pager[Deployment]:
         """Deployments, optionally filtered."""
-        return self._pager("/v1/deployments", Deployment, model_id=model_id,
-                           cluster_id=cluster_id, status=status)
+        return self._pager(
+            "/v1/deployments", Deployment, model_id=model_id, cluster_id=cluster_id, status=status
+        )
 
-    def update(self, deployment_id: str, status: str | None = None,
-               error_message: str | None = None) -> Deployment:
+    def update(
+        self, deployment_id: str, status: str | None = None, error_message: str | None = None
+    ) -> Deployment:
         """Change status; ``failed`` emits ``deployment.failed`` with the error message."""
         body = compact(status=status, error_message=error_message)
         return self._send("PATCH", f"/v1/deployments/{deployment_id}", Deployment, body)
@@ -394,8 +497,13 @@ class EventTypes(_Resource):
         """One event type by name, with its data schema."""
         return self._get(f"/v1/event-types/{name}", EventType)
 
-    def register(self, name: str, description: str = "", schema: dict[str, Any] | None = None,
-                 example: dict[str, Any] | None = None) -> EventType:
+    def register(
+        self,
+        name: str,
+        description: str = "",
+        schema: dict[str, Any] | None = None,
+        example: dict[str, Any] | None = None,
+    ) -> EventType:
         """Register a custom event type, optionally with a JSON Schema for its data."""
         body = compact(name=name, description=description, schema=schema, example=example)
         return self._send("POST", "/v1/event-types", EventType, body)
@@ -438,11 +546,9 @@ class Secrets(_Resource):
 class Deliveries(_Resource):
     """The record of every notification delivery attempt."""
 
-    def list(self, execution_id: str | None = None,
-             channel: str | None = None) -> Pager[Delivery]:
+    def list(self, execution_id: str | None = None, channel: str | None = None) -> Pager[Delivery]:
         """Deliveries, optionally of one execution or channel."""
-        return self._pager("/v1/deliveries", Delivery, execution_id=execution_id,
-                           channel=channel)
+        return self._pager("/v1/deliveries", Delivery, execution_id=execution_id, channel=channel)
 
 
 class BudClient:
@@ -454,9 +560,14 @@ class BudClient:
     in-process app in tests; a client you pass in is not closed by :meth:`close`.
     """
 
-    def __init__(self, base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
-                 http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
         if base_url is None and http_client is not None and str(http_client.base_url):
             base_url = str(http_client.base_url)
         self.base_url = resolve_base_url(base_url)
@@ -464,8 +575,7 @@ class BudClient:
         self.timeout = timeout
         self._headers = auth_headers(self.api_key)
         if http_client is None:
-            self._http = httpx.Client(base_url=self.base_url, timeout=timeout,
-                                      transport=transport)
+            self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
             self._owns_http = True
         else:
             self._http = http_client
@@ -485,8 +595,9 @@ class BudClient:
         self.secrets = Secrets(self)
         self.deliveries = Deliveries(self)
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
         """Send one request; the decoded JSON answer (None for an empty one).
 
         Raises the ``bud.errors`` class for the server's error code, or TransportError when
@@ -518,8 +629,12 @@ class BudClient:
     def __enter__(self) -> BudClient:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:

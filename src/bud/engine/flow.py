@@ -29,21 +29,42 @@ FLOW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "dedup": {"type": "object", "additionalProperties": False, "required": ["window_seconds"],
-                  "properties": {"key": _TEMPLATE, "window_seconds": _SECONDS}},
-        "rate_limit": {"type": "object", "additionalProperties": False,
-                       "required": ["max", "per_seconds"],
-                       "properties": {"max": {"type": "integer", "minimum": 1},
-                                      "per_seconds": _SECONDS}},
-        "debounce": {"type": "object", "additionalProperties": False, "required": ["seconds"],
-                     "properties": {"seconds": _SECONDS, "key": _TEMPLATE}},
-        "concurrency": {"type": "object", "additionalProperties": False, "required": ["policy"],
-                        "properties": {"policy": {"enum": ["allow", "skip", "queue", "cancel_previous"]},
-                                       "key": _TEMPLATE}},
-        "circuit_breaker": {"type": "object", "additionalProperties": False,
-                            "required": ["max_fires", "window_seconds"],
-                            "properties": {"max_fires": {"type": "integer", "minimum": 1},
-                                           "window_seconds": _SECONDS}},
+        "dedup": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["window_seconds"],
+            "properties": {"key": _TEMPLATE, "window_seconds": _SECONDS},
+        },
+        "rate_limit": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["max", "per_seconds"],
+            "properties": {"max": {"type": "integer", "minimum": 1}, "per_seconds": _SECONDS},
+        },
+        "debounce": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["seconds"],
+            "properties": {"seconds": _SECONDS, "key": _TEMPLATE},
+        },
+        "concurrency": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["policy"],
+            "properties": {
+                "policy": {"enum": ["allow", "skip", "queue", "cancel_previous"]},
+                "key": _TEMPLATE,
+            },
+        },
+        "circuit_breaker": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["max_fires", "window_seconds"],
+            "properties": {
+                "max_fires": {"type": "integer", "minimum": 1},
+                "window_seconds": _SECONDS,
+            },
+        },
     },
 }
 
@@ -132,10 +153,18 @@ class FlowGate:
         self.settings = settings
         self.counter = counter
 
-    async def check(self, tx: Any, view: Any, env: Mapping[str, Any], now: float,
-                    batch: BatchState, decision: dict[str, Any]) -> tuple[Verdict, str | None, bool]:
+    async def check(
+        self,
+        tx: Any,
+        view: Any,
+        env: Mapping[str, Any],
+        now: float,
+        batch: BatchState,
+        decision: dict[str, Any],
+    ) -> tuple[Verdict, str | None, bool]:
         """Verdict for a matched event; also the execution's concurrency key and whether held."""
         from bud.engine import scheduler
+        from bud.engine.status import ExecutionStatus
         from bud.store import schema as t
 
         flow: Mapping[str, Any] = view.flow or {}
@@ -150,39 +179,79 @@ class FlowGate:
                 row = await tx.get(t.trigger_state, trigger_id=view.id, kind="dedup", key=key)
                 if row is not None and row["expires_at"] > now:
                     first = (row["value"] or {}).get("event_id")
-                    return Verdict("suppressed", "deduplicated",
-                                   f"duplicate of {first} within the {window:g}s dedup window "
-                                   f"(key {key!r})"), None, False
-                await tx.delete(t.trigger_state, t.trigger_state.c.trigger_id == view.id,
-                                t.trigger_state.c.kind == "dedup", t.trigger_state.c.key == key)
-                await tx.insert(t.trigger_state, {"trigger_id": view.id, "kind": "dedup", "key": key,
-                                                  "value": {"event_id": event_id},
-                                                  "expires_at": now + window})
+                    return (
+                        Verdict(
+                            "suppressed",
+                            "deduplicated",
+                            f"duplicate of {first} within the {window:g}s dedup window "
+                            f"(key {key!r})",
+                        ),
+                        None,
+                        False,
+                    )
+                await tx.delete(
+                    t.trigger_state,
+                    t.trigger_state.c.trigger_id == view.id,
+                    t.trigger_state.c.kind == "dedup",
+                    t.trigger_state.c.key == key,
+                )
+                await tx.insert(
+                    t.trigger_state,
+                    {
+                        "trigger_id": view.id,
+                        "kind": "dedup",
+                        "key": key,
+                        "value": {"event_id": event_id},
+                        "expires_at": now + window,
+                    },
+                )
                 batch.dedup[(view.id, key)] = now + window
             else:
-                return Verdict("suppressed", "deduplicated",
-                               f"duplicate within the {window:g}s dedup window (key {key!r})"), None, False
+                return (
+                    Verdict(
+                        "suppressed",
+                        "deduplicated",
+                        f"duplicate within the {window:g}s dedup window (key {key!r})",
+                    ),
+                    None,
+                    False,
+                )
 
         rule = flow.get("rate_limit")
         if rule:
             per, limit = float(rule["per_seconds"]), int(rule["max"])
-            recent = await tx.count(t.executions, t.executions.c.trigger_id == view.id,
-                                    t.executions.c.created_at >= now - per)
+            recent = await tx.count(
+                t.executions,
+                t.executions.c.trigger_id == view.id,
+                t.executions.c.created_at >= now - per,
+            )
             if recent + batch.fired.get(view.id, 0) >= limit:
-                return Verdict("suppressed", "rate_limited",
-                               f"rate limit of {limit} per {per:g}s reached"), None, False
+                return (
+                    Verdict(
+                        "suppressed", "rate_limited", f"rate limit of {limit} per {per:g}s reached"
+                    ),
+                    None,
+                    False,
+                )
 
         rule = flow.get("circuit_breaker") or {
             "max_fires": self.settings.breaker_max_fires,
-            "window_seconds": self.settings.breaker_window_seconds}
+            "window_seconds": self.settings.breaker_window_seconds,
+        }
         window, limit = float(rule["window_seconds"]), int(rule["max_fires"])
         if self.counter.rate(view.id, now, window) >= limit:
-            reason = (f"circuit breaker tripped: more than {limit} fires in {window:g}s; "
-                      "the trigger was disabled")
-            batch.tripped.append({"trigger": view, "reason": reason, "fires": limit,
-                                  "window_seconds": window})
-            await tx.update(t.triggers, {"enabled": False, "tripped_at": now, "tripped_reason": reason},
-                            t.triggers.c.id == view.id)
+            reason = (
+                f"circuit breaker tripped: more than {limit} fires in {window:g}s; "
+                "the trigger was disabled"
+            )
+            batch.tripped.append(
+                {"trigger": view, "reason": reason, "fires": limit, "window_seconds": window}
+            )
+            await tx.update(
+                t.triggers,
+                {"enabled": False, "tripped_at": now, "tripped_reason": reason},
+                t.triggers.c.id == view.id,
+            )
             return Verdict("suppressed", "circuit_open", reason), None, False
 
         rule = flow.get("debounce")
@@ -191,49 +260,107 @@ class FlowGate:
             seconds = float(rule["seconds"])
             pending = batch.debounce.get((view.id, key))
             if pending is not None:
-                pending.update(outcome="suppressed", reason_code="superseded",
-                               reason=f"superseded by {event_id} within the {seconds:g}s debounce")
+                pending.update(
+                    outcome="suppressed",
+                    reason_code="superseded",
+                    reason=f"superseded by {event_id} within the {seconds:g}s debounce",
+                )
             else:
                 row = await tx.get(t.trigger_state, trigger_id=view.id, kind="debounce", key=key)
                 if row is not None:
                     previous = (row["value"] or {}).get("event_id")
                     await tx.update(
                         t.decisions,
-                        {"outcome": "suppressed", "reason_code": "superseded",
-                         "reason": f"superseded by {event_id} within the {seconds:g}s debounce"},
-                        t.decisions.c.event_id == previous, t.decisions.c.trigger_id == view.id,
-                        t.decisions.c.outcome == "debounced")
-            await tx.delete(t.trigger_state, t.trigger_state.c.trigger_id == view.id,
-                            t.trigger_state.c.kind == "debounce", t.trigger_state.c.key == key)
-            await tx.insert(t.trigger_state, {"trigger_id": view.id, "kind": "debounce", "key": key,
-                                              "value": {"event_id": event_id},
-                                              "expires_at": now + seconds})
+                        {
+                            "outcome": "suppressed",
+                            "reason_code": "superseded",
+                            "reason": f"superseded by {event_id} within the {seconds:g}s debounce",
+                        },
+                        t.decisions.c.event_id == previous,
+                        t.decisions.c.trigger_id == view.id,
+                        t.decisions.c.outcome == "debounced",
+                    )
+            await tx.delete(
+                t.trigger_state,
+                t.trigger_state.c.trigger_id == view.id,
+                t.trigger_state.c.kind == "debounce",
+                t.trigger_state.c.key == key,
+            )
+            await tx.insert(
+                t.trigger_state,
+                {
+                    "trigger_id": view.id,
+                    "kind": "debounce",
+                    "key": key,
+                    "value": {"event_id": event_id},
+                    "expires_at": now + seconds,
+                },
+            )
             batch.debounce[(view.id, key)] = decision
-            return Verdict("debounced", "debounced",
-                           f"waiting for {seconds:g}s without newer events before firing"), None, False
+            return (
+                Verdict(
+                    "debounced",
+                    "debounced",
+                    f"waiting for {seconds:g}s without newer events before firing",
+                ),
+                None,
+                False,
+            )
 
         rule = flow.get("concurrency")
         policy = rule["policy"] if rule else "allow"
         if policy == "allow":
             return Verdict("fired", None, "filter matched"), None, False
         key = render_key(rule.get("key"), env, "")  # type: ignore[union-attr]
-        open_rows = await tx.list(t.executions, where=[
-            t.executions.c.trigger_id == view.id, t.executions.c.concurrency_key == key,
-            t.executions.c.status.in_(("queued", "running"))])
+        open_rows = await tx.list(
+            t.executions,
+            where=[
+                t.executions.c.trigger_id == view.id,
+                t.executions.c.concurrency_key == key,
+                t.executions.c.status.in_(("queued", "running")),
+            ],
+        )
         in_batch = batch.open_keys.get((view.id, key))
         if policy == "skip" and (open_rows or in_batch):
             running = open_rows[0]["id"] if open_rows else in_batch
-            return Verdict("suppressed", "concurrency_skip",
-                           f"skipped: execution {running} of this trigger is still open "
-                           f"(concurrency policy skip, key {key!r})"), key, False
+            return (
+                Verdict(
+                    "suppressed",
+                    "concurrency_skip",
+                    f"skipped: execution {running} of this trigger is still open "
+                    f"(concurrency policy skip, key {key!r})",
+                ),
+                key,
+                False,
+            )
         if policy == "cancel_previous":
             for row in open_rows:
                 await scheduler.close_execution(
-                    tx, row["id"], scheduler.ExecutionStatus.CANCELLED,
-                    f"cancelled by newer event {event_id} (concurrency policy cancel_previous)", now)
+                    tx,
+                    row["id"],
+                    ExecutionStatus.CANCELLED,
+                    f"cancelled by newer event {event_id} (concurrency policy cancel_previous)",
+                    now,
+                )
                 batch.cancelled.append(row["id"])
-            return Verdict("fired", None, "filter matched; cancelled earlier executions"
-                           if open_rows else "filter matched"), key, False
+            return (
+                Verdict(
+                    "fired",
+                    None,
+                    "filter matched; cancelled earlier executions"
+                    if open_rows
+                    else "filter matched",
+                ),
+                key,
+                False,
+            )
         held = bool(open_rows or in_batch)
-        return Verdict("fired", None, "filter matched; queued behind a running execution"
-                       if held else "filter matched"), key, held
+        return (
+            Verdict(
+                "fired",
+                None,
+                "filter matched; queued behind a running execution" if held else "filter matched",
+            ),
+            key,
+            held,
+        )

@@ -74,7 +74,9 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._triggers)
 
-    def decide(self, event: Mapping[str, Any], *, explain_limit: int = 100) -> tuple[list[Decision], int]:
+    def decide(
+        self, event: Mapping[str, Any], *, explain_limit: int = 100
+    ) -> tuple[list[Decision], int]:
         """Decisions for the event's candidate triggers, and how many non-fired were not explained.
 
         Every trigger of the event's type is a candidate. Fired triggers always get a decision;

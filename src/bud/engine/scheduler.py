@@ -29,13 +29,16 @@ def _satisfied(row: dict[str, Any], definition: PipelineDef) -> bool:
     return False
 
 
-async def advance(tx: Tx, execution_id: str, definition: PipelineDef, now: float) -> tuple[list[str], str | None]:
+async def advance(
+    tx: Tx, execution_id: str, definition: PipelineDef, now: float
+) -> tuple[list[str], str | None]:
     """Make ready every pending step whose dependencies are done; close a finished execution.
 
     Returns the step ids made ready and the execution's new final status, if it just ended.
     """
-    rows = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
-                         order="position", descending=False)
+    rows = await tx.list(
+        t.steps, where=[t.steps.c.execution_id == execution_id], order="position", descending=False
+    )
     by_id = {r["step_id"]: r for r in rows}
     ready: list[str] = []
     for r in rows:
@@ -43,20 +46,29 @@ async def advance(tx: Tx, execution_id: str, definition: PipelineDef, now: float
             continue
         step = definition.step(r["step_id"])
         if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
-            await tx.update(t.steps, {"ready_at": now}, t.steps.c.execution_id == execution_id,
-                            t.steps.c.step_id == r["step_id"], t.steps.c.status == StepStatus.PENDING)
+            await tx.update(
+                t.steps,
+                {"ready_at": now},
+                t.steps.c.execution_id == execution_id,
+                t.steps.c.step_id == r["step_id"],
+                t.steps.c.status == StepStatus.PENDING,
+            )
             ready.append(r["step_id"])
     if ready or any(r["status"] not in FINAL_STEP for r in rows):
         return ready, None
-    hard_failures = [r for r in rows if r["status"] == StepStatus.FAILED
-                     and definition.step(r["step_id"]).on_failure == "fail"]
+    hard_failures = [
+        r
+        for r in rows
+        if r["status"] == StepStatus.FAILED and definition.step(r["step_id"]).on_failure == "fail"
+    ]
     if hard_failures:
         first = hard_failures[0]
         status, error = ExecutionStatus.FAILED, f"step {first['step_id']} failed: {first['error']}"
     else:
         status, error = ExecutionStatus.SUCCEEDED, None
     changed = await tx.update(
-        t.executions, {"status": status, "error": error, "finished_at": now},
+        t.executions,
+        {"status": status, "error": error, "finished_at": now},
         t.executions.c.id == execution_id,
         t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
     )
@@ -65,19 +77,26 @@ async def advance(tx: Tx, execution_id: str, definition: PipelineDef, now: float
     return [], (str(status) if changed else None)
 
 
-async def close_execution(tx: Tx, execution_id: str, status: ExecutionStatus, error: str | None,
-                          now: float) -> bool:
+async def close_execution(
+    tx: Tx, execution_id: str, status: ExecutionStatus, error: str | None, now: float
+) -> bool:
     """Fail or cancel an open execution and cancel its unfinished steps."""
     changed = await tx.update(
-        t.executions, {"status": status, "error": error, "finished_at": now},
+        t.executions,
+        {"status": status, "error": error, "finished_at": now},
         t.executions.c.id == execution_id,
         t.executions.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
     )
     if changed:
         await tx.update(
             t.steps,
-            {"status": StepStatus.CANCELLED, "finished_at": now, "lease_owner": None,
-             "lease_expires_at": None, "ready_at": None},
+            {
+                "status": StepStatus.CANCELLED,
+                "finished_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "ready_at": None,
+            },
             and_(t.steps.c.execution_id == execution_id, t.steps.c.status.in_(OPEN_STEPS)),
         )
         await release_next(tx, execution_id, now)
@@ -90,21 +109,31 @@ async def release_next(tx: Tx, execution_id: str, now: float) -> str | None:
     if row is None or row["trigger_id"] is None or row["concurrency_key"] is None:
         return None
     e = t.executions
-    waiting = await tx.list(e, where=[e.c.trigger_id == row["trigger_id"],
-                                      e.c.concurrency_key == row["concurrency_key"],
-                                      e.c.held.is_(True), e.c.status == ExecutionStatus.QUEUED],
-                            order="id", descending=False, limit=1)
+    waiting = await tx.list(
+        e,
+        where=[
+            e.c.trigger_id == row["trigger_id"],
+            e.c.concurrency_key == row["concurrency_key"],
+            e.c.held.is_(True),
+            e.c.status == ExecutionStatus.QUEUED,
+        ],
+        order="id",
+        descending=False,
+        limit=1,
+    )
     if not waiting:
         return None
     nxt = waiting[0]["id"]
     await tx.update(e, {"held": False}, e.c.id == nxt)
-    await tx.update(t.steps, {"ready_at": now}, t.steps.c.execution_id == nxt,
-                    t.steps.c.ready_at >= HELD)
+    await tx.update(
+        t.steps, {"ready_at": now}, t.steps.c.execution_id == nxt, t.steps.c.ready_at >= HELD
+    )
     return str(nxt)
 
 
-def initial_steps(execution_id: str, definition: PipelineDef, now: float,
-                  held: bool = False) -> list[dict[str, Any]]:
+def initial_steps(
+    execution_id: str, definition: PipelineDef, now: float, held: bool = False
+) -> list[dict[str, Any]]:
     return [
         {
             "execution_id": execution_id,

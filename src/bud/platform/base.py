@@ -12,9 +12,16 @@ from typing import Any, Protocol
 class Platform(Protocol):
     async def get_cluster(self, cluster_id: str) -> dict[str, Any]: ...
 
-    async def create_deployment(self, model_id: str, cluster_id: str, deployment_name: str, *,
-                                idempotency_key: str | None = None,
-                                cause: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    async def create_deployment(
+        self,
+        model_id: str,
+        cluster_id: str,
+        deployment_name: str,
+        *,
+        idempotency_key: str | None = None,
+        cause: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
 
-    async def delete_deployment(self, deployment_id: str, *,
-                                cause: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    async def delete_deployment(
+        self, deployment_id: str, *, cause: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...

@@ -30,8 +30,11 @@ MODEL_FIELDS = {"name", "source", "uri", "created_by"}
 def model_data(row: dict[str, Any]) -> dict[str, Any]:
     return {
         **(row.get("metadata") or {}),
-        "model_id": row["id"], "model_name": row["name"], "model_source": row["source"],
-        "created_by": row.get("created_by"), "uri": row.get("uri"),
+        "model_id": row["id"],
+        "model_name": row["name"],
+        "model_source": row["source"],
+        "created_by": row.get("created_by"),
+        "uri": row.get("uri"),
     }
 
 
@@ -41,32 +44,57 @@ class BuiltinPlatform:
         self.store = engine.store
         self._probe: asyncio.Task[None] | None = None
 
-    async def _emit(self, tx: Tx, event_type: str, data: dict[str, Any], *,
-                    cause: dict[str, Any] | None = None, key: str | None = None) -> None:
+    async def _emit(
+        self,
+        tx: Tx,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        cause: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> None:
         envelope: dict[str, Any] = {"event_type": event_type, "data": data, "source": "budplatform"}
         if cause:
-            envelope.update({k: v for k, v in cause.items() if k in ("correlation_id", "causation_id", "depth")})
+            envelope.update(
+                {k: v for k, v in cause.items() if k in ("correlation_id", "causation_id", "depth")}
+            )
         if key:
             envelope["event_id"] = derived_event_id(key, event_type)
         await self.engine.ingest([envelope], default_source="budplatform", tx=tx)
 
     # -- models --------------------------------------------------------------------------
-    async def add_model(self, name: str, source: str, uri: str | None = None,
-                        created_by: str | None = None, metadata: dict[str, Any] | None = None,
-                        *, model_id: str | None = None, idempotency_key: str | None = None,
-                        cause: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def add_model(
+        self,
+        name: str,
+        source: str,
+        uri: str | None = None,
+        created_by: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        model_id: str | None = None,
+        idempotency_key: str | None = None,
+        cause: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         if not name or not isinstance(name, str):
             raise ValidationError("name: a model needs a name", details={"path": "name"})
         if not source or not isinstance(source, str):
-            raise ValidationError("source: a model needs a source such as 'hugging_face'",
-                                  details={"path": "source"})
+            raise ValidationError(
+                "source: a model needs a source such as 'hugging_face'", details={"path": "source"}
+            )
         now = _now()
         if idempotency_key and not model_id:
             # a re-run step registers the same model, not a second one
             model_id = "model_" + derived_event_id(idempotency_key, "model")[4:]
-        row = {"id": model_id or new_id("model"), "name": name, "source": source, "uri": uri,
-               "metadata": dict(metadata or {}), "created_by": created_by, "created_at": now,
-               "updated_at": now}
+        row = {
+            "id": model_id or new_id("model"),
+            "name": name,
+            "source": source,
+            "uri": uri,
+            "metadata": dict(metadata or {}),
+            "created_by": created_by,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self.store.transaction() as tx:
             if model_id:
                 existing = await tx.get(t.models, id=model_id)
@@ -119,16 +147,29 @@ class BuiltinPlatform:
                 raise NotFoundError(f"model {model_id} not found")
 
     # -- clusters ------------------------------------------------------------------------
-    async def create_cluster(self, name: str, cluster_id: str | None = None,
-                             environment: str | None = None, status: str = "ready",
-                             health_url: str | None = None) -> dict[str, Any]:
+    async def create_cluster(
+        self,
+        name: str,
+        cluster_id: str | None = None,
+        environment: str | None = None,
+        status: str = "ready",
+        health_url: str | None = None,
+    ) -> dict[str, Any]:
         if status not in CLUSTER_STATUSES:
-            raise ValidationError(f"status: must be one of {', '.join(CLUSTER_STATUSES)}",
-                                  details={"path": "status"})
+            raise ValidationError(
+                f"status: must be one of {', '.join(CLUSTER_STATUSES)}", details={"path": "status"}
+            )
         now = _now()
-        row = {"id": cluster_id or new_id("cluster"), "name": name, "environment": environment,
-               "status": status, "reason": "created", "health_url": health_url,
-               "created_at": now, "updated_at": now}
+        row = {
+            "id": cluster_id or new_id("cluster"),
+            "name": name,
+            "environment": environment,
+            "status": status,
+            "reason": "created",
+            "health_url": health_url,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self.store.transaction() as tx:
             if await tx.get(t.clusters, id=row["id"]):
                 raise ConflictError(f"cluster {row['id']} already exists")
@@ -139,9 +180,16 @@ class BuiltinPlatform:
         return row
 
     @staticmethod
-    def _cluster_data(row: dict[str, Any], previous: str | None, reason: str | None) -> dict[str, Any]:
-        return {"cluster_id": row["id"], "cluster_name": row["name"],
-                "environment": row["environment"], "previous_status": previous, "reason": reason}
+    def _cluster_data(
+        row: dict[str, Any], previous: str | None, reason: str | None
+    ) -> dict[str, Any]:
+        return {
+            "cluster_id": row["id"],
+            "cluster_name": row["name"],
+            "environment": row["environment"],
+            "previous_status": previous,
+            "reason": reason,
+        }
 
     async def get_cluster(self, cluster_id: str) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -150,17 +198,27 @@ class BuiltinPlatform:
             raise NotFoundError(f"cluster {cluster_id} not found")
         return row
 
-    async def update_cluster(self, cluster_id: str, *, status: str | None = None,
-                             reason: str | None = None, **fields: Any) -> dict[str, Any]:
+    async def update_cluster(
+        self,
+        cluster_id: str,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         if status is not None and status not in CLUSTER_STATUSES:
-            raise ValidationError(f"status: must be one of {', '.join(CLUSTER_STATUSES)}",
-                                  details={"path": "status"})
+            raise ValidationError(
+                f"status: must be one of {', '.join(CLUSTER_STATUSES)}", details={"path": "status"}
+            )
         async with self.store.transaction() as tx:
             row = await tx.get(t.clusters, id=cluster_id)
             if row is None:
                 raise NotFoundError(f"cluster {cluster_id} not found")
-            values = {k: v for k, v in fields.items()
-                      if k in ("name", "environment", "health_url") and v is not None}
+            values = {
+                k: v
+                for k, v in fields.items()
+                if k in ("name", "environment", "health_url") and v is not None
+            }
             previous = row["status"]
             if status is not None and status != previous:
                 values.update(status=status, reason=reason or "set by request")
@@ -168,8 +226,9 @@ class BuiltinPlatform:
             await tx.update(t.clusters, values, t.clusters.c.id == cluster_id)
             row.update(values)
             if status is not None and status != previous and status in ("ready", "unhealthy"):
-                await self._emit(tx, f"cluster.{status}",
-                                 self._cluster_data(row, previous, row["reason"]))
+                await self._emit(
+                    tx, f"cluster.{status}", self._cluster_data(row, previous, row["reason"])
+                )
         self.engine.wake()
         return row
 
@@ -187,9 +246,14 @@ class BuiltinPlatform:
                 try:
                     response = await client.get(row["health_url"])
                     ok = response.is_success
-                    reason = f"health check {row['health_url']} answered HTTP {response.status_code}"
+                    reason = (
+                        f"health check {row['health_url']} answered HTTP {response.status_code}"
+                    )
                 except httpx.HTTPError as exc:
-                    ok, reason = False, f"health check {row['health_url']} failed: {type(exc).__name__}"
+                    ok, reason = (
+                        False,
+                        f"health check {row['health_url']} failed: {type(exc).__name__}",
+                    )
                 status = "ready" if ok else "unhealthy"
                 if status != row["status"]:
                     await self.update_cluster(row["id"], status=status, reason=reason)
@@ -212,12 +276,19 @@ class BuiltinPlatform:
                 await self._probe
 
     # -- deployments ---------------------------------------------------------------------
-    async def create_deployment(self, model_id: str, cluster_id: str, deployment_name: str, *,
-                                idempotency_key: str | None = None,
-                                cause: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def create_deployment(
+        self,
+        model_id: str,
+        cluster_id: str,
+        deployment_name: str,
+        *,
+        idempotency_key: str | None = None,
+        cause: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         if not deployment_name:
-            raise ValidationError("deployment_name: a deployment needs a name",
-                                  details={"path": "deployment_name"})
+            raise ValidationError(
+                "deployment_name: a deployment needs a name", details={"path": "deployment_name"}
+            )
         now = _now()
         async with self.store.transaction() as tx:
             if idempotency_key:
@@ -233,19 +304,35 @@ class BuiltinPlatform:
                 error = f"cluster {cluster_id} not found"
             elif cluster["status"] != "ready":
                 error = f"cluster {cluster_id} is {cluster['status']}, not ready"
-            row = {"id": new_id("dep"), "name": deployment_name, "model_id": model_id,
-                   "cluster_id": cluster_id, "status": "failed" if error else "running",
-                   "error_message": error, "idempotency_key": idempotency_key,
-                   "created_at": now, "updated_at": now}
+            row = {
+                "id": new_id("dep"),
+                "name": deployment_name,
+                "model_id": model_id,
+                "cluster_id": cluster_id,
+                "status": "failed" if error else "running",
+                "error_message": error,
+                "idempotency_key": idempotency_key,
+                "created_at": now,
+                "updated_at": now,
+            }
             await tx.insert(t.deployments, row)
-            data = {"deployment_id": row["id"], "deployment_name": deployment_name,
-                    "model_id": model_id, "model_name": model["name"] if model else None,
-                    "cluster_id": cluster_id,
-                    "environment": cluster["environment"] if cluster else None}
+            data = {
+                "deployment_id": row["id"],
+                "deployment_name": deployment_name,
+                "model_id": model_id,
+                "model_name": model["name"] if model else None,
+                "cluster_id": cluster_id,
+                "environment": cluster["environment"] if cluster else None,
+            }
             if error:
                 data["error_message"] = error
-            await self._emit(tx, "deployment.failed" if error else "deployment.created", data,
-                             cause=cause, key=idempotency_key)
+            await self._emit(
+                tx,
+                "deployment.failed" if error else "deployment.created",
+                data,
+                cause=cause,
+                key=idempotency_key,
+            )
         self.engine.wake()
         return row
 
@@ -256,11 +343,14 @@ class BuiltinPlatform:
             raise NotFoundError(f"deployment {deployment_id} not found")
         return row
 
-    async def update_deployment(self, deployment_id: str, *, status: str | None = None,
-                                error_message: str | None = None) -> dict[str, Any]:
+    async def update_deployment(
+        self, deployment_id: str, *, status: str | None = None, error_message: str | None = None
+    ) -> dict[str, Any]:
         if status is not None and status not in DEPLOYMENT_STATUSES:
-            raise ValidationError(f"status: must be one of {', '.join(DEPLOYMENT_STATUSES)}",
-                                  details={"path": "status"})
+            raise ValidationError(
+                f"status: must be one of {', '.join(DEPLOYMENT_STATUSES)}",
+                details={"path": "status"},
+            )
         async with self.store.transaction() as tx:
             row = await tx.get(t.deployments, id=deployment_id)
             if row is None:
@@ -278,17 +368,25 @@ class BuiltinPlatform:
             if status == "failed" and previous != "failed":
                 model = await tx.get(t.models, id=row["model_id"])
                 cluster = await tx.get(t.clusters, id=row["cluster_id"])
-                await self._emit(tx, "deployment.failed", {
-                    "deployment_id": row["id"], "deployment_name": row["name"],
-                    "model_id": row["model_id"], "model_name": model["name"] if model else None,
-                    "cluster_id": row["cluster_id"],
-                    "environment": cluster["environment"] if cluster else None,
-                    "error_message": row["error_message"]})
+                await self._emit(
+                    tx,
+                    "deployment.failed",
+                    {
+                        "deployment_id": row["id"],
+                        "deployment_name": row["name"],
+                        "model_id": row["model_id"],
+                        "model_name": model["name"] if model else None,
+                        "cluster_id": row["cluster_id"],
+                        "environment": cluster["environment"] if cluster else None,
+                        "error_message": row["error_message"],
+                    },
+                )
         self.engine.wake()
         return row
 
-    async def delete_deployment(self, deployment_id: str, *,
-                                cause: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def delete_deployment(
+        self, deployment_id: str, *, cause: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         async with self.store.transaction() as tx:
             row = await tx.get(t.deployments, id=deployment_id)
             if row is None:

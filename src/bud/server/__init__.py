@@ -16,7 +16,8 @@ def check_bind(settings: Settings) -> None:
     if not settings.is_loopback and not settings.api_keys:
         raise UnsafeBind(
             f"refusing to listen on {settings.host}: without API keys the server only binds to "
-            "loopback. Set BUD_API_KEYS (comma-separated) to listen beyond 127.0.0.1.")
+            "loopback. Set BUD_API_KEYS (comma-separated) to listen beyond 127.0.0.1."
+        )
 
 
 def run(settings: Settings, *, log_level: str = "info") -> None:
@@ -24,5 +25,11 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
 
     check_bind(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

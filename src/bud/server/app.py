@@ -35,8 +35,12 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
         finally:
             await core.stop()
 
-    app = FastAPI(title="Bud Pipelines", version="0.1.0", lifespan=lifespan,
-                  description="Event triggers with filters start DAG pipelines of actions.")
+    app = FastAPI(
+        title="Bud Pipelines",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Event triggers with filters start DAG pipelines of actions.",
+    )
     app.state.bud = core
     app.add_exception_handler(BudError, responses.bud_error_handler)
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
@@ -60,27 +64,34 @@ def _mount_ui(app: FastAPI) -> None:
 
 
 async def _load_demo(app: FastAPI) -> None:
-    """Load the spec's example pipelines through the SDK, in process."""
+    """Load the spec's example pipelines through the SDK once the server listens."""
     import asyncio
-
-    import httpx
 
     from bud.cli.demo import load_demo
     from bud.client import BudClient
+    from bud.errors import TransportError
+
+    settings: Settings = app.state.bud.settings
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "[::]") else settings.host
+    url = f"http://{host}:{settings.port}"
 
     def run() -> Any:
-        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        del transport
-        settings: Settings = app.state.bud.settings
-        with BudClient(base_url=f"http://{settings.host}:{settings.port}",
-                       api_key=settings.api_keys[0] if settings.api_keys else None) as client:
-            return load_demo(client)
+        with BudClient(
+            base_url=url, api_key=settings.api_keys[0] if settings.api_keys else None
+        ) as c:
+            return load_demo(c)
 
     async def later() -> None:
-        await asyncio.sleep(0.5)  # the server starts listening after the lifespan starts
-        try:
-            await asyncio.to_thread(run)
-        except Exception:
-            log.exception("could not load the demo")
+        for _ in range(100):  # the server starts listening only after the lifespan started
+            await asyncio.sleep(0.1)
+            try:
+                await asyncio.to_thread(run)
+                log.info("demo loaded: the spec's two example pipelines and cluster_prod")
+                return
+            except TransportError:
+                continue
+            except Exception:
+                log.exception("could not load the demo")
+                return
 
     app.state.demo_task = asyncio.create_task(later())

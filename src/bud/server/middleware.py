@@ -13,9 +13,16 @@ from bud.errors import AuthenticationError, BudError, PayloadTooLargeError
 
 async def _send_error(send: Send, exc: BudError) -> None:
     body = orjson.dumps(exc.to_dict())
-    await send({"type": "http.response.start", "status": exc.status_code,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -36,7 +43,8 @@ class BodyLimit:
             return
         too_large = PayloadTooLargeError(
             f"request body is over the limit of {self.limit} bytes (BUD_MAX_REQUEST_BYTES)",
-            details={"limit": self.limit})
+            details={"limit": self.limit},
+        )
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await _send_error(send, too_large)
@@ -82,9 +90,17 @@ class ApiKeyAuth:
         return token is not None and any(hmac.compare_digest(token, k) for k in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self.keys and scope["type"] == "http" and scope["path"].startswith("/v1/")
-                and not self._ok(scope)):
-            await _send_error(send, AuthenticationError(
-                "a valid API key is required: send 'Authorization: Bearer <key>'"))
+        if (
+            self.keys
+            and scope["type"] == "http"
+            and scope["path"].startswith("/v1/")
+            and not self._ok(scope)
+        ):
+            await _send_error(
+                send,
+                AuthenticationError(
+                    "a valid API key is required: send 'Authorization: Bearer <key>'"
+                ),
+            )
             return
         await self.app(scope, receive, send)

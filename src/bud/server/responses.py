@@ -45,13 +45,17 @@ async def request_validation_handler(_request: Request, exc: Exception) -> Respo
         path = _loc(e.get("loc", ()))
         message = e.get("msg", "invalid")
         if e.get("type") == "json_invalid":
-            return error_response(BadRequestError(
-                f"request body is not valid JSON: {e.get('ctx', {}).get('error', message)}",
-                details={"path": "body"}))
+            return error_response(
+                BadRequestError(
+                    f"request body is not valid JSON: {e.get('ctx', {}).get('error', message)}",
+                    details={"path": "body"},
+                )
+            )
         items.append({"path": path, "message": f"{path}: {message}"})
     first = items[0]["message"] if items else "invalid request"
-    return error_response(ValidationError(first, details={"path": items[0]["path"] if items else "",
-                                                          "errors": items}))
+    return error_response(
+        ValidationError(first, details={"path": items[0]["path"] if items else "", "errors": items})
+    )
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> Response:
@@ -59,8 +63,10 @@ async def http_error_handler(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFoundError(f"no route {_request.url.path}"))
     err = BudError(str(exc.detail))
-    return Json({"error": {"code": "http_error", "message": err.message, "details": {}}},
-                status_code=exc.status_code)
+    return Json(
+        {"error": {"code": "http_error", "message": err.message, "details": {}}},
+        status_code=exc.status_code,
+    )
 
 
 async def unhandled_handler(_request: Request, exc: Exception) -> Response:

@@ -28,8 +28,14 @@ class DataDirLocked(RuntimeError):
 class Bud:
     """Everything one ``bud serve`` process runs."""
 
-    def __init__(self, settings: Settings, *, registry: ActionRegistry | None = None,
-                 store: Store | None = None, run_workers: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: ActionRegistry | None = None,
+        store: Store | None = None,
+        run_workers: bool = True,
+    ) -> None:
         self.settings = settings
         self.store = store or open_store(settings.effective_database_url)
         self.registry = registry or default_registry()
@@ -56,7 +62,8 @@ class Bud:
             handle.close()
             raise DataDirLocked(
                 f"{self.settings.data_dir} is in use by another bud process; "
-                "stop it or choose another --data-dir") from exc
+                "stop it or choose another --data-dir"
+            ) from exc
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

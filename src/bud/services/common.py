@@ -41,14 +41,19 @@ def decode_cursor(cursor: str | None, kind: type = str) -> Any:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         return kind(raw)
     except Exception as exc:
-        raise BadRequestError(f"cursor {cursor!r} is not valid", details={"path": "cursor"}) from exc
+        raise BadRequestError(
+            f"cursor {cursor!r} is not valid", details={"path": "cursor"}
+        ) from exc
 
 
 def page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     """A page of ``limit`` items from ``limit + 1`` fetched rows, with the next cursor."""
     more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "next_cursor": encode_cursor(items[-1][key]) if more and items else None}
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(items[-1][key]) if more and items else None,
+    }
 
 
 def strip(row: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
@@ -59,5 +64,7 @@ def strip(row: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
 def check_chosen_id(value: Any, path: str) -> None:
     """A caller-chosen id (``pipe_abc123``): 1-64 letters, digits, ``_ . -``."""
     if value is not None and (not isinstance(value, str) or not CHOSEN_ID_RE.match(value)):
-        raise ValidationError(f"{path}: {value!r} is not a valid id: 1-64 letters, digits, _ . -",
-                              details={"path": path})
+        raise ValidationError(
+            f"{path}: {value!r} is not a valid id: 1-64 letters, digits, _ . -",
+            details={"path": path},
+        )

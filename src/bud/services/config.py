@@ -38,31 +38,43 @@ class ConfigService:
         self.store = engine.store
 
     async def channels(self) -> dict[str, Any]:
-        items = {name: {"name": name, "config": masked_config(cfg), "source": "settings"}
-                 for name, cfg in self.engine.settings.channel_config().items()}
+        items = {
+            name: {"name": name, "config": masked_config(cfg), "source": "settings"}
+            for name, cfg in self.engine.settings.channel_config().items()
+        }
         async with self.store.read() as tx:
             for row in await tx.list(t.channels, order="name", descending=False):
-                items[row["name"]] = {"name": row["name"], "config": masked_config(row["config"]),
-                                      "source": "api"}
+                items[row["name"]] = {
+                    "name": row["name"],
+                    "config": masked_config(row["config"]),
+                    "source": "api",
+                }
         return {"items": [items[k] for k in sorted(items)]}
 
     async def set_channel(self, name: str, config: Any) -> dict[str, Any]:
         if name not in CHANNELS:
-            raise ValidationError(f"unknown channel {name!r}; channels are: {', '.join(CHANNELS)}",
-                                  details={"path": "name"})
+            raise ValidationError(
+                f"unknown channel {name!r}; channels are: {', '.join(CHANNELS)}",
+                details={"path": "name"},
+            )
         if not isinstance(config, dict):
             raise ValidationError("body must be a JSON object", details={"path": "body"})
         required = CHANNELS[name][:1]
         for key in required:
             value = config.get(key)
             if not isinstance(value, str) or "://" not in value:
-                raise ValidationError(f"{key}: channel {name} needs a {key} such as "
-                                      f"{'smtp://127.0.0.1:25' if name == 'email' else 'https://...'}",
-                                      details={"path": key})
+                raise ValidationError(
+                    f"{key}: channel {name} needs a {key} such as "
+                    f"{'smtp://127.0.0.1:25' if name == 'email' else 'https://...'}",
+                    details={"path": key},
+                )
         unknown = set(config) - set(CHANNELS[name])
         if unknown:
-            raise ValidationError(f"{sorted(unknown)[0]}: unknown field for channel {name}; allowed: "
-                                  f"{', '.join(CHANNELS[name])}", details={"path": sorted(unknown)[0]})
+            raise ValidationError(
+                f"{sorted(unknown)[0]}: unknown field for channel {name}; allowed: "
+                f"{', '.join(CHANNELS[name])}",
+                details={"path": sorted(unknown)[0]},
+            )
         async with self.store.transaction() as tx:
             await tx.delete(t.channels, t.channels.c.name == name)
             await tx.insert(t.channels, {"name": name, "config": config, "updated_at": _now()})
@@ -79,14 +91,16 @@ class ConfigService:
         names = {n: {"name": n, "updated_at": None} for n in self.engine.settings.secrets}
         async with self.store.read() as tx:
             for row in await tx.list(t.secrets, order="name", descending=False):
-                names[row["name"]] = iso_times({"name": row["name"], "updated_at": row["updated_at"]},
-                                               "updated_at")
+                names[row["name"]] = iso_times(
+                    {"name": row["name"], "updated_at": row["updated_at"]}, "updated_at"
+                )
         return {"items": [names[k] for k in sorted(names)]}
 
     async def set_secret(self, name: str, value: Any) -> dict[str, Any]:
         if not SECRET_NAME_RE.match(name):
-            raise ValidationError("secret names are lowercase letters, digits and _",
-                                  details={"path": "name"})
+            raise ValidationError(
+                "secret names are lowercase letters, digits and _", details={"path": "name"}
+            )
         if not isinstance(value, str) or not value:
             raise ValidationError("value must be a non-empty string", details={"path": "value"})
         now = _now()

@@ -24,7 +24,9 @@ class EventService:
         self.engine = engine
         self.store = engine.store
 
-    async def publish(self, raws: list[Any], *, default_source: str = "api") -> list[dict[str, Any]]:
+    async def publish(
+        self, raws: list[Any], *, default_source: str = "api"
+    ) -> list[dict[str, Any]]:
         envelopes = await self.engine.ingest(raws, default_source=default_source)
         return envelopes
 
@@ -33,18 +35,35 @@ class EventService:
             row = await tx.get(t.events, event_id=event_id)
             if row is None:
                 raise NotFoundError(f"event {event_id} not found", details={"event_id": event_id})
-            decisions = await tx.list(t.decisions, where=[t.decisions.c.event_id == event_id],
-                                      order="seq", descending=False)
-            executions = await tx.list(t.executions, where=[t.executions.c.event_id == event_id],
-                                       order="id", descending=False)
+            decisions = await tx.list(
+                t.decisions,
+                where=[t.decisions.c.event_id == event_id],
+                order="seq",
+                descending=False,
+            )
+            executions = await tx.list(
+                t.executions,
+                where=[t.executions.c.event_id == event_id],
+                order="id",
+                descending=False,
+            )
         out = event_out(row)
-        out["decisions"] = [strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions]
+        out["decisions"] = [
+            strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions
+        ]
         out["executions"] = [e["id"] for e in executions]
         return out
 
-    async def list(self, *, event_type: str | None = None, source: str | None = None,
-                   since: str | None = None, test: bool | None = None, limit: int | None = None,
-                   cursor: str | None = None) -> dict[str, Any]:
+    async def list(
+        self,
+        *,
+        event_type: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        test: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
         if event_type:
@@ -57,19 +76,29 @@ class EventService:
             try:
                 where.append(t.events.c.received_at >= parse_iso(since))
             except ValueError as exc:
-                raise ValidationError(f"since: {since!r} is not an ISO 8601 time",
-                                      details={"path": "since"}) from exc
+                raise ValidationError(
+                    f"since: {since!r} is not an ISO 8601 time", details={"path": "since"}
+                ) from exc
         async with self.store.read() as tx:
-            rows = await tx.list(t.events, where=where, order="seq", limit=limit + 1,
-                                 after=decode_cursor(cursor, int))
+            rows = await tx.list(
+                t.events,
+                where=where,
+                order="seq",
+                limit=limit + 1,
+                after=decode_cursor(cursor, int),
+            )
         result = page(rows, limit, "seq")
         result["items"] = [event_out(r) for r in result["items"]]
         return result
 
     # -- event types ---------------------------------------------------------------------
     def list_types(self) -> dict[str, Any]:
-        return {"items": [et.to_dict() for et in sorted(self.engine.event_types.values(),
-                                                         key=lambda e: e.name)]}
+        return {
+            "items": [
+                et.to_dict()
+                for et in sorted(self.engine.event_types.values(), key=lambda e: e.name)
+            ]
+        }
 
     def get_type(self, name: str) -> dict[str, Any]:
         et = self.engine.event_types.get(name)
@@ -77,8 +106,9 @@ class EventService:
             raise NotFoundError(f"event type {name!r} not found")
         return et.to_dict()
 
-    async def register_type(self, name: Any, description: str = "", schema: Any = None,
-                            example: Any = None) -> dict[str, Any]:
+    async def register_type(
+        self, name: Any, description: str = "", schema: Any = None, example: Any = None
+    ) -> dict[str, Any]:
         validate_event_type_name(name)
         schema = schema or {}
         if schema:
@@ -87,18 +117,28 @@ class EventService:
         if not isinstance(example, dict):
             raise ValidationError("example must be a JSON object", details={"path": "example"})
         if schema and example:
-            err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(example))
+            err = jsonschema.exceptions.best_match(
+                jsonschema.Draft202012Validator(schema).iter_errors(example)
+            )
             if err is not None:
-                raise ValidationError(f"example does not match the schema: {err.message}",
-                                      details={"path": "example"})
+                raise ValidationError(
+                    f"example does not match the schema: {err.message}", details={"path": "example"}
+                )
         existing = self.engine.event_types.get(name)
         if existing is not None and existing.builtin:
             raise ConflictError(f"{name} is a built-in event type")
         async with self.store.transaction() as tx:
             await tx.delete(t.event_types, t.event_types.c.name == name)
-            await tx.insert(t.event_types, {"name": name, "description": description or "",
-                                            "schema": schema, "example": example,
-                                            "created_at": _now()})
+            await tx.insert(
+                t.event_types,
+                {
+                    "name": name,
+                    "description": description or "",
+                    "schema": schema,
+                    "example": example,
+                    "created_at": _now(),
+                },
+            )
         et = EventType(name, description or "", schema, False, example)
         self.engine.event_types[name] = et
         return et.to_dict()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bud.engine.core import Engine
-from bud.errors import NotFoundError, ValidationError
 from bud.engine.status import ExecutionStatus
+from bud.errors import NotFoundError, ValidationError
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
 from bud.store import schema as t
 
@@ -24,11 +24,18 @@ class ExecutionService:
         async with self.store.read() as tx:
             row = await tx.get(t.executions, id=execution_id)
             if row is None:
-                raise NotFoundError(f"execution {execution_id} not found",
-                                    details={"execution_id": execution_id})
-            steps = await tx.list(t.steps, where=[t.steps.c.execution_id == execution_id],
-                                  order="position", descending=False)
-            definition = await self.engine.definition(tx, row["pipeline_id"], row["pipeline_version"])
+                raise NotFoundError(
+                    f"execution {execution_id} not found", details={"execution_id": execution_id}
+                )
+            steps = await tx.list(
+                t.steps,
+                where=[t.steps.c.execution_id == execution_id],
+                order="position",
+                descending=False,
+            )
+            definition = await self.engine.definition(
+                tx, row["pipeline_id"], row["pipeline_version"]
+            )
         out = strip(iso_times(row, *TIMES), HIDDEN)
         out["steps"] = []
         for s in steps:
@@ -37,9 +44,16 @@ class ExecutionService:
             out["steps"].append(step)
         return out
 
-    async def list(self, *, pipeline_id: str | None = None, trigger_id: str | None = None,
-                   event_id: str | None = None, status: str | None = None,
-                   limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    async def list(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        trigger_id: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
         if pipeline_id:
@@ -52,19 +66,30 @@ class ExecutionService:
             if status not in {s.value for s in ExecutionStatus}:
                 raise ValidationError(
                     f"status: must be one of {', '.join(s.value for s in ExecutionStatus)}",
-                    details={"path": "status"})
+                    details={"path": "status"},
+                )
             where.append(t.executions.c.status == status)
         async with self.store.read() as tx:
-            rows = await tx.list(t.executions, where=where, limit=limit + 1, after=decode_cursor(cursor))
+            rows = await tx.list(
+                t.executions, where=where, limit=limit + 1, after=decode_cursor(cursor)
+            )
         return page([strip(iso_times(r, *TIMES), HIDDEN) for r in rows], limit, "id")
 
     async def attempts(self, execution_id: str) -> dict[str, Any]:
         async with self.store.read() as tx:
             if await tx.get(t.executions, id=execution_id) is None:
                 raise NotFoundError(f"execution {execution_id} not found")
-            rows = await tx.list(t.attempts, where=[t.attempts.c.execution_id == execution_id],
-                                 order="seq", descending=False)
-        return {"items": [strip(iso_times(r, "started_at", "finished_at"), ("seq", "worker")) for r in rows]}
+            rows = await tx.list(
+                t.attempts,
+                where=[t.attempts.c.execution_id == execution_id],
+                order="seq",
+                descending=False,
+            )
+        return {
+            "items": [
+                strip(iso_times(r, "started_at", "finished_at"), ("seq", "worker")) for r in rows
+            ]
+        }
 
     async def cancel(self, execution_id: str) -> dict[str, Any]:
         await self.engine.cancel(execution_id)
@@ -74,8 +99,14 @@ class ExecutionService:
         await self.engine.retry(execution_id)
         return await self.get(execution_id)
 
-    async def deliveries(self, *, execution_id: str | None = None, channel: str | None = None,
-                         limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    async def deliveries(
+        self,
+        *,
+        execution_id: str | None = None,
+        channel: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
         if execution_id:
@@ -83,8 +114,13 @@ class ExecutionService:
         if channel:
             where.append(t.deliveries.c.channel == channel)
         async with self.store.read() as tx:
-            rows = await tx.list(t.deliveries, where=where, order="seq", limit=limit + 1,
-                                 after=decode_cursor(cursor, int))
+            rows = await tx.list(
+                t.deliveries,
+                where=where,
+                order="seq",
+                limit=limit + 1,
+                after=decode_cursor(cursor, int),
+            )
         result = page(rows, limit, "seq")
         result["items"] = [strip(iso_times(r, "created_at"), ("seq",)) for r in result["items"]]
         return result

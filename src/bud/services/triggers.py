@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bud.engine.core import Engine
-from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.engine.flow import check_flow
+from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import ENVELOPE_FIELDS
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
@@ -32,8 +32,10 @@ class TriggerService:
     def _check_event_type(self, event_type: Any) -> str:
         if not isinstance(event_type, str) or event_type not in self.engine.event_types:
             known = ", ".join(sorted(self.engine.event_types))
-            raise ValidationError(f"event_type: unknown event type {event_type!r}; known types: {known}",
-                                  details={"path": "event_type", "known": sorted(self.engine.event_types)})
+            raise ValidationError(
+                f"event_type: unknown event type {event_type!r}; known types: {known}",
+                details={"path": "event_type", "known": sorted(self.engine.event_types)},
+            )
         return event_type
 
     @staticmethod
@@ -41,8 +43,10 @@ class TriggerService:
         if filter is None:
             return {}
         if not isinstance(filter, dict):
-            raise ValidationError("filter must be a JSON object such as {\"model_source\": \"hugging_face\"}",
-                                  details={"path": "filter"})
+            raise ValidationError(
+                'filter must be a JSON object such as {"model_source": "hugging_face"}',
+                details={"path": "filter"},
+            )
         compile_filter(filter)
         return filter
 
@@ -57,21 +61,37 @@ class TriggerService:
         for i, step in enumerate(definition.get("steps", [])):
             if not isinstance(step, dict):
                 continue
-            texts = list(iter_templates(step.get("params", {}), f"steps[{i}] ({step.get('id')}).params"))
+            texts = list(
+                iter_templates(step.get("params", {}), f"steps[{i}] ({step.get('id')}).params")
+            )
             if isinstance(step.get("condition"), str):
                 texts.append((f"steps[{i}] ({step.get('id')}).condition", step["condition"]))
             for where, text in texts:
                 for field, has_default in event_references(text):
                     if field in ENVELOPE_NAMES or field in known or has_default:
                         continue
-                    note = " (the schema allows other fields, so it may still arrive)" if additional else ""
-                    warnings.append(f"{where}: event.{field} is not a field of {event_type} events"
-                                    f"{note}; add a fallback such as | default(...)")
+                    note = (
+                        " (the schema allows other fields, so it may still arrive)"
+                        if additional
+                        else ""
+                    )
+                    warnings.append(
+                        f"{where}: event.{field} is not a field of {event_type} events"
+                        f"{note}; add a fallback such as | default(...)"
+                    )
         return warnings
 
-    async def create(self, pipeline_id: Any, event_type: Any, filter: Any = None, enabled: bool = True,
-                     name: str | None = None, description: str | None = None,
-                     trigger_id: str | None = None, flow: Any = None) -> dict[str, Any]:
+    async def create(
+        self,
+        pipeline_id: Any,
+        event_type: Any,
+        filter: Any = None,
+        enabled: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+        trigger_id: str | None = None,
+        flow: Any = None,
+    ) -> dict[str, Any]:
         check_chosen_id(trigger_id, "id")
         flow = check_flow(flow)
         event_type = self._check_event_type(event_type)
@@ -79,17 +99,35 @@ class TriggerService:
         if not isinstance(enabled, bool):
             raise ValidationError("enabled must be true or false", details={"path": "enabled"})
         now = _now()
-        row = {"id": trigger_id or new_id("trig"), "pipeline_id": pipeline_id, "event_type": event_type,
-               "name": name, "description": description, "filter": filter, "enabled": enabled,
-               "created_at": now, "updated_at": now, "fire_count": 0, "last_fired_at": None,
-               "flow": flow or None, "tripped_at": None, "tripped_reason": None}
+        row = {
+            "id": trigger_id or new_id("trig"),
+            "pipeline_id": pipeline_id,
+            "event_type": event_type,
+            "name": name,
+            "description": description,
+            "filter": filter,
+            "enabled": enabled,
+            "created_at": now,
+            "updated_at": now,
+            "fire_count": 0,
+            "last_fired_at": None,
+            "flow": flow or None,
+            "tripped_at": None,
+            "tripped_reason": None,
+        }
         async with self.store.transaction() as tx:
-            pipeline = await tx.get(t.pipelines, id=pipeline_id) if isinstance(pipeline_id, str) else None
+            pipeline = (
+                await tx.get(t.pipelines, id=pipeline_id) if isinstance(pipeline_id, str) else None
+            )
             if pipeline is None:
-                raise NotFoundError(f"pipeline_id: pipeline {pipeline_id!r} not found",
-                                    details={"path": "pipeline_id"})
+                raise NotFoundError(
+                    f"pipeline_id: pipeline {pipeline_id!r} not found",
+                    details={"path": "pipeline_id"},
+                )
             if trigger_id and await tx.get(t.triggers, id=trigger_id):
-                raise ConflictError(f"id: event trigger {trigger_id} already exists", details={"path": "id"})
+                raise ConflictError(
+                    f"id: event trigger {trigger_id} already exists", details={"path": "id"}
+                )
             await tx.insert(t.triggers, row)
         self.engine.matcher.put(row)
         self.engine.metrics.triggers.set(len(self.engine.matcher))
@@ -98,16 +136,24 @@ class TriggerService:
     async def _row(self, tx: Any, trigger_id: str) -> dict[str, Any]:
         row: dict[str, Any] | None = await tx.get(t.triggers, id=trigger_id)
         if row is None:
-            raise NotFoundError(f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id})
+            raise NotFoundError(
+                f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
+            )
         return row
 
     async def get(self, trigger_id: str) -> dict[str, Any]:
         async with self.store.read() as tx:
             return _out(await self._row(tx, trigger_id))
 
-    async def list(self, *, pipeline_id: str | None = None, event_type: str | None = None,
-                   enabled: bool | None = None, limit: int | None = None,
-                   cursor: str | None = None) -> dict[str, Any]:
+    async def list(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        event_type: str | None = None,
+        enabled: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
         if pipeline_id is not None:
@@ -117,7 +163,9 @@ class TriggerService:
         if enabled is not None:
             where.append(t.triggers.c.enabled == enabled)
         async with self.store.read() as tx:
-            rows = await tx.list(t.triggers, where=where, limit=limit + 1, after=decode_cursor(cursor))
+            rows = await tx.list(
+                t.triggers, where=where, limit=limit + 1, after=decode_cursor(cursor)
+            )
         return page([_out(r) for r in rows], limit, "id")
 
     async def update(self, trigger_id: str, **changes: Any) -> dict[str, Any]:
@@ -129,7 +177,9 @@ class TriggerService:
                 values["event_type"] = self._check_event_type(value)
             elif key == "enabled":
                 if not isinstance(value, bool):
-                    raise ValidationError("enabled must be true or false", details={"path": "enabled"})
+                    raise ValidationError(
+                        "enabled must be true or false", details={"path": "enabled"}
+                    )
                 values["enabled"] = value
                 if value:
                     values.update(tripped_at=None, tripped_reason=None)
@@ -138,8 +188,11 @@ class TriggerService:
             elif key in ("name", "description"):
                 values[key] = value
             else:
-                raise ValidationError(f"{key}: cannot be changed; allowed: filter, enabled, name, "
-                                      "description, event_type, flow", details={"path": key})
+                raise ValidationError(
+                    f"{key}: cannot be changed; allowed: filter, enabled, name, "
+                    "description, event_type, flow",
+                    details={"path": key},
+                )
         values["updated_at"] = _now()
         async with self.store.transaction() as tx:
             row = await self._row(tx, trigger_id)
@@ -149,7 +202,9 @@ class TriggerService:
         self.engine.matcher.put(row)
         if values.get("enabled"):
             self.engine.fire_counter.forget(trigger_id)
-        warnings = self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
+        warnings = (
+            self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
+        )
         return _out(row, warnings)
 
     async def delete(self, trigger_id: str) -> None:
@@ -164,8 +219,10 @@ class TriggerService:
         async with self.store.read() as tx:
             row = await self._row(tx, trigger_id)
         if not isinstance(event, dict):
-            raise ValidationError("event must be a JSON object (an envelope, or {\"data\": {...}})",
-                                  details={"path": "event"})
+            raise ValidationError(
+                'event must be a JSON object (an envelope, or {"data": {...}})',
+                details={"path": "event"},
+            )
         raw = dict(event)
         if "event_type" not in raw:
             raw["event_type"] = row["event_type"]
@@ -174,11 +231,28 @@ class TriggerService:
         envelope = self.engine.normalize([raw], default_source="test")[0]
         verdict = compile_filter(row["filter"]).explain(envelope)
         if envelope["event_type"] != row["event_type"]:
-            verdict = {"op": "$and", "path": "", "matched": False, "children": [{
-                "path": "event_type", "op": "$eq", "expected": row["event_type"],
-                "actual": envelope["event_type"], "outcome": "value_differs", "matched": False},
-                verdict]}
+            verdict = {
+                "op": "$and",
+                "path": "",
+                "matched": False,
+                "children": [
+                    {
+                        "path": "event_type",
+                        "op": "$eq",
+                        "expected": row["event_type"],
+                        "actual": envelope["event_type"],
+                        "outcome": "value_differs",
+                        "matched": False,
+                    },
+                    verdict,
+                ],
+            }
         matched = bool(verdict["matched"])
-        return {"trigger_id": trigger_id, "matched": matched, "enabled": row["enabled"],
-                "would_fire": matched and row["enabled"], "summary": summarize(verdict),
-                "verdict": verdict}
+        return {
+            "trigger_id": trigger_id,
+            "matched": matched,
+            "enabled": row["enabled"],
+            "would_fire": matched and row["enabled"],
+            "summary": summarize(verdict),
+            "verdict": verdict,
+        }

@@ -9,6 +9,7 @@ they connect, how they spell insert-if-absent and how they lock claimed rows.
 from __future__ import annotations
 
 import abc
+import builtins
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
@@ -87,24 +88,31 @@ class Tx:
 
     async def update(self, table: Table, values: Row, *where: ColumnElement[bool]) -> int:
         result = await self.conn.execute(update(table).where(*where).values(**values))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
     async def delete(self, table: Table, *where: ColumnElement[bool]) -> int:
         result = await self.conn.execute(delete(table).where(*where))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
     async def scalar(self, stmt: Any) -> Any:
         return (await self.conn.execute(stmt)).scalar()
 
-    async def scalars(self, stmt: Any) -> list[Any]:
+    async def scalars(self, stmt: Any) -> builtins.list[Any]:
         return list((await self.conn.execute(stmt)).scalars().all())
 
-    async def rows(self, stmt: Any) -> list[Row]:
+    async def rows(self, stmt: Any) -> builtins.list[Row]:
         return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
 
     # -- the work queue ------------------------------------------------------------------
-    async def claim_steps(self, owner: str, now: float, lease_seconds: float, limit: int,
-                          *, execution_id: str | None = None) -> list[Row]:
+    async def claim_steps(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        execution_id: str | None = None,
+    ) -> builtins.list[Row]:
         """Claim up to ``limit`` ready steps (or steps whose lease expired) for ``owner``.
 
         A claim counts as an attempt. Executions with ``max_parallel`` are held to it.
@@ -119,8 +127,11 @@ class Tx:
         stmt = (
             select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
             .join(e, e.c.id == s.c.execution_id)
-            .where(ready, e.c.status.in_(("queued", "running")),
-                   *([s.c.execution_id == execution_id] if execution_id else []))
+            .where(
+                ready,
+                e.c.status.in_(("queued", "running")),
+                *([s.c.execution_id == execution_id] if execution_id else []),
+            )
             .order_by(s.c.ready_at)
             .limit(limit * 4)
         )
@@ -133,8 +144,11 @@ class Tx:
         if limited:
             rows = await self.conn.execute(
                 select(s.c.execution_id, func.count())
-                .where(s.c.execution_id.in_(limited), s.c.status == "running",
-                       s.c.lease_expires_at >= now)
+                .where(
+                    s.c.execution_id.in_(limited),
+                    s.c.status == "running",
+                    s.c.lease_expires_at >= now,
+                )
                 .group_by(s.c.execution_id)
             )
             running = {r[0]: int(r[1]) for r in rows.all()}
@@ -149,9 +163,13 @@ class Tx:
             result = await self.conn.execute(
                 update(s)
                 .where(s.c.execution_id == c.execution_id, s.c.step_id == c.step_id, ready)
-                .values(status="running", attempts=s.c.attempts + 1, lease_owner=owner,
-                        lease_expires_at=now + lease_seconds,
-                        started_at=func.coalesce(s.c.started_at, now))
+                .values(
+                    status="running",
+                    attempts=s.c.attempts + 1,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    started_at=func.coalesce(s.c.started_at, now),
+                )
                 .returning(*s.c)
             )
             row = result.mappings().first()
@@ -163,8 +181,13 @@ class Tx:
         s = t.steps
         for execution_id, step_id in keys:
             await self.conn.execute(
-                update(s).where(s.c.execution_id == execution_id, s.c.step_id == step_id,
-                                s.c.lease_owner == owner, s.c.status == "running")
+                update(s)
+                .where(
+                    s.c.execution_id == execution_id,
+                    s.c.step_id == step_id,
+                    s.c.lease_owner == owner,
+                    s.c.status == "running",
+                )
                 .values(lease_expires_at=until)
             )
 

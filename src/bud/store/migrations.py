@@ -27,7 +27,9 @@ async def current_version(conn: AsyncConnection) -> int:
     has_meta = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, t.meta.name))
     if not has_meta:
         return 0
-    value = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "schema_version"))).scalar()
+    value = (
+        await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "schema_version"))
+    ).scalar()
     return int(value) if value is not None else 0
 
 

@@ -18,10 +18,11 @@ class PostgresStore(Store):
         url = self.url
         for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
             if url.startswith(prefix):
-                url = "postgresql+psycopg://" + url[len(prefix):]
+                url = "postgresql+psycopg://" + url[len(prefix) :]
                 break
-        return create_async_engine(url, json_serializer=json_dumps, pool_size=10, max_overflow=10,
-                                   pool_pre_ping=True)
+        return create_async_engine(
+            url, json_serializer=json_dumps, pool_size=10, max_overflow=10, pool_pre_ping=True
+        )
 
     def insert_ignore(self, table: Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()

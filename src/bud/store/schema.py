@@ -27,13 +27,15 @@ Id = String(64)
 Seq = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY autoincrements in SQLite
 
 meta = Table(
-    "bud_meta", metadata,
+    "bud_meta",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
 
 event_types = Table(
-    "event_types", metadata,
+    "event_types",
+    metadata,
     Column("name", String(128), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("schema", Json, nullable=False),
@@ -42,7 +44,8 @@ event_types = Table(
 )
 
 pipelines = Table(
-    "pipelines", metadata,
+    "pipelines",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(256), nullable=False),
     Column("description", Text),
@@ -53,7 +56,8 @@ pipelines = Table(
 )
 
 pipeline_versions = Table(
-    "pipeline_versions", metadata,
+    "pipeline_versions",
+    metadata,
     Column("pipeline_id", Id, primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("name", String(256), nullable=False),
@@ -62,7 +66,8 @@ pipeline_versions = Table(
 )
 
 triggers = Table(
-    "triggers", metadata,
+    "triggers",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("pipeline_id", Id, nullable=False, index=True),
     Column("event_type", String(128), nullable=False, index=True),
@@ -80,7 +85,8 @@ triggers = Table(
 )
 
 trigger_state = Table(
-    "trigger_state", metadata,
+    "trigger_state",
+    metadata,
     Column("trigger_id", Id, primary_key=True),
     Column("kind", String(16), primary_key=True),  # dedup | debounce
     Column("key", String(512), primary_key=True),
@@ -89,7 +95,8 @@ trigger_state = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("event_id", String(128), nullable=False, unique=True),
     Column("event_type", String(128), nullable=False),
@@ -108,7 +115,8 @@ events = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("event_id", String(128), nullable=False, index=True),
     Column("trigger_id", Id, nullable=False, index=True),
@@ -122,7 +130,8 @@ decisions = Table(
 )
 
 executions = Table(
-    "executions", metadata,
+    "executions",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("pipeline_id", Id, nullable=False, index=True),
     Column("pipeline_version", Integer, nullable=False),
@@ -147,7 +156,8 @@ executions = Table(
 )
 
 steps = Table(
-    "steps", metadata,
+    "steps",
+    metadata,
     Column("execution_id", Id, primary_key=True),
     Column("step_id", String(64), primary_key=True),
     Column("position", Integer, nullable=False),
@@ -168,7 +178,8 @@ steps = Table(
 )
 
 attempts = Table(
-    "step_attempts", metadata,
+    "step_attempts",
+    metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("execution_id", Id, nullable=False, index=True),
     Column("step_id", String(64), nullable=False),
@@ -184,7 +195,8 @@ attempts = Table(
 )
 
 deliveries = Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("execution_id", Id, index=True),
     Column("step_id", String(64)),
@@ -199,7 +211,8 @@ deliveries = Table(
 )
 
 models = Table(
-    "models", metadata,
+    "models",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(256), nullable=False),
     Column("source", String(64), nullable=False),
@@ -211,7 +224,8 @@ models = Table(
 )
 
 clusters = Table(
-    "clusters", metadata,
+    "clusters",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(256), nullable=False),
     Column("environment", String(64)),
@@ -223,7 +237,8 @@ clusters = Table(
 )
 
 deployments = Table(
-    "deployments", metadata,
+    "deployments",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(256), nullable=False),
     Column("model_id", Id, nullable=False, index=True),
@@ -236,14 +251,16 @@ deployments = Table(
 )
 
 channels = Table(
-    "channels", metadata,
+    "channels",
+    metadata,
     Column("name", String(32), primary_key=True),
     Column("config", Json, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
 
 secrets = Table(
-    "secrets", metadata,
+    "secrets",
+    metadata,
     Column("name", String(128), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),

@@ -16,7 +16,11 @@ class SqliteStore(Store):
     dialect = "sqlite"
 
     def _create_engine(self) -> AsyncEngine:
-        url = self.url.replace("sqlite://", "sqlite+aiosqlite://", 1) if "+aiosqlite" not in self.url else self.url
+        url = (
+            self.url.replace("sqlite://", "sqlite+aiosqlite://", 1)
+            if "+aiosqlite" not in self.url
+            else self.url
+        )
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             from pathlib import Path

@@ -44,16 +44,27 @@ async def publish_event(body: dict[str, Any], bud: BudDep) -> Json:
 async def publish_batch(body: BatchIn, bud: BudDep) -> Json:
     envelopes = await bud.events.publish(body.events)
     dups = sum(1 for e in envelopes if e["duplicate"])
-    return Json({"events": envelopes, "accepted": len(envelopes) - dups, "duplicates": dups},
-                status_code=202)
+    return Json(
+        {"events": envelopes, "accepted": len(envelopes) - dups, "duplicates": dups},
+        status_code=202,
+    )
 
 
 @router.get("/v1/events", response_model=schemas.Page[schemas.Event])
-async def list_events(bud: BudDep, event_type: str | None = None, source: str | None = None,
-                      since: str | None = None, test: bool | None = None, limit: int | None = None,
-                      cursor: str | None = None) -> Json:
-    return Json(await bud.events.list(event_type=event_type, source=source, since=since, test=test,
-                                      limit=limit, cursor=cursor))
+async def list_events(
+    bud: BudDep,
+    event_type: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    test: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
+    return Json(
+        await bud.events.list(
+            event_type=event_type, source=source, since=since, test=test, limit=limit, cursor=cursor
+        )
+    )
 
 
 @router.get("/v1/events/{event_id}", response_model=schemas.Event)
@@ -68,8 +79,10 @@ async def list_event_types(bud: BudDep) -> Json:
 
 @router.post("/v1/event-types", status_code=201, response_model=schemas.EventType)
 async def register_event_type(body: EventTypeIn, bud: BudDep) -> Json:
-    return Json(await bud.events.register_type(body.name, body.description, body.schema_,
-                                                body.example), status_code=201)
+    return Json(
+        await bud.events.register_type(body.name, body.description, body.schema_, body.example),
+        status_code=201,
+    )
 
 
 @router.get("/v1/event-types/{name}", response_model=schemas.EventType)

@@ -10,11 +10,25 @@ router = APIRouter(tags=["executions"])
 
 
 @router.get("/v1/executions", response_model=schemas.Page[schemas.Execution])
-async def list_executions(bud: BudDep, pipeline_id: str | None = None, trigger_id: str | None = None,
-                          event_id: str | None = None, status: str | None = None,
-                          limit: int | None = None, cursor: str | None = None) -> Json:
-    return Json(await bud.executions.list(pipeline_id=pipeline_id, trigger_id=trigger_id,
-                                          event_id=event_id, status=status, limit=limit, cursor=cursor))
+async def list_executions(
+    bud: BudDep,
+    pipeline_id: str | None = None,
+    trigger_id: str | None = None,
+    event_id: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
+    return Json(
+        await bud.executions.list(
+            pipeline_id=pipeline_id,
+            trigger_id=trigger_id,
+            event_id=event_id,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
 
 
 @router.get("/v1/executions/{execution_id}", response_model=schemas.Execution)
@@ -38,7 +52,15 @@ async def retry_execution(execution_id: str, bud: BudDep) -> Json:
 
 
 @router.get("/v1/deliveries", response_model=schemas.Page[schemas.Delivery])
-async def list_deliveries(bud: BudDep, execution_id: str | None = None, channel: str | None = None,
-                          limit: int | None = None, cursor: str | None = None) -> Json:
-    return Json(await bud.executions.deliveries(execution_id=execution_id, channel=channel,
-                                                limit=limit, cursor=cursor))
+async def list_deliveries(
+    bud: BudDep,
+    execution_id: str | None = None,
+    channel: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
+    return Json(
+        await bud.executions.deliveries(
+            execution_id=execution_id, channel=channel, limit=limit, cursor=cursor
+        )
+    )

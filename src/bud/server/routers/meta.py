@@ -18,8 +18,14 @@ router = APIRouter(tags=["meta"])
 async def healthz(bud: BudDep) -> Json:
     async with bud.store.read() as tx:
         await tx.count(t.pipelines)
-    return Json({"status": "ok", "store": bud.store.dialect, "triggers": len(bud.engine.matcher),
-                 "worker": bud.engine.worker_id})
+    return Json(
+        {
+            "status": "ok",
+            "store": bud.store.dialect,
+            "triggers": len(bud.engine.matcher),
+            "worker": bud.engine.worker_id,
+        }
+    )
 
 
 @router.get("/metrics")

@@ -37,7 +37,10 @@ class RunIn(BaseModel):
 
 @router.post("/v1/pipelines", status_code=201, response_model=schemas.Pipeline)
 async def create_pipeline(body: PipelineIn, bud: BudDep) -> Json:
-    return Json(await bud.pipelines.create(body.name, body.definition, body.description, body.id), status_code=201)
+    return Json(
+        await bud.pipelines.create(body.name, body.definition, body.description, body.id),
+        status_code=201,
+    )
 
 
 @router.get("/v1/pipelines", response_model=schemas.Page[schemas.Pipeline])
@@ -57,8 +60,11 @@ async def get_pipeline(pipeline_id: str, bud: BudDep) -> Json:
 
 @router.patch("/v1/pipelines/{pipeline_id}", response_model=schemas.Pipeline)
 async def update_pipeline(pipeline_id: str, body: PipelinePatch, bud: BudDep) -> Json:
-    return Json(await bud.pipelines.update(pipeline_id, name=body.name, definition=body.definition,
-                                           description=body.description))
+    return Json(
+        await bud.pipelines.update(
+            pipeline_id, name=body.name, definition=body.definition, description=body.description
+        )
+    )
 
 
 @router.delete("/v1/pipelines/{pipeline_id}", status_code=204)

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 from starlette.responses import Response
 
 from bud import schemas
@@ -60,8 +60,13 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     return iso_times({k: v for k, v in row.items() if k != "idempotency_key"}, *TIMES)
 
 
-async def _list(bud: BudDep, table: t.Table, where: list[ColumnElement[bool]], limit: int | None,
-                cursor: str | None) -> Json:
+async def _list(
+    bud: BudDep,
+    table: Table,
+    where: list[ColumnElement[bool]],
+    limit: int | None,
+    cursor: str | None,
+) -> Json:
     limit = check_limit(limit)
     async with bud.store.read() as tx:
         rows = await tx.list(table, where=where, limit=limit + 1, after=decode_cursor(cursor))
@@ -72,7 +77,9 @@ async def _list(bud: BudDep, table: t.Table, where: list[ColumnElement[bool]], l
 
 @router.post("/v1/models", status_code=201, response_model=schemas.Model)
 async def add_model(body: ModelIn, bud: BudDep) -> Json:
-    row = await bud.platform.add_model(body.name, body.source, body.uri, body.created_by, body.metadata)
+    row = await bud.platform.add_model(
+        body.name, body.source, body.uri, body.created_by, body.metadata
+    )
     return Json(_out(row), status_code=201)
 
 
@@ -99,8 +106,9 @@ async def delete_model(model_id: str, bud: BudDep) -> Response:
 
 @router.post("/v1/clusters", status_code=201, response_model=schemas.Cluster)
 async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
-    row = await bud.platform.create_cluster(body.name, body.id, body.environment, body.status,
-                                            body.health_url)
+    row = await bud.platform.create_cluster(
+        body.name, body.id, body.environment, body.status, body.health_url
+    )
     return Json(_out(row), status_code=201)
 
 
@@ -116,9 +124,18 @@ async def get_cluster(cluster_id: str, bud: BudDep) -> Json:
 
 @router.patch("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
 async def update_cluster(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
-    return Json(_out(await bud.platform.update_cluster(
-        cluster_id, status=body.status, reason=body.reason, name=body.name,
-        environment=body.environment, health_url=body.health_url)))
+    return Json(
+        _out(
+            await bud.platform.update_cluster(
+                cluster_id,
+                status=body.status,
+                reason=body.reason,
+                name=body.name,
+                environment=body.environment,
+                health_url=body.health_url,
+            )
+        )
+    )
 
 
 @router.delete("/v1/clusters/{cluster_id}", status_code=204)
@@ -134,9 +151,14 @@ async def create_deployment(body: DeploymentIn, bud: BudDep) -> Json:
 
 
 @router.get("/v1/deployments", response_model=schemas.Page[schemas.Deployment])
-async def list_deployments(bud: BudDep, model_id: str | None = None, cluster_id: str | None = None,
-                           status: str | None = None, limit: int | None = None,
-                           cursor: str | None = None) -> Json:
+async def list_deployments(
+    bud: BudDep,
+    model_id: str | None = None,
+    cluster_id: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
     where: list[ColumnElement[bool]] = []
     if model_id:
         where.append(t.deployments.c.model_id == model_id)
@@ -154,8 +176,13 @@ async def get_deployment(deployment_id: str, bud: BudDep) -> Json:
 
 @router.patch("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)
 async def update_deployment(deployment_id: str, body: DeploymentPatch, bud: BudDep) -> Json:
-    return Json(_out(await bud.platform.update_deployment(
-        deployment_id, status=body.status, error_message=body.error_message)))
+    return Json(
+        _out(
+            await bud.platform.update_deployment(
+                deployment_id, status=body.status, error_message=body.error_message
+            )
+        )
+    )
 
 
 @router.delete("/v1/deployments/{deployment_id}", status_code=204)

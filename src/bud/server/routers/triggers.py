@@ -39,17 +39,39 @@ class TestIn(BaseModel):
 
 @router.post("/v1/event-triggers", status_code=201, response_model=schemas.EventTrigger)
 async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
-    return Json(await bud.triggers.create(body.pipeline_id, body.event_type, body.filter, body.enabled,
-                                          body.name, body.description, body.id, body.flow),
-                status_code=201)
+    return Json(
+        await bud.triggers.create(
+            body.pipeline_id,
+            body.event_type,
+            body.filter,
+            body.enabled,
+            body.name,
+            body.description,
+            body.id,
+            body.flow,
+        ),
+        status_code=201,
+    )
 
 
 @router.get("/v1/event-triggers", response_model=schemas.Page[schemas.EventTrigger])
-async def list_triggers(bud: BudDep, pipeline_id: str | None = None, event_type: str | None = None,
-                        enabled: bool | None = None, limit: int | None = None,
-                        cursor: str | None = None) -> Json:
-    return Json(await bud.triggers.list(pipeline_id=pipeline_id, event_type=event_type, enabled=enabled,
-                                        limit=limit, cursor=cursor))
+async def list_triggers(
+    bud: BudDep,
+    pipeline_id: str | None = None,
+    event_type: str | None = None,
+    enabled: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
+    return Json(
+        await bud.triggers.list(
+            pipeline_id=pipeline_id,
+            event_type=event_type,
+            enabled=enabled,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
 
 
 @router.get("/v1/event-triggers/{trigger_id}", response_model=schemas.EventTrigger)
