@@ -30,6 +30,7 @@ from bud.engine.metrics import Metrics
 from bud.engine.status import ExecutionStatus, StepStatus
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import BUILTIN_EVENT_TYPES, EventType, normalize_event
+from bud.filters import summarize
 from bud.ids import new_id
 from bud.pipelines import PipelineDef, parse_definition
 from bud.settings import Settings
@@ -439,6 +440,7 @@ class Engine:
         params: Mapping[str, Any],
         now: float | None = None,
         parent_key: str | None = None,
+        delivery: int = 0,
     ) -> str | None:
         """Create an execution and its steps; None when its ``parent_key`` already has one."""
         now = now or _now()
@@ -453,6 +455,7 @@ class Engine:
             now=now,
             parent_key=parent_key,
         )
+        row["delivery"] = delivery
         if parent_key is not None:
             if not await tx.insert_missing(t.executions, [row], "id"):
                 return None
@@ -460,6 +463,66 @@ class Engine:
             await tx.insert(t.executions, row)
         await tx.insert(t.steps, scheduler.initial_steps(row["id"], definition, now))
         return str(row["id"])
+
+    # -- replay --------------------------------------------------------------------------
+    async def replay(
+        self, event_ids: list[str], *, trigger_id: str | None = None, bypass_dedup: bool = False
+    ) -> dict[str, Any]:
+        """Deliver stored events again to their matching triggers (or to one chosen trigger).
+
+        With dedup honoured, a (trigger, event) pair that already has an execution is recorded
+        as ``suppressed: already_fired``; with ``bypass_dedup`` it runs again as a new delivery.
+        Replays are deliberate operator acts: the other flow rules do not apply to them.
+        """
+        now = _now()
+        results: list[dict[str, Any]] = []
+        async with self.store.transaction() as tx:
+            for event_id in event_ids:
+                row = await tx.get(t.events, event_id=event_id)
+                if row is None:
+                    raise NotFoundError(f"event {event_id} not found", details={"event_id": event_id})
+                env = envelope_from_row(row)
+                views = [self.matcher.get(trigger_id)] if trigger_id else [
+                    self.matcher.get(tid) for tid in self.matcher.candidates(env["event_type"])]
+                for view in views:
+                    if view is None:
+                        raise NotFoundError(f"event trigger {trigger_id} not found")
+                    outcome, code, reason, execution_id = "filtered", "filtered", "", None
+                    verdict = view.filter.explain(env)
+                    e = t.executions
+                    previous = await tx.list(
+                        e, where=[e.c.trigger_id == view.id, e.c.event_id == event_id], order="id")
+                    pipeline = await tx.get(t.pipelines, id=view.pipeline_id)
+                    if view.event_type != env["event_type"]:
+                        code, reason = "wrong_type", f"the trigger listens to {view.event_type}"
+                    elif not verdict["matched"]:
+                        reason = summarize(verdict)
+                    elif not view.enabled:
+                        outcome, code, reason = "disabled", "disabled", "trigger is disabled"
+                    elif previous and not bypass_dedup:
+                        outcome, code = "suppressed", "already_fired"
+                        reason = (f"already fired for this event (execution {previous[0]['id']}); "
+                                  "replay with bypass_dedup to run it again")
+                    elif pipeline is None:
+                        outcome, code, reason = "error", "no_pipeline", "pipeline not found"
+                    else:
+                        execution_id = await self.create_execution(
+                            tx, pipeline, origin="trigger", trigger_id=view.id, event=env,
+                            params={}, now=now,
+                            delivery=max((p["delivery"] for p in previous), default=-1) + 1)
+                        outcome, code, reason = "fired", "replay", "replayed: filter matched"
+                        await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + 1,
+                                                     "last_fired_at": now}, t.triggers.c.id == view.id)
+                    decision = {"event_id": event_id, "trigger_id": view.id,
+                                "pipeline_id": view.pipeline_id, "outcome": outcome,
+                                "reason_code": code, "reason": f"replay: {reason}",
+                                "detail": None, "execution_id": execution_id, "created_at": now}
+                    await tx.insert(t.decisions, decision)
+                    results.append(decision)
+        self.wake()
+        fired = [d for d in results if d["outcome"] == "fired"]
+        return {"events": len(event_ids), "fired": len(fired),
+                "executions": [d["execution_id"] for d in fired], "decisions": results}
 
     # -- operator actions ----------------------------------------------------------------
     async def cancel(self, execution_id: str) -> None:

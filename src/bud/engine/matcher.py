@@ -71,6 +71,10 @@ class Matcher:
     def get(self, trigger_id: str) -> TriggerView | None:
         return self._triggers.get(trigger_id)
 
+    def candidates(self, event_type: str) -> list[str]:
+        """Every trigger of an event type, enabled or not."""
+        return list(self._by_type.get(event_type, {}))
+
     def __len__(self) -> int:
         return len(self._triggers)
 
