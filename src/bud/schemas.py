@@ -75,6 +75,8 @@ class Pipeline(Resource):
     updated_at: str
     trigger_count: int | None = None
     last_execution: dict[str, Any] | None = None
+    # After an update: template references the triggers' event types lack, per trigger.
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ValidationResult(Resource):
@@ -108,6 +110,51 @@ class TriggerTest(Resource):
     would_fire: bool
     summary: str
     verdict: dict[str, Any]
+
+
+class DryRunStep(Resource):
+    step_id: str
+    action: str
+    params: Any = None  # rendered, secrets masked; None when rendering failed
+    error: str | None = None
+    condition: Any = None
+    would_skip: bool = False
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class DryRunResult(Resource):
+    pipeline_id: str
+    version: int
+    steps: list[DryRunStep]
+
+
+class BacktestResult(Resource):
+    event_type: str
+    trigger_id: str | None = None
+    scanned: int
+    matched: int
+    examples: list[dict[str, Any]] = Field(default_factory=list)
+    near_misses: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TriggerStats(Resource):
+    trigger_id: str
+    fire_count: int = 0
+    last_fired_at: str | None = None
+    decisions: dict[str, int] = Field(default_factory=dict)
+    suppressed: dict[str, int] = Field(default_factory=dict)
+    rate: dict[str, int] = Field(default_factory=dict)
+
+
+class ReplayDecision(Decision):
+    event_id: str
+
+
+class ReplayResult(Resource):
+    events: int
+    fired: int
+    executions: list[str] = Field(default_factory=list)
+    decisions: list[ReplayDecision] = Field(default_factory=list)
 
 
 class Step(Resource):

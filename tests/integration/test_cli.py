@@ -327,6 +327,93 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     assert bud.json("triggers", "list") == []
 
 
+def test_dry_run_backtest_stats_and_replay(bud: Bud, tmp_path: Path) -> None:
+    bud.sdk.secrets.set("hook_token", "hk-4c3b2a19")
+    pipeline = bud.sdk.pipelines.create(
+        name="insight",
+        definition={
+            "steps": [
+                {
+                    "id": "say",
+                    "action": "log",
+                    "params": {
+                        "message": "{{ event.model_id }} x{{ params.n }} {{ secrets.hook_token }}"
+                    },
+                },
+                {
+                    "id": "after",
+                    "action": "log",
+                    "depends_on": ["say"],
+                    "params": {"message": "{{ steps.say.outputs.message }}"},
+                },
+            ]
+        },
+    )
+    event_file = tmp_path / "event.json"
+    event_file.write_text(
+        json.dumps({"event_type": "model.added", "data": {"model_id": "model_7"}})
+    )
+    dry = bud("pipelines", "dry-run", pipeline.id, "--event", f"@{event_file}", "--param", "n=2")
+    assert "model_7 x2 ******" in dry.stdout and "hk-4c3b2a19" not in dry.stdout
+    assert "needs runtime output" in dry.stdout and "nothing was stored or run" in dry.stdout
+    as_json = bud.json("pipelines", "dry-run", pipeline.id)
+    assert "event.model_id" in as_json["steps"][0]["error"]
+    assert bud.sdk.executions.list().to_list() == []
+
+    trigger = bud.sdk.event_triggers.create(
+        pipeline_id=pipeline.id,
+        event_type="model.added",
+        filter={"model_source": "hugging_face"},
+        flow={"rate_limit": {"max": 1, "per_seconds": 60}},
+    )
+    ids = [
+        bud.sdk.events.publish("model.added", {"model_id": f"m{i}", "model_source": src}).event_id
+        for i, src in enumerate(["hugging_face", "hugging_face", "ollama"])
+    ]
+    backtest = bud("triggers", "backtest", trigger.id).stdout
+    assert "2 of 3" in backtest and "near misses" in backtest and ids[2] in backtest
+    adhoc = bud.json(
+        "triggers", "backtest", "--event-type", "model.added", "--filter", '{"model_id": "m0"}'
+    )
+    assert (adhoc["scanned"], adhoc["matched"]) == (3, 1)
+    bud("triggers", "backtest", code=2)
+
+    stats = bud("triggers", "stats", trigger.id).stdout
+    assert "rate_limited" in stats and "1 in the last minute" in stats
+    assert bud.json("triggers", "stats", trigger.id)["decisions"] == {
+        "fired": 1,
+        "suppressed": 1,
+        "filtered": 1,
+    }
+
+    replay = bud("events", "replay", ids[0]).stdout
+    assert "already_fired" in replay and "0 execution(s) started" in replay
+    bypass = bud.json(
+        "events",
+        "replay",
+        "--type",
+        "model.added",
+        "--trigger",
+        trigger.id,
+        "--bypass-dedup",
+        "--since",
+        "2000-01-01T00:00:00Z",
+    )
+    assert bypass["events"] == 3 and bypass["fired"] == 2  # the ollama one is filtered
+    bud("events", "replay", code=2)
+    for execution in bud.sdk.executions.list():
+        bud.sdk.executions.wait(execution.id, timeout=20)
+
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        yaml.safe_dump(
+            {"steps": [{"id": "say", "action": "log", "params": {"message": "{{ event.zone }}"}}]}
+        )
+    )
+    updated = bud("pipelines", "update", pipeline.id, str(changed)).stdout
+    assert f"warning: {trigger.id}: steps[0] (say).params.message: event.zone" in updated
+
+
 def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
     pipeline = bud.sdk.pipelines.create(name="greeter", definition=LOG_ONLY)
     bud.sdk.event_triggers.create(

@@ -56,8 +56,7 @@ def _step(
 
 
 async def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
-    assert store.engine is not None
-    async with store.engine.connect() as conn:
+    async with store.begin() as conn:
         assert await current_version(conn) == LATEST
     assert await migrate(store) == LATEST  # a second run changes nothing
 

@@ -18,13 +18,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
 from bud.cli import render
 from bud.client import NOT_GIVEN, BudClient
 from bud.errors import BudError
-from bud.schemas import Event, Execution, Model
+from bud.schemas import BacktestResult, DryRunResult, Event, Execution, Model, ReplayResult
 
 __all__ = ["app", "make_client"]
 
@@ -159,6 +160,17 @@ LimitOpt = Annotated[
 
 def _take(items: Any, limit: int) -> list[Any]:
     return list(items) if limit == 0 else list(islice(items, limit))
+
+
+def _grid(*columns: str, wide: tuple[str, ...] = ()) -> Table:
+    """A table whose ``wide`` columns fold long values and the rest stay on one line."""
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for name in columns:
+        if name in wide:
+            table.add_column(name, overflow="fold", min_width=12)
+        else:
+            table.add_column(name, no_wrap=True, overflow="fold")
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,10 +406,13 @@ def pipelines_update(
         pipeline = client.pipelines.update(
             pipeline_id, name=name, definition=definition, description=description
         )
-    render.out().print(
+    console = render.out()
+    console.print(
         Text(f"Updated pipeline {pipeline.id} ", style="green")
         + Text(f"({pipeline.name}, version {pipeline.version})")
     )
+    for warning in pipeline.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
 
 
 @pipelines_app.command("delete")
@@ -465,6 +480,64 @@ def pipelines_run(
             _follow(client, execution.id, timeout=timeout)
         else:
             render.out().print(Text(f"Follow it: bud executions watch {execution.id}", style="dim"))
+
+
+@pipelines_app.command("dry-run")
+def pipelines_dry_run(
+    ctx: typer.Context,
+    pipeline_id: Annotated[str, typer.Argument()],
+    event: Annotated[
+        str | None,
+        typer.Option(help="The event to render against: inline JSON, @file, or a file path."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Run parameter key=value; repeatable."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show every step's rendered params (secrets masked) or its error; runs nothing."""
+    params = key_values(param, "--param")
+    event_body: dict[str, Any] | None = None
+    if event is not None:
+        event_body = json_object(
+            event if event.lstrip().startswith(("{", "@")) else f"@{event}", "--event"
+        )
+    with client_for(ctx) as client:
+        result = client.pipelines.dry_run(pipeline_id, event=event_body, params=params or None)
+    if as_json:
+        render.print_json(result)
+    else:
+        _print_dry_run(result)
+
+
+def _print_dry_run(result: DryRunResult) -> None:
+    console = render.out()
+    console.print(
+        Text(f"Dry run of {result.pipeline_id} (version {result.version}): ", style="bold")
+        + Text("nothing was stored or run", style="dim")
+    )
+    table = _grid(
+        "step", "action", "depends on", "runs", "params or error", wide=("params or error",)
+    )
+    for step in result.steps:
+        runs = Text("skip", style="dim") if step.would_skip else Text("yes", style="green")
+        if step.condition is not None:
+            runs.append(f" (condition {render.fmt_value(step.condition)})", style="dim")
+        cell = Text()
+        if step.params is not None:
+            cell.append(render.fmt_value(step.params))
+        if step.error:
+            style = "yellow" if step.error.startswith("needs runtime output") else "red"
+            cell.append(("\n" if step.params is not None else "") + step.error, style=style)
+        table.add_row(
+            render.text(step.step_id),
+            render.text(step.action),
+            render.text(", ".join(step.depends_on)),
+            runs,
+            cell,
+        )
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,6 +707,105 @@ def triggers_test(
         render.out().print(render.verdict_tree(result))
 
 
+@triggers_app.command("backtest")
+def triggers_backtest(
+    ctx: typer.Context,
+    trigger_id: Annotated[
+        str | None, typer.Argument(help="A trigger (else give --event-type and --filter).")
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--event-type", help="e.g. model.added.")
+    ] = None,
+    filter: Annotated[
+        str | None, typer.Option("--filter", help="JSON object (or @file) to try.")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", "-n", min=1, max=10000, help="Scan this many newest events (default 1000)."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Try a trigger's filter (or a new one) on stored events; fires nothing."""
+    if trigger_id is None and event_type is None:
+        raise typer.BadParameter("give a trigger ID, or --event-type (and --filter)")
+    if trigger_id is not None and (event_type is not None or filter is not None):
+        raise typer.BadParameter("give a trigger ID, or --event-type and --filter, not both")
+    flt = json_object(filter, "--filter") if filter is not None else None
+    with client_for(ctx) as client:
+        result = client.event_triggers.backtest(
+            trigger_id, event_type=event_type, filter=flt, limit=limit
+        )
+    if as_json:
+        render.print_json(result)
+    else:
+        _print_backtest(result)
+
+
+def _print_backtest(result: BacktestResult) -> None:
+    console = render.out()
+    share = f" ({100 * result.matched / result.scanned:.0f}%)" if result.scanned else ""
+    console.print(
+        Text(f"{result.matched} of {result.scanned} ", style="bold")
+        + Text(f"stored {result.event_type} events matched{share}")
+    )
+    if result.examples:
+        console.print()
+        console.print(Text("matched, for example", style="bold"))
+        table = _grid("event", "timestamp", "data", wide=("data",))
+        for ex in result.examples:
+            table.add_row(
+                render.text(ex.get("event_id")),
+                render.when(ex.get("timestamp")),
+                render.text(render.fmt_value(ex.get("data"))),
+            )
+        console.print(table)
+    if result.near_misses:
+        console.print()
+        console.print(Text("near misses (one clause failed)", style="bold"))
+        table = _grid("event", "why", wide=("why",))
+        for miss in result.near_misses:
+            table.add_row(render.text(miss.get("event_id")), render.text(miss.get("summary")))
+        console.print(table)
+
+
+@triggers_app.command("stats")
+def triggers_stats(
+    ctx: typer.Context, trigger_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False
+) -> None:
+    """Fire count, decisions by outcome, suppressions by reason and the recent fire rate."""
+    with client_for(ctx) as client:
+        stats = client.event_triggers.stats(trigger_id)
+    if as_json:
+        render.print_json(stats)
+        return
+    console = render.out()
+    table = _grid("", "")
+    table.show_header = False
+    table.add_row(Text("trigger", style="bold"), render.text(stats.trigger_id))
+    table.add_row(Text("fired", style="bold"), Text(str(stats.fire_count)))
+    table.add_row(Text("last fired", style="bold"), render.when(stats.last_fired_at))
+    table.add_row(
+        Text("rate", style="bold"),
+        Text(
+            f"{stats.rate.get('last_minute', 0)} in the last minute, "
+            f"{stats.rate.get('last_hour', 0)} in the last hour"
+        ),
+    )
+    console.print(table)
+    for title, counts in (("decisions", stats.decisions), ("suppressed", stats.suppressed)):
+        console.print()
+        if not counts:
+            console.print(Text(f"{title}: none", style="dim"))
+            continue
+        rows = _grid("outcome" if title == "decisions" else "reason", "count")
+        for key, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+            rows.add_row(render.status(key) if title == "decisions" else Text(key), str(count))
+        console.print(Text(title, style="bold"))
+        console.print(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # Events
 
@@ -735,6 +907,81 @@ def events_show(
         console.print(render.executions_table(executions))
     else:
         console.print(Text("No executions started.", style="dim"))
+
+
+@events_app.command("replay")
+def events_replay(
+    ctx: typer.Context,
+    event_ids: Annotated[
+        list[str] | None, typer.Argument(help="Event ids (else select with --type).")
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Replay stored events of this type.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="With --type: received at or after this ISO time.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="With --type: received before this ISO time.")
+    ] = None,
+    trigger: Annotated[
+        str | None, typer.Option("--trigger", help="Only to this trigger (else to all of them).")
+    ] = None,
+    bypass_dedup: Annotated[
+        bool,
+        typer.Option("--bypass-dedup", help="Run again even where the trigger already fired."),
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=1, max=10000, help="With --type: at most this many."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver stored events again to their triggers (or to one), oldest first."""
+    if not event_ids and event_type is None:
+        raise typer.BadParameter("give event IDS, or --type (with --since/--until)")
+    with client_for(ctx) as client:
+        result = client.events.replay(
+            event_ids or None,
+            event_type=event_type,
+            since=since,
+            until=until,
+            trigger_id=trigger,
+            bypass_dedup=bypass_dedup,
+            limit=limit,
+        )
+    if as_json:
+        render.print_json(result)
+    else:
+        _print_replay(result)
+
+
+def _print_replay(result: ReplayResult) -> None:
+    console = render.out()
+    triggers = sorted({d.trigger_id for d in result.decisions})
+    line = Text(f"Replayed {result.events} event(s): ", style="green")
+    line.append(f"{result.fired} execution(s) started")
+    if len(triggers) == 1:
+        line.append(f" (trigger {triggers[0]})")
+    console.print(line)
+    if not result.decisions:
+        console.print(Text("No trigger listens for these events.", style="dim"))
+        return
+    # One trigger goes in the heading, leaving the width to the reasons.
+    columns = ["event", "outcome", "reason", "execution"]
+    if len(triggers) > 1:
+        columns.insert(1, "trigger")
+    table = _grid(*columns, wide=("reason",))
+    for d in result.decisions:
+        outcome = render.status(d.outcome)
+        if d.reason_code and d.reason_code != d.outcome:
+            outcome.append(f" ({d.reason_code})", style="dim")
+        reason = (d.reason or "").removeprefix("replay: ")
+        cells = [render.text(d.event_id), outcome, render.text(reason), render.text(d.execution_id)]
+        if len(triggers) > 1:
+            cells.insert(1, render.text(d.trigger_id))
+        table.add_row(*cells)
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------------------------

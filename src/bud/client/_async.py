@@ -31,21 +31,26 @@ from bud.client._base import (
     transport_error,
     trigger_test_event,
 )
+from bud.errors import ValidationError
 from bud.schemas import (
     Action,
     Attempt,
+    BacktestResult,
     BatchResult,
     Channel,
     Cluster,
     Delivery,
     Deployment,
+    DryRunResult,
     Event,
     EventTrigger,
     EventType,
     Execution,
     Model,
     Pipeline,
+    ReplayResult,
     Secret,
+    TriggerStats,
     TriggerTest,
     ValidationResult,
 )
@@ -166,6 +171,13 @@ class Pipelines(_Resource):
         body = compact(params=params, event=envelope(event) if event is not None else None)
         return await self._send("POST", f"/v1/pipelines/{id}/run", Execution, body)
 
+    async def dry_run(
+        self, id: str, event: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> DryRunResult:
+        """Render every step against an event (secrets masked); nothing is stored or run."""
+        body = compact(params=params, event=envelope(event) if event is not None else None)
+        return await self._send("POST", f"/v1/pipelines/{id}/dry-run", DryRunResult, body)
+
     async def validate(self, definition: dict[str, Any]) -> ValidationResult:
         """Check a definition without saving it."""
         return await self._send(
@@ -272,6 +284,34 @@ class EventTriggers(_Resource):
             {"event": trigger_test_event(event)},
         )
 
+    async def backtest(
+        self,
+        trigger_id: str | None = None,
+        *,
+        event_type: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> BacktestResult:
+        """Try a trigger's filter (or ``event_type`` and ``filter``) on stored events.
+
+        Scans the newest ``limit`` events (default 1000): counts, up to 5 matched examples
+        and up to 5 near misses (one failing clause). Stores and fires nothing.
+        """
+        if trigger_id is not None:
+            if event_type is not None or filter is not None:
+                raise ValidationError(
+                    "backtest: give trigger_id, or event_type and filter, not both",
+                    details={"path": "trigger_id"},
+                )
+            path = f"/v1/event-triggers/{trigger_id}/backtest"
+            return await self._send("POST", path, BacktestResult, compact(limit=limit))
+        body = compact(event_type=event_type, filter=filter, limit=limit)
+        return await self._send("POST", "/v1/event-triggers/backtest", BacktestResult, body)
+
+    async def stats(self, trigger_id: str) -> TriggerStats:
+        """Fire count, decisions by outcome, suppressions by reason, recent fire rate."""
+        return await self._get(f"/v1/event-triggers/{trigger_id}/stats", TriggerStats)
+
 
 class Events(_Resource):
     """Events: publish them and see what they started."""
@@ -323,6 +363,34 @@ class Events(_Resource):
         return self._pager(
             "/v1/events", Event, event_type=event_type, source=source, since=iso(since), test=test
         )
+
+    async def replay(
+        self,
+        event_ids: builtins.list[str] | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        trigger_id: str | None = None,
+        bypass_dedup: bool = False,
+        limit: int | None = None,
+    ) -> ReplayResult:
+        """Deliver stored events again: by id, or by type with an optional received-time range.
+
+        To their matching triggers, or only to ``trigger_id``. A (trigger, event) pair that
+        already fired is recorded as ``already_fired`` unless ``bypass_dedup`` is set.
+        """
+        body = compact(
+            event_ids=event_ids,
+            event_type=event_type,
+            since=iso(since),
+            until=iso(until),
+            trigger_id=trigger_id,
+            limit=limit,
+        )
+        if bypass_dedup:
+            body["bypass_dedup"] = True
+        return await self._send("POST", "/v1/events/replay", ReplayResult, body)
 
 
 class Executions(_Resource):

@@ -30,21 +30,26 @@ from bud.client._base import (
     transport_error,
     trigger_test_event,
 )
+from bud.errors import ValidationError
 from bud.schemas import (
     Action,
     Attempt,
+    BacktestResult,
     BatchResult,
     Channel,
     Cluster,
     Delivery,
     Deployment,
+    DryRunResult,
     Event,
     EventTrigger,
     EventType,
     Execution,
     Model,
     Pipeline,
+    ReplayResult,
     Secret,
+    TriggerStats,
     TriggerTest,
     ValidationResult,
 )
@@ -157,6 +162,13 @@ class Pipelines(_Resource):
         body = compact(params=params, event=envelope(event) if event is not None else None)
         return self._send("POST", f"/v1/pipelines/{id}/run", Execution, body)
 
+    def dry_run(
+        self, id: str, event: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> DryRunResult:
+        """Render every step against an event (secrets masked); nothing is stored or run."""
+        body = compact(params=params, event=envelope(event) if event is not None else None)
+        return self._send("POST", f"/v1/pipelines/{id}/dry-run", DryRunResult, body)
+
     def validate(self, definition: dict[str, Any]) -> ValidationResult:
         """Check a definition without saving it."""
         return self._send(
@@ -263,6 +275,34 @@ class EventTriggers(_Resource):
             {"event": trigger_test_event(event)},
         )
 
+    def backtest(
+        self,
+        trigger_id: str | None = None,
+        *,
+        event_type: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> BacktestResult:
+        """Try a trigger's filter (or ``event_type`` and ``filter``) on stored events.
+
+        Scans the newest ``limit`` events (default 1000): counts, up to 5 matched examples
+        and up to 5 near misses (one failing clause). Stores and fires nothing.
+        """
+        if trigger_id is not None:
+            if event_type is not None or filter is not None:
+                raise ValidationError(
+                    "backtest: give trigger_id, or event_type and filter, not both",
+                    details={"path": "trigger_id"},
+                )
+            path = f"/v1/event-triggers/{trigger_id}/backtest"
+            return self._send("POST", path, BacktestResult, compact(limit=limit))
+        body = compact(event_type=event_type, filter=filter, limit=limit)
+        return self._send("POST", "/v1/event-triggers/backtest", BacktestResult, body)
+
+    def stats(self, trigger_id: str) -> TriggerStats:
+        """Fire count, decisions by outcome, suppressions by reason, recent fire rate."""
+        return self._get(f"/v1/event-triggers/{trigger_id}/stats", TriggerStats)
+
 
 class Events(_Resource):
     """Events: publish them and see what they started."""
@@ -313,6 +353,34 @@ class Events(_Resource):
         return self._pager(
             "/v1/events", Event, event_type=event_type, source=source, since=iso(since), test=test
         )
+
+    def replay(
+        self,
+        event_ids: builtins.list[str] | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        trigger_id: str | None = None,
+        bypass_dedup: bool = False,
+        limit: int | None = None,
+    ) -> ReplayResult:
+        """Deliver stored events again: by id, or by type with an optional received-time range.
+
+        To their matching triggers, or only to ``trigger_id``. A (trigger, event) pair that
+        already fired is recorded as ``already_fired`` unless ``bypass_dedup`` is set.
+        """
+        body = compact(
+            event_ids=event_ids,
+            event_type=event_type,
+            since=iso(since),
+            until=iso(until),
+            trigger_id=trigger_id,
+            limit=limit,
+        )
+        if bypass_dedup:
+            body["bypass_dedup"] = True
+        return self._send("POST", "/v1/events/replay", ReplayResult, body)
 
 
 class Executions(_Resource):

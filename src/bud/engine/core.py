@@ -480,10 +480,17 @@ class Engine:
             for event_id in event_ids:
                 row = await tx.get(t.events, event_id=event_id)
                 if row is None:
-                    raise NotFoundError(f"event {event_id} not found", details={"event_id": event_id})
+                    raise NotFoundError(
+                        f"event {event_id} not found", details={"event_id": event_id}
+                    )
                 env = envelope_from_row(row)
-                views = [self.matcher.get(trigger_id)] if trigger_id else [
-                    self.matcher.get(tid) for tid in self.matcher.candidates(env["event_type"])]
+                views = (
+                    [self.matcher.get(trigger_id)]
+                    if trigger_id
+                    else [
+                        self.matcher.get(tid) for tid in self.matcher.candidates(env["event_type"])
+                    ]
+                )
                 for view in views:
                     if view is None:
                         raise NotFoundError(f"event trigger {trigger_id} not found")
@@ -491,7 +498,8 @@ class Engine:
                     verdict = view.filter.explain(env)
                     e = t.executions
                     previous = await tx.list(
-                        e, where=[e.c.trigger_id == view.id, e.c.event_id == event_id], order="id")
+                        e, where=[e.c.trigger_id == view.id, e.c.event_id == event_id], order="id"
+                    )
                     pipeline = await tx.get(t.pipelines, id=view.pipeline_id)
                     if view.event_type != env["event_type"]:
                         code, reason = "wrong_type", f"the trigger listens to {view.event_type}"
@@ -501,28 +509,50 @@ class Engine:
                         outcome, code, reason = "disabled", "disabled", "trigger is disabled"
                     elif previous and not bypass_dedup:
                         outcome, code = "suppressed", "already_fired"
-                        reason = (f"already fired for this event (execution {previous[0]['id']}); "
-                                  "replay with bypass_dedup to run it again")
+                        reason = (
+                            f"already fired for this event (execution {previous[0]['id']}); "
+                            "replay with bypass_dedup to run it again"
+                        )
                     elif pipeline is None:
                         outcome, code, reason = "error", "no_pipeline", "pipeline not found"
                     else:
                         execution_id = await self.create_execution(
-                            tx, pipeline, origin="trigger", trigger_id=view.id, event=env,
-                            params={}, now=now,
-                            delivery=max((p["delivery"] for p in previous), default=-1) + 1)
+                            tx,
+                            pipeline,
+                            origin="trigger",
+                            trigger_id=view.id,
+                            event=env,
+                            params={},
+                            now=now,
+                            delivery=max((p["delivery"] for p in previous), default=-1) + 1,
+                        )
                         outcome, code, reason = "fired", "replay", "replayed: filter matched"
-                        await tx.update(t.triggers, {"fire_count": t.triggers.c.fire_count + 1,
-                                                     "last_fired_at": now}, t.triggers.c.id == view.id)
-                    decision = {"event_id": event_id, "trigger_id": view.id,
-                                "pipeline_id": view.pipeline_id, "outcome": outcome,
-                                "reason_code": code, "reason": f"replay: {reason}",
-                                "detail": None, "execution_id": execution_id, "created_at": now}
+                        await tx.update(
+                            t.triggers,
+                            {"fire_count": t.triggers.c.fire_count + 1, "last_fired_at": now},
+                            t.triggers.c.id == view.id,
+                        )
+                    decision = {
+                        "event_id": event_id,
+                        "trigger_id": view.id,
+                        "pipeline_id": view.pipeline_id,
+                        "outcome": outcome,
+                        "reason_code": code,
+                        "reason": f"replay: {reason}",
+                        "detail": None,
+                        "execution_id": execution_id,
+                        "created_at": now,
+                    }
                     await tx.insert(t.decisions, decision)
                     results.append(decision)
         self.wake()
         fired = [d for d in results if d["outcome"] == "fired"]
-        return {"events": len(event_ids), "fired": len(fired),
-                "executions": [d["execution_id"] for d in fired], "decisions": results}
+        return {
+            "events": len(event_ids),
+            "fired": len(fired),
+            "executions": [d["execution_id"] for d in fired],
+            "decisions": results,
+        }
 
     # -- operator actions ----------------------------------------------------------------
     async def cancel(self, execution_id: str) -> None:

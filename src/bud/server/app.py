@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from bud.errors import BudError
 from bud.server import responses
 from bud.server.middleware import ApiKeyAuth, BodyLimit
-from bud.server.routers import events, executions, meta, pipelines, platform, triggers
+from bud.server.routers import events, executions, insights, meta, pipelines, platform, triggers
 from bud.services import Bud
 from bud.settings import Settings
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
     app.add_exception_handler(HTTPException, responses.http_error_handler)
     app.add_exception_handler(Exception, responses.unhandled_handler)
-    for module in (events, pipelines, triggers, executions, platform, meta):
+    for module in (insights, events, pipelines, triggers, executions, platform, meta):
         app.include_router(module.router)
     _mount_ui(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

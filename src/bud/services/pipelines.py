@@ -11,6 +11,7 @@ from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
 from bud.pipelines import definition_to_dict, parse_definition
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
+from bud.services.triggers import TriggerService
 from bud.store import schema as t
 from bud.timeutil import now as _now
 
@@ -180,7 +181,25 @@ class PipelineService:
             row.update(values)
             self.engine.invalidate_config()  # the cached pipeline name
             count, last = await self._summary(tx, pipeline_id)
-        return _out(row, count, last)
+            triggers = (
+                await tx.list(
+                    t.triggers,
+                    where=[t.triggers.c.pipeline_id == pipeline_id],
+                    order="id",
+                    descending=False,
+                )
+                if definition is not None
+                else []
+            )
+        out = _out(row, count, last)
+        # The new steps may read event fields that a trigger's event type does not carry.
+        checker = TriggerService(self.engine)
+        out["warnings"] = [
+            f"{trigger['id']}: {warning}"
+            for trigger in triggers
+            for warning in checker.template_warnings(definition, trigger["event_type"])
+        ]
+        return out
 
     async def delete(self, pipeline_id: str) -> None:
         async with self.store.transaction() as tx:

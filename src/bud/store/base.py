@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Table, and_, case, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bud.store import schema as t
@@ -31,7 +30,7 @@ def json_dumps(value: Any) -> str:
 class Tx:
     """One transaction. Every method is a single statement or a short sequence of them."""
 
-    def __init__(self, conn: AsyncConnection, store: Store) -> None:
+    def __init__(self, conn: Any, store: Store) -> None:
         self.conn = conn
         self.store = store
 
@@ -115,7 +114,8 @@ class Tx:
     ) -> builtins.list[Row]:
         """Claim up to ``limit`` ready steps (or steps whose lease expired) for ``owner``.
 
-        A claim counts as an attempt. Executions with ``max_parallel`` are held to it.
+        A claim counts as an attempt. Executions with ``max_parallel`` are held to it. Steps of
+        running executions go first: finishing started work beats starting new work.
         With ``execution_id``, only that execution's steps are considered (a worker continuing
         the execution whose step it just finished).
         """
@@ -132,7 +132,7 @@ class Tx:
                 e.c.status.in_(("queued", "running")),
                 *([s.c.execution_id == execution_id] if execution_id else []),
             )
-            .order_by(s.c.ready_at)
+            .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
             .limit(limit * 4)
         )
         stmt = self.store.lock_skip(stmt)
@@ -193,16 +193,22 @@ class Tx:
 
 
 class Store(abc.ABC):
-    """A database behind SQLAlchemy Core. Subclasses say how to connect and lock."""
+    """A database behind SQLAlchemy Core. Subclasses say how to connect, begin and lock."""
 
     dialect: str = ""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine | None = None
 
     @abc.abstractmethod
-    def _create_engine(self) -> AsyncEngine: ...
+    async def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    def begin(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A connection inside a transaction: ``await conn.execute(...)``, ``run_sync``."""
 
     @abc.abstractmethod
     def insert_ignore(self, table: Table) -> Any:
@@ -215,19 +221,15 @@ class Store(abc.ABC):
     async def open(self) -> None:
         from bud.store.migrations import migrate
 
-        if self.engine is None:
-            self.engine = self._create_engine()
-            await migrate(self)
+        await self._open()
+        await migrate(self)
 
     async def close(self) -> None:
-        if self.engine is not None:
-            await self.engine.dispose()
-            self.engine = None
+        await self._close()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        assert self.engine is not None, "store is not open"
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             yield Tx(conn, self)
 
     read = transaction

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bud.store import schema as t
 from bud.store.base import Store
 
-Migration = Callable[[AsyncConnection], Awaitable[None]]
+Migration = Callable[[Any], Awaitable[None]]
 
 
-async def _initial(conn: AsyncConnection) -> None:
+async def _initial(conn: Any) -> None:
     await conn.run_sync(lambda sync: t.metadata.create_all(sync, checkfirst=True))
 
 
@@ -23,7 +23,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-async def current_version(conn: AsyncConnection) -> int:
+async def current_version(conn: Any) -> int:
     has_meta = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, t.meta.name))
     if not has_meta:
         return 0
@@ -35,8 +35,7 @@ async def current_version(conn: AsyncConnection) -> int:
 
 async def migrate(store: Store) -> int:
     """Bring the schema to the latest version; return it. Safe to run concurrently on PostgreSQL."""
-    assert store.engine is not None
-    async with store.engine.begin() as conn:
+    async with store.begin() as conn:
         if store.dialect == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         version = await current_version(conn)

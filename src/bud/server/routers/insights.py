@@ -1,0 +1,88 @@
+"""Operator insight: dry runs, backtests, trigger stats and replay (fire nothing by themselves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from bud import schemas
+from bud.server.deps import BudDep
+from bud.server.responses import Json
+from bud.services import Bud
+from bud.services.insights import InsightService
+
+router = APIRouter(tags=["insights"])
+
+
+def _insights(bud: Bud) -> InsightService:
+    # Stateless over the engine, so one per request costs nothing.
+    return InsightService(bud.engine)
+
+
+class DryRunIn(BaseModel):
+    event: Any = None
+    params: Any = None
+
+
+class BacktestIn(BaseModel):
+    event_type: Any = None
+    filter: Any = None
+    limit: Any = None
+
+
+class TriggerBacktestIn(BaseModel):
+    limit: Any = None
+
+
+class ReplayIn(BaseModel):
+    event_ids: Any = None
+    event_type: Any = None
+    since: Any = None
+    until: Any = None
+    trigger_id: str | None = None
+    bypass_dedup: bool = False
+    limit: Any = None
+
+
+@router.post("/v1/pipelines/{pipeline_id}/dry-run", response_model=schemas.DryRunResult)
+async def dry_run_pipeline(pipeline_id: str, bud: BudDep, body: DryRunIn | None = None) -> Json:
+    """Render every step against an event; nothing is stored or run."""
+    body = body or DryRunIn()
+    return Json(await _insights(bud).dry_run(pipeline_id, body.event, body.params))
+
+
+@router.post("/v1/event-triggers/backtest", response_model=schemas.BacktestResult)
+async def backtest_filter(body: BacktestIn, bud: BudDep) -> Json:
+    """How a filter would have treated the newest stored events of a type."""
+    return Json(await _insights(bud).backtest(body.event_type, body.filter, body.limit))
+
+
+@router.post("/v1/event-triggers/{trigger_id}/backtest", response_model=schemas.BacktestResult)
+async def backtest_trigger(
+    trigger_id: str, bud: BudDep, body: TriggerBacktestIn | None = None
+) -> Json:
+    """Backtest a trigger's own event type and filter."""
+    return Json(await _insights(bud).backtest_trigger(trigger_id, body.limit if body else None))
+
+
+@router.get("/v1/event-triggers/{trigger_id}/stats", response_model=schemas.TriggerStats)
+async def trigger_stats(trigger_id: str, bud: BudDep) -> Json:
+    return Json(await _insights(bud).stats(trigger_id))
+
+
+@router.post("/v1/events/replay", response_model=schemas.ReplayResult)
+async def replay_events(body: ReplayIn, bud: BudDep) -> Json:
+    """Deliver stored events again, to their triggers or to one chosen trigger."""
+    return Json(
+        await _insights(bud).replay(
+            event_ids=body.event_ids,
+            event_type=body.event_type,
+            since=body.since,
+            until=body.until,
+            trigger_id=body.trigger_id,
+            bypass_dedup=body.bypass_dedup,
+            limit=body.limit,
+        )
+    )

@@ -1,0 +1,361 @@
+"""Operator insight: pipeline dry runs, filter backtests, trigger stats and event replay.
+
+None of these change what a trigger does: dry runs and backtests store nothing, stats only
+read, and replay hands stored events back to the engine (``Engine.replay``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from sqlalchemy import func, select
+
+from bud.engine.core import Engine, envelope_from_row
+from bud.errors import NotFoundError, ValidationError
+from bud.filters import compile_filter, summarize
+from bud.services.common import iso_times
+from bud.store import schema as t
+from bud.templates import TemplateError, build_context, mask_secrets, render_string, render_value
+from bud.timeutil import now as _now
+from bud.timeutil import parse_iso, to_iso
+
+BACKTEST_DEFAULT = 1000
+REPLAY_DEFAULT = 1000
+SCAN_MAX = 10_000
+SHOWN = 5  # examples and near misses listed by a backtest
+
+
+class NeedsRuntime(Exception):
+    """A template read ``steps.<id>...``: only known once that step has run."""
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(step_id)
+        self.step_id = step_id
+
+
+class _RuntimeSteps:
+    """The ``steps`` namespace of a dry run: any access raises NeedsRuntime.
+
+    Raising (rather than being undefined) keeps ``| default(...)`` from hiding the reference:
+    a value that only exists at run time cannot be shown before it.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NeedsRuntime(name)
+
+    def __getitem__(self, key: Any) -> Any:
+        raise NeedsRuntime(str(key))
+
+    def __iter__(self) -> NoReturn:
+        raise NeedsRuntime("*")
+
+
+def _falsy(value: Any) -> bool:
+    """Whether a rendered condition skips its step (the engine's rule)."""
+    return not value or (
+        isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "")
+    )
+
+
+def _template_message(exc: TemplateError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, NeedsRuntime):
+        where = exc.details.get("path") or "template"
+        if cause.step_id == "*":
+            return f"needs runtime output: {where} reads the steps, only known at run time"
+        return (
+            f"needs runtime output: {where} reads steps.{cause.step_id}, "
+            f"which is only known once step {cause.step_id} has run"
+        )
+    return exc.message
+
+
+def _failing(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The nodes that made a verdict fail: failing leaves, or a failed ``$not``."""
+    if node.get("matched", False):
+        return []
+    if "children" not in node or node.get("op") == "$not":
+        return [node]
+    return [leaf for child in node["children"] for leaf in _failing(child)]
+
+
+def _check_scan_limit(limit: Any, default: int) -> int:
+    if limit is None:
+        return default
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SCAN_MAX:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {SCAN_MAX}", details={"path": "limit"}
+        )
+    return limit
+
+
+def _time(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return parse_iso(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{path}: {value!r} is not an ISO 8601 time", details={"path": path}
+        ) from exc
+
+
+class InsightService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+
+    def _check_event_type(self, event_type: Any) -> str:
+        if event_type is None:
+            raise ValidationError("event_type is required", details={"path": "event_type"})
+        if not isinstance(event_type, str) or event_type not in self.engine.event_types:
+            known = sorted(self.engine.event_types)
+            raise ValidationError(
+                f"event_type: unknown event type {event_type!r}; known types: {', '.join(known)}",
+                details={"path": "event_type", "known": known},
+            )
+        return event_type
+
+    async def _trigger(self, tx: Any, trigger_id: str) -> dict[str, Any]:
+        row: dict[str, Any] | None = await tx.get(t.triggers, id=trigger_id)
+        if row is None:
+            raise NotFoundError(
+                f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
+            )
+        return row
+
+    # -- dry run -------------------------------------------------------------------------
+    async def dry_run(
+        self, pipeline_id: str, event: Any = None, params: Any = None
+    ) -> dict[str, Any]:
+        """Render every step against an event without storing or running anything."""
+        if params is not None and not isinstance(params, dict):
+            raise ValidationError("params must be a JSON object", details={"path": "params"})
+        envelope = None
+        if event is not None:
+            if isinstance(event, dict) and "event_type" not in event:
+                raise ValidationError(
+                    "event.event_type is required", details={"path": "event.event_type"}
+                )
+            envelope = self.engine.normalize([event], default_source="dry_run")[0]
+        async with self.store.read() as tx:
+            pipeline = await tx.get(t.pipelines, id=pipeline_id)
+            if pipeline is None:
+                raise NotFoundError(
+                    f"pipeline {pipeline_id} not found", details={"pipeline_id": pipeline_id}
+                )
+            definition = await self.engine.definition(tx, pipeline_id, pipeline["version"])
+            # The engine's own sources, re-read here: its cache may be seconds old.
+            secrets = dict(self.engine.settings.secrets)
+            secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
+        context = build_context(
+            event=envelope,
+            pipeline={"id": pipeline_id, "version": pipeline["version"], "name": pipeline["name"]},
+            execution={
+                "id": "exe_dry_run",  # a placeholder: a dry run has no execution
+                "trigger_id": None,
+                "event_id": envelope["event_id"] if envelope else None,
+                "origin": "dry_run",
+            },
+            params={**definition.parameters, **(params or {})},
+            secrets=secrets,
+        )
+        context["steps"] = _RuntimeSteps()
+        hidden = list(secrets.values())
+        steps = []
+        for step in definition.steps:
+            errors: list[str] = []
+            condition: Any = None
+            would_skip = False
+            if step.condition is not None:
+                try:
+                    condition = render_string(
+                        step.condition, context, where=f"steps.{step.id}.condition"
+                    )
+                    would_skip = _falsy(condition)
+                except TemplateError as exc:
+                    errors.append(_template_message(exc))
+            rendered: Any = None
+            try:
+                rendered = render_value(step.params, context, where=f"steps.{step.id}.params")
+                self.engine.registry.get(step.action).check_params(
+                    rendered, where=f"steps.{step.id}.params", rendered=True
+                )
+            except TemplateError as exc:
+                errors.append(_template_message(exc))
+            except (ValidationError, NotFoundError) as exc:
+                # Rendered, but the action would refuse it: show both the params and why.
+                errors.append(exc.message)
+            steps.append(
+                {
+                    "step_id": step.id,
+                    "action": step.action,
+                    "params": mask_secrets(rendered, hidden),
+                    "error": mask_secrets("; ".join(errors), hidden) if errors else None,
+                    "condition": mask_secrets(condition, hidden),
+                    "would_skip": would_skip,
+                    "depends_on": list(step.depends_on),
+                }
+            )
+        return {"pipeline_id": pipeline_id, "version": pipeline["version"], "steps": steps}
+
+    # -- backtest ------------------------------------------------------------------------
+    async def backtest(
+        self, event_type: Any, filter: Any = None, limit: Any = None
+    ) -> dict[str, Any]:
+        """How a filter would have treated the newest stored events of a type (not test ones)."""
+        event_type = self._check_event_type(event_type)
+        compiled = compile_filter(filter)  # FilterError (422) names the offending clause
+        limit = _check_scan_limit(limit, BACKTEST_DEFAULT)
+        async with self.store.read() as tx:
+            rows = await tx.list(
+                t.events,
+                where=[t.events.c.event_type == event_type, t.events.c.test.is_(False)],
+                order="seq",
+                limit=limit,
+            )
+        matched = 0
+        examples: list[dict[str, Any]] = []
+        near: list[dict[str, Any]] = []
+        for row in rows:
+            env = envelope_from_row(row)
+            if compiled.matches(env):
+                matched += 1
+                if len(examples) < SHOWN:
+                    examples.append(
+                        {
+                            "event_id": env["event_id"],
+                            "timestamp": env["timestamp"],
+                            "data": env["data"],
+                        }
+                    )
+                continue
+            if len(near) >= SHOWN:
+                continue  # explaining costs a full evaluation; stop once enough are shown
+            verdict = compiled.explain(env)
+            failing = _failing(verdict)
+            if len(failing) == 1:
+                near.append(
+                    {
+                        "event_id": env["event_id"],
+                        "path": failing[0].get("path"),
+                        "summary": summarize(verdict),
+                    }
+                )
+        return {
+            "event_type": event_type,
+            "scanned": len(rows),
+            "matched": matched,
+            "examples": examples,
+            "near_misses": near,
+        }
+
+    async def backtest_trigger(self, trigger_id: str, limit: Any = None) -> dict[str, Any]:
+        async with self.store.read() as tx:
+            row = await self._trigger(tx, trigger_id)
+        result = await self.backtest(row["event_type"], row["filter"], limit)
+        result["trigger_id"] = trigger_id
+        return result
+
+    # -- stats ---------------------------------------------------------------------------
+    async def stats(self, trigger_id: str) -> dict[str, Any]:
+        now = _now()
+        d, e = t.decisions, t.executions
+        async with self.store.read() as tx:
+            row = await self._trigger(tx, trigger_id)
+            outcomes = await tx.conn.execute(
+                select(d.c.outcome, func.count())
+                .where(d.c.trigger_id == trigger_id)
+                .group_by(d.c.outcome)
+            )
+            decisions = {str(k): int(n) for k, n in outcomes.all()}
+            codes = await tx.conn.execute(
+                select(d.c.reason_code, func.count())
+                .where(d.c.trigger_id == trigger_id, d.c.outcome == "suppressed")
+                .group_by(d.c.reason_code)
+            )
+            suppressed = {str(k or "unknown"): int(n) for k, n in codes.all()}
+            rate = {
+                name: await tx.count(e, e.c.trigger_id == trigger_id, e.c.created_at >= now - span)
+                for name, span in (("last_minute", 60.0), ("last_hour", 3600.0))
+            }
+        return {
+            "trigger_id": trigger_id,
+            "fire_count": row["fire_count"],
+            "last_fired_at": to_iso(row["last_fired_at"]),
+            "decisions": decisions,
+            "suppressed": suppressed,
+            "rate": rate,
+        }
+
+    # -- replay --------------------------------------------------------------------------
+    async def replay(
+        self,
+        *,
+        event_ids: Any = None,
+        event_type: Any = None,
+        since: Any = None,
+        until: Any = None,
+        trigger_id: str | None = None,
+        bypass_dedup: bool = False,
+        limit: Any = None,
+    ) -> dict[str, Any]:
+        """Select stored events (by id, or by type and received time) and replay them."""
+        limit = _check_scan_limit(limit, REPLAY_DEFAULT)
+        if event_ids is None and event_type is None:
+            raise ValidationError(
+                "give event_ids, or event_type (optionally with since/until), to choose "
+                "the events to replay",
+                details={"path": "event_ids", "fields": ["event_ids", "event_type"]},
+            )
+        if event_ids is not None and event_type is not None:
+            raise ValidationError(
+                "give either event_ids or event_type, not both",
+                details={"path": "event_type", "fields": ["event_ids", "event_type"]},
+            )
+        if trigger_id is not None and self.engine.matcher.get(trigger_id) is None:
+            raise NotFoundError(
+                f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
+            )
+        if event_ids is not None:
+            if since is not None or until is not None:
+                raise ValidationError(
+                    "since/until select events by event_type; they do not apply to event_ids",
+                    details={"path": "since" if since is not None else "until"},
+                )
+            if (
+                not isinstance(event_ids, list)
+                or not event_ids
+                or not all(isinstance(i, str) and i for i in event_ids)
+            ):
+                raise ValidationError(
+                    "event_ids must be a non-empty list of event ids",
+                    details={"path": "event_ids"},
+                )
+            if len(event_ids) > limit:
+                raise ValidationError(
+                    f"event_ids: {len(event_ids)} ids given; the limit is {limit}",
+                    details={"path": "event_ids"},
+                )
+            ids = list(dict.fromkeys(event_ids))  # each event once, in the order given
+        else:
+            event_type = self._check_event_type(event_type)
+            start, end = _time(since, "since"), _time(until, "until")
+            ev = t.events
+            # Test events never fire: replaying one would start what it only explained.
+            where = [ev.c.event_type == event_type, ev.c.test.is_(False)]
+            if start is not None:
+                where.append(ev.c.received_at >= start)
+            if end is not None:
+                where.append(ev.c.received_at < end)
+            async with self.store.read() as tx:
+                ids = await tx.scalars(
+                    select(ev.c.event_id).where(*where).order_by(ev.c.seq.asc()).limit(limit)
+                )
+        result = await self.engine.replay(ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup)
+        result["decisions"] = [iso_times(d, "created_at") for d in result["decisions"]]
+        return result
