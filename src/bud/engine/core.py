@@ -507,6 +507,9 @@ class Engine:
                         reason = summarize(verdict)
                     elif not view.enabled:
                         outcome, code, reason = "disabled", "disabled", "trigger is disabled"
+                    elif env["test"]:
+                        outcome, code = "would_fire", "test"
+                        reason = "test event: the filter matched, nothing started"
                     elif previous and not bypass_dedup:
                         outcome, code = "suppressed", "already_fired"
                         reason = (
@@ -543,6 +546,9 @@ class Engine:
                         "execution_id": execution_id,
                         "created_at": now,
                     }
+                    self.metrics.decisions.labels(env["event_type"], view.id, outcome).inc()
+                    if execution_id is not None:
+                        self.metrics.fired.labels(view.id, env["event_type"]).inc()
                     await tx.insert(t.decisions, decision)
                     results.append(decision)
         self.wake()

@@ -13,6 +13,7 @@ from bud.platform.builtin import BuiltinPlatform
 from bud.services.config import ConfigService
 from bud.services.events import EventService
 from bud.services.executions import ExecutionService
+from bud.services.insights import InsightService
 from bud.services.pipelines import PipelineService
 from bud.services.triggers import TriggerService
 from bud.settings import Settings
@@ -47,6 +48,7 @@ class Bud:
         self.events = EventService(self.engine)
         self.executions = ExecutionService(self.engine)
         self.config = ConfigService(self.engine)
+        self.insights = InsightService(self.engine)
         self._lock: IO[Any] | None = None
 
     @property

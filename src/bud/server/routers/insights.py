@@ -17,8 +17,7 @@ router = APIRouter(tags=["insights"])
 
 
 def _insights(bud: Bud) -> InsightService:
-    # Stateless over the engine, so one per request costs nothing.
-    return InsightService(bud.engine)
+    return bud.insights
 
 
 class DryRunIn(BaseModel):
