@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,16 @@ from starlette.exceptions import HTTPException
 from bud.errors import BudError
 from bud.server import responses
 from bud.server.middleware import ApiKeyAuth, BodyLimit
-from bud.server.routers import events, executions, insights, meta, pipelines, platform, triggers
+from bud.server.routers import (
+    demo,
+    events,
+    executions,
+    insights,
+    meta,
+    pipelines,
+    platform,
+    triggers,
+)
 from bud.services import Bud
 from bud.settings import Settings
 
@@ -48,6 +58,9 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
     app.add_exception_handler(Exception, responses.unhandled_handler)
     for module in (insights, events, pipelines, triggers, executions, platform, meta):
         app.include_router(module.router)
+    if settings.demo:
+        app.state.demo_inbox = collections.deque(maxlen=200)
+        app.include_router(demo.router)
     _mount_ui(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     if settings.api_keys:
@@ -79,7 +92,11 @@ async def _load_demo(app: FastAPI) -> None:
         with BudClient(
             base_url=url, api_key=settings.api_keys[0] if settings.api_keys else None
         ) as c:
-            return load_demo(c)
+            loaded = load_demo(c)
+            if "slack" not in {channel.name for channel in c.channels.list()}:
+                # No Slack webhook configured: deliver to this server's demo inbox instead.
+                c.channels.set("slack", url=f"{url}/demo/slack")
+            return loaded
 
     async def later() -> None:
         for _ in range(100):  # the server starts listening only after the lifespan started
