@@ -31,10 +31,11 @@ def _satisfied(row: dict[str, Any], definition: PipelineDef) -> bool:
 
 async def advance(
     tx: Tx, execution_id: str, definition: PipelineDef, now: float
-) -> tuple[list[str], str | None]:
+) -> tuple[list[str], str | None, list[dict[str, Any]]]:
     """Make ready every pending step whose dependencies are done; close a finished execution.
 
-    Returns the step ids made ready and the execution's new final status, if it just ended.
+    Returns the step ids made ready, the execution's new final status if it just ended, and
+    the steps as read (their outputs are current; statuses are from before this call).
     """
     rows = await tx.list(
         t.steps, where=[t.steps.c.execution_id == execution_id], order="position", descending=False
@@ -55,7 +56,7 @@ async def advance(
             )
             ready.append(r["step_id"])
     if ready or any(r["status"] not in FINAL_STEP for r in rows):
-        return ready, None
+        return ready, None, rows
     hard_failures = [
         r
         for r in rows
@@ -74,7 +75,7 @@ async def advance(
     )
     if changed:
         await release_next(tx, execution_id, now)
-    return [], (str(status) if changed else None)
+    return [], (str(status) if changed else None), rows
 
 
 async def close_execution(

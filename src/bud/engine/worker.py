@@ -30,6 +30,8 @@ from bud.timeutil import now as _now
 if TYPE_CHECKING:
     from bud.engine.core import Engine
 
+Hint = tuple[dict[str, Any], list[dict[str, Any]]]  # the execution row and its steps
+
 log = logging.getLogger("bud.engine")
 
 
@@ -93,9 +95,9 @@ class Worker:
                     self.engine.wake_event.wait(), self.engine.settings.poll_seconds
                 )
 
-    def _spawn(self, row: dict[str, Any]) -> None:
+    def _spawn(self, row: dict[str, Any], hint: Hint | None = None) -> None:
         key = (row["execution_id"], row["step_id"])
-        task = asyncio.create_task(self._run_claimed(row), name=f"step {key}")
+        task = asyncio.create_task(self._run_claimed(row, hint), name=f"step {key}")
         self._running[key] = task
         self.engine.metrics.running.inc()
         task.add_done_callback(functools.partial(self._step_done, key))
@@ -105,9 +107,9 @@ class Worker:
         self.engine.metrics.running.dec()
         self.engine.wake_event.set()
 
-    async def _run_claimed(self, row: dict[str, Any]) -> None:
+    async def _run_claimed(self, row: dict[str, Any], hint: Hint | None) -> None:
         try:
-            await self._run_step(row)
+            await self._run_step(row, hint)
         except asyncio.CancelledError:
             if self.engine.stopping:
                 raise
@@ -173,13 +175,15 @@ class Worker:
         self._config_cache = (_now() + self.CONFIG_TTL, secrets, channels, names)
         return secrets, channels, names
 
-    async def _run_step(self, row: dict[str, Any]) -> None:
-        execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
+    async def _load(
+        self, execution_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], PipelineDef, Any] | None:
+        """What a step needs to run: its execution (marked running), steps, config."""
         now = _now()
         async with self.engine.store.transaction() as tx:
             execution = await tx.get(t.executions, id=execution_id)
             if execution is None:
-                return
+                return None
             definition = await self.engine.definition(
                 tx, execution["pipeline_id"], execution["pipeline_version"]
             )
@@ -197,10 +201,30 @@ class Worker:
                 order="position",
                 descending=False,
             )
-            secrets, channels, names = await self._config(tx)
+            config = await self._config(tx)
+            names = config[2]
             if execution["pipeline_id"] not in names:
                 pipeline = await tx.get(t.pipelines, id=execution["pipeline_id"])
                 names[execution["pipeline_id"]] = pipeline["name"] if pipeline else None
+        return execution, step_rows, definition, config
+
+    async def _run_step(self, row: dict[str, Any], hint: Hint | None = None) -> None:
+        execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
+        if hint is not None:
+            execution, step_rows = hint
+            async with self.engine.store.read() as tx:
+                definition = await self.engine.definition(
+                    tx, execution["pipeline_id"], execution["pipeline_version"]
+                )
+                secrets, channels, names = await self._config(tx)
+                if execution["pipeline_id"] not in names:
+                    pipeline = await tx.get(t.pipelines, id=execution["pipeline_id"])
+                    names[execution["pipeline_id"]] = pipeline["name"] if pipeline else None
+        else:
+            loaded = await self._load(execution_id)
+            if loaded is None:
+                return
+            execution, step_rows, definition, (secrets, channels, names) = loaded
         step = definition.step(step_id)
         action = self.engine.registry.get(step.action)
         context = build_context(
@@ -296,6 +320,7 @@ class Worker:
         error = mask_secrets(error, secret_values) if error else None
         await self._complete(
             row,
+            execution,
             definition,
             status,
             recorded_params,
@@ -310,6 +335,7 @@ class Worker:
     async def _complete(
         self,
         row: dict[str, Any],
+        execution: dict[str, Any],
         definition: PipelineDef,
         status: StepStatus,
         params: Any,
@@ -333,7 +359,7 @@ class Worker:
         following: list[dict[str, Any]] = []
         async with self.engine.store.transaction() as tx:
             # Completions of one execution take turns, so the last one sees every step final.
-            await tx.lock(t.executions, id=execution_id)
+            await tx.hold(t.executions, id=execution_id)
             await tx.insert(
                 t.attempts,
                 {
@@ -376,7 +402,9 @@ class Worker:
                 )
                 final = "failed"
             else:
-                ready, final = await scheduler.advance(tx, execution_id, definition, finished)
+                ready, final, step_rows = await scheduler.advance(
+                    tx, execution_id, definition, finished
+                )
                 free = (
                     self.engine.settings.workers - len(self._running) + 1
                 )  # this step's slot frees now
@@ -390,7 +418,8 @@ class Worker:
                         execution_id=execution_id,
                     )
         for next_row in following:
-            self._spawn(next_row)
+            # The next step needs what this transaction just read: hand it over.
+            self._spawn(next_row, (execution, step_rows))
         if final:
             self.engine.metrics.executions.labels(final).inc()
             if final == "failed":

@@ -81,6 +81,11 @@ class Tx:
         row = (await self.conn.execute(stmt)).mappings().first()
         return dict(row) if row else None
 
+    async def hold(self, table: Table, **where: Any) -> None:
+        """Hold a row for this transaction, for writers that must take turns on it."""
+        if self.store.row_locks:
+            await self.lock(table, **where)
+
     async def count(self, table: Table, *where: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(table).where(*where)
         return int((await self.conn.execute(stmt)).scalar_one())
@@ -196,6 +201,7 @@ class Store(abc.ABC):
     """A database behind SQLAlchemy Core. Subclasses say how to connect, begin and lock."""
 
     dialect: str = ""
+    row_locks = True  # False where the whole database has one writer at a time (SQLite)
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -41,6 +41,7 @@ class SyncConnection:
 
 class SqliteStore(Store):
     dialect = "sqlite"
+    row_locks = False  # BEGIN IMMEDIATE: one writer at a time already
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
