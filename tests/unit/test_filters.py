@@ -588,3 +588,26 @@ def test_index_ignores_odd_events() -> None:
     assert index.match({}) == []
     assert index.match({"event_type": ["t"]}) == []
     assert index.match({"event_type": "t"}) == ["t"]
+
+
+def test_public_names_are_pinned() -> None:
+    import bud.filters
+
+    assert sorted(bud.filters.__all__) == [
+        "Filter",
+        "MAX_ANY_OF",
+        "MAX_CLAUSES",
+        "MAX_DEPTH",
+        "MAX_WILDCARD_LENGTH",
+        "MAX_WILDCARD_STARS",
+        "OPERATORS",
+        "TriggerIndex",
+        "compile_filter",
+        "explain",
+        "first_failure",
+        "matches",
+        "summarize",
+    ]
+    assert all(hasattr(bud.filters, name) for name in bud.filters.__all__)
+    # The function, not a submodule of the same name.
+    assert callable(bud.filters.explain)
