@@ -30,12 +30,30 @@ def test_demo_then_the_readme_commands(data_dir: Path) -> None:
         env = {"BUD_URL": server.url, "PATH": str(Path(sys.executable).parent)}
         bud = [sys.executable, "-m", "bud"]
         added = subprocess.run(
-            [*bud, "models", "add", "Llama-3.2-1B", "--source", "hugging_face",
-             "--meta", "auto_deploy=true"], env=env, capture_output=True, text=True, timeout=60)
+            [
+                *bud,
+                "models",
+                "add",
+                "Llama-3.2-1B",
+                "--source",
+                "hugging_face",
+                "--meta",
+                "auto_deploy=true",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert added.returncode == 0, added.stderr
         execution_id = next(w for w in added.stdout.split() if w.startswith("exe_"))
-        watched = subprocess.run([*bud, "executions", "watch", execution_id], env=env,
-                                 capture_output=True, text=True, timeout=60)
+        watched = subprocess.run(
+            [*bud, "executions", "watch", execution_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert watched.returncode == 0, watched.stdout + watched.stderr
         assert "succeeded" in watched.stdout
         [deployment] = list(client.deployments.list())

@@ -7,6 +7,6 @@ __all__ = ["main"]
 
 def main() -> None:
     """Run the ``bud`` command line."""
-    from bud.cli.app import app
+    from bud.cli import app  # lazily: ``bud.cli.demo`` is imported by the server too
 
-    app(prog_name="bud")
+    app.main()

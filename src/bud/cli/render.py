@@ -179,14 +179,21 @@ _IDS = {"id", "trigger", "pipeline", "event", "execution", "model", "cluster"}
 
 
 def _table(*columns: str) -> Table:
+    return grid(*columns, wide=tuple(_FLEXIBLE), cut=tuple(c for c in columns if c not in _IDS))
+
+
+def grid(*columns: str, wide: tuple[str, ...] = (), cut: tuple[str, ...] = ()) -> Table:
+    """A table whose ``wide`` columns fold long values and the rest stay on one line.
+
+    Of those, ``cut`` ones end in an ellipsis when too long; the others fold rather than lose
+    their end (an id cut short is useless).
+    """
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     for name in columns:
-        if name in _FLEXIBLE:
+        if name in wide:
             table.add_column(name, overflow="fold", min_width=12)
-        elif name in _IDS:
-            table.add_column(name, no_wrap=True, overflow="fold")
         else:
-            table.add_column(name, no_wrap=True, overflow="ellipsis")
+            table.add_column(name, no_wrap=True, overflow="ellipsis" if name in cut else "fold")
     return table
 
 

@@ -1,0 +1,107 @@
+"""``bud serve`` runs the server; ``bud demo`` loads the example setup into one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.text import Text
+
+from bud.cli import render
+from bud.cli.common import client_for, fail
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+NEXT_STEPS = (
+    "bud models add Llama-3.2-1B --source hugging_face --meta auto_deploy=true",
+    "bud executions watch <execution id printed above>",
+    "bud deployments list",
+    "bud deployments update <deployment id> --status failed --error-message 'OOM'",
+    "bud events list",
+)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(show_default="127.0.0.1", help="Interface to listen on.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(show_default="8010", help="Port.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", show_default="./.bud", help="Where the data lives.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            show_default="SQLite in the data dir",
+            help="sqlite:///... or postgresql://...",
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Load the example pipelines, triggers and cluster at start."),
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A YAML settings file (else BUD_CONFIG).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, show_default="16", help="Concurrent steps per process.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Run the server: REST API under /v1/, the web UI at /, /healthz and /metrics."""
+    import logging
+
+    from bud.settings import Settings
+
+    level = log_level.lower()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    try:
+        settings = Settings.load(
+            config,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            demo=True if demo else None,
+            workers=workers,
+        )
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        fail(f"cannot load settings: {exc}")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from bud import server
+
+    try:
+        server.run(settings, log_level=level)
+    except RuntimeError as exc:  # e.g. refusing a non-loopback host without API keys
+        fail(str(exc))
+
+
+def demo(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Server URL (overrides the global --url).")
+    ] = None,
+) -> None:
+    """Load the product document's example pipelines, triggers and cluster (idempotent)."""
+    from bud.cli.demo import load_demo
+
+    with client_for(ctx, url) as client:
+        result = load_demo(client)
+    console = render.out()
+    for line in result["created"]:
+        console.print(Text("created  ", style="green") + Text(line))
+    for line in result["existing"]:
+        console.print(Text("exists   ", style="dim") + Text(line))
+    console.print()
+    console.print("Next, try:")
+    for cmd in NEXT_STEPS:
+        console.print(Text(f"  {cmd}", style="cyan"))
