@@ -33,7 +33,7 @@ class Settings:
     max_chain_depth: int = 8
     breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped
     breaker_window_seconds: float = 60.0
-    max_non_fired_decisions: int = 100
+    max_non_fired_decisions: int = 25  # filtered/disabled triggers explained per event
     secrets: dict[str, str] = field(default_factory=dict)
     demo: bool = False
 

@@ -18,6 +18,7 @@ class TriggerView:
     filter: Filter
     name: str | None = None
     flow: dict[str, Any] | None = None
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Matcher:
             filter=compile_filter(row.get("filter") or {}),
             name=row.get("name"),
             flow=row.get("flow") or None,
+            updated_at=float(row.get("updated_at") or 0.0),
         )
         self._triggers[view.id] = view
         self._by_type.setdefault(view.event_type, {})[view.id] = None
@@ -84,25 +86,41 @@ class Matcher:
         """Decisions for the event's candidate triggers, and how many non-fired were not explained.
 
         Every trigger of the event's type is a candidate. Fired triggers always get a decision;
-        filtered-out and disabled ones are explained up to ``explain_limit`` (explaining costs
-        a full evaluation, which the index exists to avoid).
+        filtered-out and disabled ones are recorded up to ``explain_limit``. A filtered-out
+        decision is explained when it is read (``explain_decision``): explaining costs a full
+        evaluation of the filter, which the index exists to avoid on the hot path.
         """
-        fired = set(self._index.match(event))
-        decisions: list[Decision] = []
-        skipped = 0
+        fired_ids = self._index.match(event)
+        decisions = [Decision(self._triggers[tid], "fired", "filter matched") for tid in fired_ids]
+        candidates = self._by_type.get(str(event.get("event_type")), {})
+        fired = set(fired_ids)
         explained = 0
-        for trigger_id in self._by_type.get(str(event.get("event_type")), {}):
-            view = self._triggers[trigger_id]
-            if trigger_id in fired:
-                decisions.append(Decision(view, "fired", "filter matched"))
-                continue
-            if explained >= explain_limit:
-                skipped += 1
-                continue
-            explained += 1
-            if not view.enabled:
-                decisions.append(Decision(view, "disabled", "trigger is disabled"))
-                continue
-            verdict = view.filter.explain(event)
-            decisions.append(Decision(view, "filtered", summarize(verdict), {"verdict": verdict}))
+        if explain_limit > 0 and len(candidates) > len(fired):
+            # Visits at most explain_limit + len(fired) triggers, whatever their number.
+            for trigger_id in candidates:
+                if explained >= explain_limit:
+                    break
+                if trigger_id in fired:
+                    continue
+                explained += 1
+                view = self._triggers[trigger_id]
+                if not view.enabled:
+                    decisions.append(Decision(view, "disabled", "trigger is disabled"))
+                    continue
+                # Why it did not match is worked out when someone reads the decision.
+                decisions.append(Decision(view, "filtered", ""))
+        skipped = len(candidates) - len(fired) - explained
         return decisions, skipped
+
+
+def explain_decision(
+    view: TriggerView | None, event: Mapping[str, Any], *, changed_since: bool
+) -> tuple[str, dict[str, Any] | None]:
+    """The reason and verdict of a stored ``filtered`` decision, worked out now."""
+    if view is None:
+        return "filter did not match (the trigger has since been deleted)", None
+    verdict = view.filter.explain(event)
+    reason = summarize(verdict)
+    if changed_since:
+        reason += " (explained with the trigger's current filter, changed after this event)"
+    return reason, {"verdict": verdict}

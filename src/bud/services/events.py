@@ -6,7 +6,8 @@ from typing import Any
 
 import jsonschema
 
-from bud.engine.core import Engine
+from bud.engine.core import Engine, envelope_from_row
+from bud.engine.matcher import explain_decision
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import EventType, check_schema, validate_event_type_name
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
@@ -48,6 +49,12 @@ class EventService:
                 descending=False,
             )
         out = event_out(row)
+        envelope = envelope_from_row(row)
+        for d in decisions:
+            if d["outcome"] == "filtered" and not d["reason"]:
+                view = self.engine.matcher.get(d["trigger_id"])
+                changed = view is not None and view.updated_at > row["received_at"]
+                d["reason"], d["detail"] = explain_decision(view, envelope, changed_since=changed)
         out["decisions"] = [
             strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions
         ]
