@@ -32,7 +32,7 @@ class EventType(Resource):
 
 class Decision(Resource):
     trigger_id: str
-    pipeline_id: str
+    pipeline_id: str | None = None
     outcome: str  # fired | filtered | disabled | suppressed | debounced | would_fire | error
     reason_code: str | None = None
     reason: str | None = None

@@ -10,6 +10,7 @@ definition cache) and the operator's verbs (cancel, retry, replay). ``Ingestor``
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import socket
@@ -63,6 +64,7 @@ class Engine:
         self.stopping = False
         self.stopped = asyncio.Event()
         self._finished = asyncio.Condition()
+        self.filtered_counts: collections.Counter[str] = collections.Counter()  # since start
         self.ingestor = Ingestor(self)
         self.worker = Worker(self)
 

@@ -105,7 +105,17 @@ class Ingestor:
         batch = BatchState.new()
         for env, decisions, unexplained in decided:
             fired = 0
+            filtered: list[str] = []
+            first = len(decision_rows)
             for d in decisions:
+                if d.outcome == "filtered":
+                    # Kept on the event row (one write, not one per trigger); explained on read.
+                    filtered.append(d.trigger.id)
+                    self.engine.filtered_counts[d.trigger.id] += 1
+                    self.engine.metrics.decisions.labels(
+                        env["event_type"], d.trigger.id, "filtered"
+                    ).inc()
+                    continue
                 row = {
                     "event_id": env["event_id"],
                     "trigger_id": d.trigger.id,
@@ -176,7 +186,7 @@ class Ingestor:
                             d.trigger.id, now, self._breaker_window(d.trigger)
                         )
                         self.engine.metrics.fired.labels(d.trigger.id, env["event_type"]).inc()
-            for row in decision_rows[len(decision_rows) - len(decisions) :]:
+            for row in decision_rows[first:]:
                 self.engine.metrics.decisions.labels(
                     env["event_type"], row["trigger_id"], row["outcome"]
                 ).inc()
@@ -194,6 +204,7 @@ class Ingestor:
                     "test": env["test"],
                     "fired_count": fired,
                     "candidate_count": len(decisions) + unexplained,
+                    "filtered": filtered or None,
                 }
             )
         inserted = await tx.insert_missing(t.events, event_rows, "event_id")

@@ -17,7 +17,7 @@ from bud.timeutil import parse_iso
 
 
 def event_out(row: dict[str, Any]) -> dict[str, Any]:
-    return strip(iso_times(row, "received_at"), ("seq",))
+    return strip(iso_times(row, "received_at"), ("seq", "filtered"))
 
 
 class EventService:
@@ -50,11 +50,22 @@ class EventService:
             )
         out = event_out(row)
         envelope = envelope_from_row(row)
-        for d in decisions:
-            if d["outcome"] == "filtered" and not d["reason"]:
-                view = self.engine.matcher.get(d["trigger_id"])
-                changed = view is not None and view.updated_at > row["received_at"]
-                d["reason"], d["detail"] = explain_decision(view, envelope, changed_since=changed)
+        for trigger_id in row["filtered"] or []:
+            view = self.engine.matcher.get(trigger_id)
+            changed = view is not None and view.updated_at > row["received_at"]
+            reason, detail = explain_decision(view, envelope, changed_since=changed)
+            decisions.append(
+                {
+                    "trigger_id": trigger_id,
+                    "pipeline_id": view.pipeline_id if view else None,
+                    "outcome": "filtered",
+                    "reason_code": "filtered",
+                    "reason": reason,
+                    "detail": detail,
+                    "execution_id": None,
+                    "created_at": row["received_at"],
+                }
+            )
         out["decisions"] = [
             strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions
         ]

@@ -273,6 +273,9 @@ class InsightService:
                 .group_by(d.c.outcome)
             )
             decisions = {str(k): int(n) for k, n in outcomes.all()}
+            filtered = self.engine.filtered_counts.get(trigger_id, 0)
+            if filtered:  # filtered-out events are counted in memory, since the server started
+                decisions["filtered"] = decisions.get("filtered", 0) + filtered
             codes = await tx.conn.execute(
                 select(d.c.reason_code, func.count())
                 .where(d.c.trigger_id == trigger_id, d.c.outcome == "suppressed")

@@ -110,6 +110,7 @@ events = Table(
     Column("test", Boolean, nullable=False, default=False),
     Column("fired_count", Integer, nullable=False, default=0),
     Column("candidate_count", Integer, nullable=False, default=0),
+    Column("filtered", Json),  # ids of triggers whose filter did not match (explained on read)
     Index("ix_events_type_seq", "event_type", "seq"),
     Index("ix_events_source_seq", "source", "seq"),
 )
