@@ -1,0 +1,121 @@
+"""Definition validation: every error names its step and field; cycles are named as cycles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bud.actions.registry import default_registry
+from bud.errors import ValidationError
+from bud.pipelines import definition_to_dict, find_cycle, parse_definition
+
+REGISTRY = default_registry(entry_points_group=None)
+
+
+def errors(definition: Any) -> list[str]:
+    with pytest.raises(ValidationError) as info:
+        parse_definition(definition, REGISTRY)
+    return [e["message"] for e in info.value.details["errors"]]
+
+
+def test_the_spec_definition_parses() -> None:
+    parsed = parse_definition(
+        {
+            "steps": [
+                {
+                    "id": "health_check",
+                    "action": "cluster_health",
+                    "params": {"cluster_id": "cluster_prod"},
+                },
+                {
+                    "id": "deploy",
+                    "action": "deployment_create",
+                    "params": {
+                        "model_id": "{{ event.model_id }}",
+                        "cluster_id": "cluster_prod",
+                        "deployment_name": "{{ event.model_name }}-auto",
+                    },
+                    "depends_on": ["health_check"],
+                },
+            ]
+        },
+        REGISTRY,
+    )
+    assert [s.id for s in parsed.steps] == ["health_check", "deploy"]
+    assert parsed.roots() == ["health_check"] and parsed.dependents("health_check") == ["deploy"]
+    assert parse_definition(definition_to_dict(parsed), REGISTRY) == parsed
+
+
+def test_cycles_are_named_in_dependency_order() -> None:
+    assert find_cycle({"a": ["c"], "b": ["a"], "c": ["b"]}) in (
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
+    )
+    assert find_cycle({"a": [], "b": ["a"]}) is None
+    msgs = errors(
+        {
+            "steps": [
+                {"id": "a", "action": "log", "params": {"message": "x"}, "depends_on": ["b"]},
+                {"id": "b", "action": "log", "params": {"message": "x"}, "depends_on": ["a"]},
+            ]
+        }
+    )
+    assert any("cycle: a -> b -> a" in m or "cycle: b -> a -> b" in m for m in msgs)
+
+
+def test_every_problem_is_listed_with_its_place() -> None:
+    msgs = errors(
+        {
+            "steps": [
+                {
+                    "id": "a",
+                    "action": "log",
+                    "params": {"message": 1},
+                    "retry": {"max_attempts": 0},
+                },
+                {"id": "a", "action": "log", "params": {"message": "x"}},
+                {
+                    "id": "b",
+                    "action": "log",
+                    "params": {"message": "x"},
+                    "on_failure": "explode",
+                    "timeout_seconds": -1,
+                    "surprise": True,
+                },
+            ],
+            "max_parallel_steps": 0,
+        }
+    )
+    text = "\n".join(msgs)
+    assert "steps[0] (a).params.message: 1 is not of type 'string'" in text
+    assert "steps[0] (a).retry.max_attempts: must be an integer from 1 to 100" in text
+    assert "steps[1] (a).id: duplicate step id 'a' (also steps[0])" in text
+    assert "steps[2] (b).on_failure: must be 'fail' or 'continue'" in text
+    assert "steps[2] (b).timeout_seconds: must be a positive number" in text
+    assert "steps[2] (b).surprise: unknown field" in text
+    assert "definition.max_parallel_steps: must be a positive integer" in text
+
+
+def test_retry_policy_backoff() -> None:
+    step = parse_definition(
+        {
+            "steps": [
+                {
+                    "id": "a",
+                    "action": "log",
+                    "params": {"message": "x"},
+                    "retry": {
+                        "max_attempts": 4,
+                        "backoff_seconds": 1,
+                        "backoff_multiplier": 3,
+                        "max_backoff_seconds": 5,
+                    },
+                }
+            ]
+        },
+        REGISTRY,
+    ).steps[0]
+    assert step.retry is not None
+    assert [step.retry.delay(n) for n in (1, 2, 3)] == [1.0, 3.0, 5.0]
