@@ -323,3 +323,21 @@ def test_one_execution_per_trigger_and_event_across_batches(app_client: BudClien
     again = app_client.events.publish_many([env])
     assert again[0].duplicate is True
     assert len(list(app_client.executions.list(event_id="evt_same"))) == 1
+
+
+def test_executions_filter_by_time(app_client: BudClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    p = app_client.pipelines.create(
+        name="t", definition={"steps": [{"id": "a", "action": "log", "params": {"message": "x"}}]}
+    )
+    first = app_client.pipelines.run(p.id)
+    time.sleep(0.05)
+    middle = datetime.now(UTC)
+    time.sleep(0.05)
+    second = app_client.pipelines.run(p.id)
+    later = [e.id for e in app_client.executions.list(pipeline_id=p.id, since=middle)]
+    earlier = [e.id for e in app_client.executions.list(pipeline_id=p.id, until=middle)]
+    assert later == [second.id] and earlier == [first.id]
+    future = middle + timedelta(hours=1)
+    assert list(app_client.executions.list(since=future)) == []

@@ -402,6 +402,8 @@ class Executions(_Resource):
         trigger_id: str | None = None,
         event_id: str | None = None,
         status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
     ) -> AsyncPager[Execution]:
         """Executions (without steps), optionally filtered."""
         return self._pager(
@@ -411,6 +413,8 @@ class Executions(_Resource):
             trigger_id=trigger_id,
             event_id=event_id,
             status=status,
+            since=iso(since),
+            until=iso(until),
         )
 
     async def get(self, id: str) -> Execution:

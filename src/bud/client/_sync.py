@@ -392,6 +392,8 @@ class Executions(_Resource):
         trigger_id: str | None = None,
         event_id: str | None = None,
         status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
     ) -> Pager[Execution]:
         """Executions (without steps), optionally filtered."""
         return self._pager(
@@ -401,6 +403,8 @@ class Executions(_Resource):
             trigger_id=trigger_id,
             event_id=event_id,
             status=status,
+            since=iso(since),
+            until=iso(until),
         )
 
     def get(self, id: str) -> Execution:

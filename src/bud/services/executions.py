@@ -9,6 +9,7 @@ from bud.engine.status import ExecutionStatus
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
 from bud.store import schema as t
+from bud.timeutil import parse_iso
 
 TIMES = ("created_at", "started_at", "finished_at")
 HIDDEN = ("event", "deadline_at", "max_parallel", "parent_key")
@@ -51,11 +52,23 @@ class ExecutionService:
         trigger_id: str | None = None,
         event_id: str | None = None,
         status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
+        for name, value, op in (("since", since, ">="), ("until", until, "<")):
+            if value:
+                try:
+                    moment = parse_iso(value)
+                except ValueError as exc:
+                    raise ValidationError(
+                        f"{name}: {value!r} is not an ISO 8601 time", details={"path": name}
+                    ) from exc
+                column = t.executions.c.created_at
+                where.append(column >= moment if op == ">=" else column < moment)
         if pipeline_id:
             where.append(t.executions.c.pipeline_id == pipeline_id)
         if trigger_id:

@@ -16,6 +16,8 @@ async def list_executions(
     trigger_id: str | None = None,
     event_id: str | None = None,
     status: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Json:
@@ -25,6 +27,8 @@ async def list_executions(
             trigger_id=trigger_id,
             event_id=event_id,
             status=status,
+            since=since,
+            until=until,
             limit=limit,
             cursor=cursor,
         )

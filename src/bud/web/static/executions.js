@@ -66,22 +66,20 @@ export async function executionsList(ctx, container, { pipelineId = null } = {})
   let cursor = null;
   let paged = false;
 
-  const params = () => ({
-    status: statusSel.value, trigger_id: triggerSel.value, event_id: eventId,
-    pipeline_id: fixed ? pipelineId : pipelineSel.value,
-  });
-  const visible = () => {
+  const params = () => {
     const ms = SINCE_MS[sinceSel.value];
-    if (!ms) return items;
-    const cutoff = Date.now() - ms;
-    return items.filter((x) => new Date(x.created_at).getTime() >= cutoff);
+    return {
+      status: statusSel.value, trigger_id: triggerSel.value, event_id: eventId,
+      pipeline_id: fixed ? pipelineId : pipelineSel.value,
+      since: ms ? new Date(Date.now() - ms).toISOString() : "",
+    };
   };
+  const visible = () => items;
   const draw = () => {
     const shown = visible();
     more.hidden = !cursor;
     if (!shown.length) {
-      replace(tableHost, empty(items.length ? "No executions in that time range."
-        : "No executions match these filters."));
+      replace(tableHost, empty("No executions match these filters."));
       return;
     }
     replace(tableHost, h("div", { class: "table-wrap" }, h("table", { class: "table" },
@@ -104,11 +102,9 @@ export async function executionsList(ctx, container, { pipelineId = null } = {})
     }
     await load();
   };
-  for (const el of [statusSel, pipelineSel, triggerSel]) if (el) el.addEventListener("change", onFilter);
-  sinceSel.addEventListener("change", () => {
-    if (!fixed) ctx.setQuery({ ...params(), since: sinceSel.value });
-    draw();
-  });
+  for (const el of [statusSel, pipelineSel, triggerSel, sinceSel]) {
+    if (el) el.addEventListener("change", onFilter);
+  }
   more.addEventListener("click", async () => {
     const page = await api.get("/v1/executions", { ...params(), limit: 50, cursor }, ctx.signal);
     items = items.concat(page.items);
