@@ -556,3 +556,28 @@ def test_phone_width_collapses_the_nav(browser: Any, server: BudProcess, client:
         screenshot(pg, "phone-pipelines")
     finally:
         context.close()
+
+
+def test_flow_control_from_the_trigger_form(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = unique("Flow")
+    pipeline = client.pipelines.create(name=name, definition={"steps": AUTO_DEPLOY_STEPS})
+    open_triggers_tab(page, name)
+    page.get_by_role("button", name="Add Event Trigger").click()
+    page.get_by_label("Event Type").select_option("model.added")
+    page.get_by_text("Flow control (optional)").click()
+    assert_labelled(page)
+    flow = page.get_by_label("Flow control", exact=True)
+    flow.fill('{"rate_limit": {"max": 0, "per_seconds": 60}}')
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".has-error")).to_contain_text("flow.rate_limit.max: 0 is less than")
+    expect(flow).to_have_attribute("aria-invalid", "true")
+    assert list(client.event_triggers.list(pipeline_id=pipeline.id)) == []
+    flow.fill('{"rate_limit": {"max": 1, "per_seconds": 60}}')
+    page.get_by_role("button", name="Save", exact=True).click()
+    rows = page.locator("tr[data-trigger-id]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text('flow: {"rate_limit":{"max":1,"per_seconds":60}}')
+    [trigger] = list(client.event_triggers.list(pipeline_id=pipeline.id))
+    assert trigger.flow == {"rate_limit": {"max": 1, "per_seconds": 60}}

@@ -9,6 +9,7 @@ import {
 import { jsonEditor } from "./editor.js";
 
 const FILTER_EXAMPLE = '{"model_source": "hugging_face"}';
+const FLOW_EXAMPLE = '{"rate_limit": {"max": 10, "per_seconds": 60}}';
 
 // ---------------------------------------------------------------------------------------
 // The verdict tree: one row per clause with path, op, expected, actual and outcome.
@@ -91,6 +92,19 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
       ". Operators such as ", code("$in"), ", ", code("$gt"), ", ", code("$prefix"), ", ",
       code("$exists"), ". Empty: every event of the type."),
   });
+  const flowEditor = jsonEditor({
+    id: "trigger-flow", rows: 4, placeholder: FLOW_EXAMPLE,
+    value: trigger && trigger.flow && Object.keys(trigger.flow).length ? pretty(trigger.flow) : "",
+  });
+  const flowField = field({
+    label: "Flow control", input: flowEditor.textarea, control: flowEditor.el,
+    className: "field-wide",
+    hint: h("span", {}, "Optional JSON: ", code("dedup"), ", ", code("rate_limit"), ", ",
+      code("debounce"), ", ", code("concurrency"), ", ", code("circuit_breaker"),
+      ". Every event held back is recorded with its reason."),
+  });
+  const flowBox = h("details", { class: "flow-box", open: Boolean(trigger && trigger.flow) },
+    h("summary", {}, "Flow control (optional)"), flowField);
   const enabledField = switchField({ label: "Enabled", id: "trigger-enabled",
     checked: trigger ? trigger.enabled : true });
   const fallback = formError();
@@ -119,7 +133,7 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
 
   const form = h("form", { class: "form trigger-form", novalidate: true, "aria-labelledby": "trigger-form-title" },
     h("h3", { id: "trigger-form-title" }, editing ? `Edit event trigger ${trigger.id}` : "Add Event Trigger"),
-    typeField, filterField, enabledField, fallback,
+    typeField, filterField, enabledField, flowBox, fallback,
     h("div", { class: "form-actions" }, save, cancel));
 
   form.addEventListener("submit", async (e) => {
@@ -131,10 +145,21 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
       editor.textarea.focus();
       return;
     }
+    const flow = flowEditor.parse();
+    if (!flow.ok || (!flow.empty && (flow.value === null || typeof flow.value !== "object"
+        || Array.isArray(flow.value)))) {
+      setFieldError(flowField, flow.ok ? "flow control must be a JSON object"
+        : `Flow control is not valid JSON: ${flow.message}`);
+      flowBox.open = true;
+      flowEditor.textarea.focus();
+      return;
+    }
+    setFieldError(flowField, null);
     const body = {
       event_type: select.value,
       filter: parsed.empty ? {} : parsed.value,
       enabled: enabledField.input.checked,
+      flow: flow.empty ? null : flow.value,
     };
     save.disabled = true;
     try {
@@ -150,6 +175,10 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
         editor.mark(at ? [{ line: at.line, message: err.message }] : []);
         if (at) editor.select(at);
         else editor.textarea.focus();
+      } else if (path === "flow" || path.startsWith("flow.")) {
+        setFieldError(flowField, err.message);
+        flowBox.open = true;
+        flowEditor.textarea.focus();
       } else if (path === "event_type") {
         setFieldError(typeField, err.message);
         select.focus();
@@ -348,7 +377,11 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
       h("td", {}, h("span", { class: "strong" }, t.event_type),
         h("div", { class: "sub" }, code(t.id)), t.name ? h("div", { class: "sub" }, t.name) : null),
       h("td", { class: "filter-cell" }, hasFilter ? code(compact(t.filter))
-        : h("span", { class: "muted" }, "none — every event")),
+        : h("span", { class: "muted" }, "none — every event"),
+        t.flow && Object.keys(t.flow).length
+          ? h("div", { class: "sub" }, "flow: ", code(compact(t.flow))) : null,
+        t.tripped_reason ? h("div", { class: "sub err-text", role: "note" },
+          `Tripped: ${t.tripped_reason}`) : null),
       h("td", {}, h("div", { class: "switch-row" }, toggle,
         h("label", { for: toggleId }, h("span", { class: "sr-only" }, `Enabled ${t.id}`), state))),
       h("td", { class: "num" }, String(t.fire_count ?? 0)),
