@@ -115,9 +115,17 @@ class Action:
         if self.timeout_seconds <= 0:
             raise ValueError(f"action {self.name}: timeout_seconds must be positive")
 
+    def _validator(self) -> jsonschema.Draft202012Validator:
+        # Built once per action: building a validator costs more than running it.
+        found = self.__dict__.get("_cached_validator")
+        if found is None:
+            found = jsonschema.Draft202012Validator(self.params_schema)
+            object.__setattr__(self, "_cached_validator", found)
+        return found
+
     def check_params(self, params: Mapping[str, Any], *, where: str, rendered: bool) -> None:
         """Validate params against the schema. Before rendering, template strings pass."""
-        validator = jsonschema.Draft202012Validator(self.params_schema)
+        validator = self._validator()
         for error in sorted(
             validator.iter_errors(dict(params)), key=lambda e: list(e.absolute_path)
         ):

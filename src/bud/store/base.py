@@ -11,11 +11,12 @@ from __future__ import annotations
 import abc
 import builtins
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bud.store import schema as t
@@ -25,6 +26,12 @@ Row = dict[str, Any]
 
 def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+@functools.cache
+def _get_statement(table: Table, keys: tuple[str, ...]) -> Any:
+    """One prepared SELECT per (table, keys): built and cache-keyed once, not per call."""
+    return select(table).where(*[table.c[k] == bindparam(k) for k in keys]).limit(1)
 
 
 class Tx:
@@ -49,8 +56,8 @@ class Tx:
         return {r[0] for r in result.all()}
 
     async def get(self, table: Table, **where: Any) -> Row | None:
-        stmt = select(table).where(*[table.c[k] == v for k, v in where.items()]).limit(1)
-        row = (await self.conn.execute(stmt)).mappings().first()
+        stmt = _get_statement(table, tuple(where))
+        row = (await self.conn.execute(stmt, where)).mappings().first()
         return dict(row) if row else None
 
     async def list(
