@@ -8,6 +8,7 @@ also write the screenshots in docs/screenshots/.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bud.cli.demo import DEMO_PIPELINES
 from tests.support import BudProcess, HttpReceiver, need
 
 try:
@@ -41,25 +43,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 T = TypeVar("T")
 
-AUTO_DEPLOY_STEPS: list[dict[str, Any]] = [
-    {"id": "health_check", "action": "cluster_health", "params": {"cluster_id": "cluster_prod"}},
-    {
-        "id": "deploy",
-        "action": "deployment_create",
-        "params": {
-            "model_id": "{{ event.model_id }}",
-            "cluster_id": "cluster_prod",
-            "deployment_name": "{{ event.model_name }}-auto",
-        },
-        "depends_on": ["health_check"],
-    },
-    {
-        "id": "notify",
-        "action": "notification",
-        "params": {"message": "Deployed {{ event.model_name }} successfully", "channel": "slack"},
-        "depends_on": ["deploy"],
-    },
-]
+AUTO_DEPLOY_STEPS: list[dict[str, Any]] = copy.deepcopy(DEMO_PIPELINES[0]["definition"]["steps"])
 
 
 def wait_for(

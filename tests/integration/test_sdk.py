@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import warnings
@@ -26,6 +27,7 @@ from bud import (
     ValidationError,
     WaitTimeout,
 )
+from bud.cli.demo import DEMO_PIPELINES
 from bud.settings import Settings
 from tests.support import HttpReceiver, free_port
 
@@ -34,53 +36,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-AUTO_DEPLOY = {
-    "steps": [
-        {
-            "id": "health_check",
-            "action": "cluster_health",
-            "params": {"cluster_id": "cluster_prod"},
-        },
-        {
-            "id": "deploy",
-            "action": "deployment_create",
-            "params": {
-                "model_id": "{{ event.model_id }}",
-                "cluster_id": "cluster_prod",
-                "deployment_name": "{{ event.model_name }}-auto",
-            },
-            "depends_on": ["health_check"],
-        },
-        {
-            "id": "notify",
-            "action": "notification",
-            "params": {
-                "message": "Deployed {{ event.model_name }} successfully",
-                "channel": "slack",
-            },
-            "depends_on": ["deploy"],
-        },
-    ]
-}
-FAILURE_ALERTS = {
-    "steps": [
-        {
-            "id": "log_failure",
-            "action": "log",
-            "params": {"message": "Deployment failed: {{ event.deployment_id }}", "level": "error"},
-        },
-        {
-            "id": "send_alert",
-            "action": "notification",
-            "params": {
-                "message": "🚨 Deployment {{ event.deployment_name }} failed: "
-                "{{ event.error_message }}",
-                "channel": "slack",
-                "priority": "high",
-            },
-        },
-    ]
-}
+# the product document's two example definitions, as the demo loads them
+AUTO_DEPLOY = copy.deepcopy(DEMO_PIPELINES[0]["definition"])
+FAILURE_ALERTS = copy.deepcopy(DEMO_PIPELINES[1]["definition"])
 LOG_ONLY = {
     "steps": [
         {

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bud.actions.registry import default_registry
+from bud.cli.demo import DEMO_PIPELINES
 from bud.errors import ValidationError
 from bud.pipelines import definition_to_dict, find_cycle, parse_definition
 
@@ -19,32 +20,13 @@ def errors(definition: Any) -> list[str]:
     return [e["message"] for e in info.value.details["errors"]]
 
 
-def test_the_spec_definition_parses() -> None:
-    parsed = parse_definition(
-        {
-            "steps": [
-                {
-                    "id": "health_check",
-                    "action": "cluster_health",
-                    "params": {"cluster_id": "cluster_prod"},
-                },
-                {
-                    "id": "deploy",
-                    "action": "deployment_create",
-                    "params": {
-                        "model_id": "{{ event.model_id }}",
-                        "cluster_id": "cluster_prod",
-                        "deployment_name": "{{ event.model_name }}-auto",
-                    },
-                    "depends_on": ["health_check"],
-                },
-            ]
-        },
-        REGISTRY,
-    )
-    assert [s.id for s in parsed.steps] == ["health_check", "deploy"]
-    assert parsed.roots() == ["health_check"] and parsed.dependents("health_check") == ["deploy"]
-    assert parse_definition(definition_to_dict(parsed), REGISTRY) == parsed
+def test_the_spec_definitions_parse() -> None:
+    for example in DEMO_PIPELINES:
+        parsed = parse_definition(example["definition"], REGISTRY)
+        assert parse_definition(definition_to_dict(parsed), REGISTRY) == parsed
+    auto = parse_definition(DEMO_PIPELINES[0]["definition"], REGISTRY)
+    assert [s.id for s in auto.steps] == ["health_check", "deploy", "notify"]
+    assert auto.roots() == ["health_check"] and auto.dependents("health_check") == ["deploy"]
 
 
 def test_cycles_are_named_in_dependency_order() -> None:

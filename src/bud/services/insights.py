@@ -14,6 +14,7 @@ from bud.engine.core import Engine, envelope_from_row
 from bud.errors import NotFoundError, ValidationError
 from bud.filters import compile_filter, summarize
 from bud.services.common import iso_times
+from bud.services.pipelines import run_inputs
 from bud.store import schema as t
 from bud.templates import TemplateError, build_context, mask_secrets, render_string, render_value
 from bud.timeutil import now as _now
@@ -133,15 +134,7 @@ class InsightService:
         self, pipeline_id: str, event: Any = None, params: Any = None
     ) -> dict[str, Any]:
         """Render every step against an event without storing or running anything."""
-        if params is not None and not isinstance(params, dict):
-            raise ValidationError("params must be a JSON object", details={"path": "params"})
-        envelope = None
-        if event is not None:
-            if isinstance(event, dict) and "event_type" not in event:
-                raise ValidationError(
-                    "event.event_type is required", details={"path": "event.event_type"}
-                )
-            envelope = self.engine.normalize([event], default_source="dry_run")[0]
+        params, envelope = run_inputs(self.engine, params, event, source="dry_run")
         async with self.store.read() as tx:
             pipeline = await tx.get(t.pipelines, id=pipeline_id)
             if pipeline is None:

@@ -25,6 +25,22 @@ def _out(
     return out
 
 
+def run_inputs(
+    engine: Engine, params: Any, event: Any, *, source: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Check a manual run's params and event (the event is validated, never stored)."""
+    if params is not None and not isinstance(params, dict):
+        raise ValidationError("params must be a JSON object", details={"path": "params"})
+    envelope = None
+    if event is not None:
+        if isinstance(event, dict) and "event_type" not in event:
+            raise ValidationError(
+                "event.event_type is required", details={"path": "event.event_type"}
+            )
+        envelope = engine.normalize([event], default_source=source)[0]
+    return params or {}, envelope
+
+
 class PipelineService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -224,19 +240,11 @@ class PipelineService:
         return {"items": [iso_times(r, "created_at") for r in rows]}
 
     async def run(self, pipeline_id: str, params: Any = None, event: Any = None) -> str:
-        if params is not None and not isinstance(params, dict):
-            raise ValidationError("params must be a JSON object", details={"path": "params"})
-        envelope = None
-        if event is not None:
-            if isinstance(event, dict) and "event_type" not in event:
-                raise ValidationError(
-                    "event.event_type is required", details={"path": "event.event_type"}
-                )
-            envelope = self.engine.normalize([event], default_source="manual")[0]
+        params, envelope = run_inputs(self.engine, params, event, source="manual")
         async with self.store.transaction() as tx:
             pipeline = await self._get_row(tx, pipeline_id)
             execution_id = await self.engine.create_execution(
-                tx, pipeline, origin="manual", trigger_id=None, event=envelope, params=params or {}
+                tx, pipeline, origin="manual", trigger_id=None, event=envelope, params=params
             )
         self.engine.wake()
         assert execution_id is not None
