@@ -20,7 +20,9 @@ from typing import Any
 
 import jsonschema
 
+from bud.engine.status import ExecutionStatus
 from bud.errors import ValidationError
+from bud.store import schema as t
 from bud.templates import TemplateError, build_context, check_syntax, render_string
 
 _TEMPLATE = {"type": "string", "minLength": 1, "maxLength": 1000}
@@ -146,6 +148,24 @@ class BatchState:
         return cls({}, {}, {}, {}, [], [])
 
 
+async def _put_state(
+    tx: Any, trigger_id: str, kind: str, key: str, event_id: str, expires_at: float
+) -> None:
+    """Remember the event a rule keyed on (replacing what was there) until ``expires_at``."""
+    st = t.trigger_state
+    await tx.delete(st, st.c.trigger_id == trigger_id, st.c.kind == kind, st.c.key == key)
+    await tx.insert(
+        st,
+        {
+            "trigger_id": trigger_id,
+            "kind": kind,
+            "key": key,
+            "value": {"event_id": event_id},
+            "expires_at": expires_at,
+        },
+    )
+
+
 class FlowGate:
     """Applies a trigger's flow rules to one matched event inside the ingest transaction."""
 
@@ -163,9 +183,7 @@ class FlowGate:
         decision: dict[str, Any],
     ) -> tuple[Verdict, str | None, bool]:
         """Verdict for a matched event; also the execution's concurrency key and whether held."""
-        from bud.engine import scheduler
-        from bud.engine.status import ExecutionStatus
-        from bud.store import schema as t
+        from bud.engine import scheduler  # scheduler imports this module: import on use
 
         flow: Mapping[str, Any] = view.flow or {}
         event_id = env["event_id"]
@@ -189,22 +207,7 @@ class FlowGate:
                         None,
                         False,
                     )
-                await tx.delete(
-                    t.trigger_state,
-                    t.trigger_state.c.trigger_id == view.id,
-                    t.trigger_state.c.kind == "dedup",
-                    t.trigger_state.c.key == key,
-                )
-                await tx.insert(
-                    t.trigger_state,
-                    {
-                        "trigger_id": view.id,
-                        "kind": "dedup",
-                        "key": key,
-                        "value": {"event_id": event_id},
-                        "expires_at": now + window,
-                    },
-                )
+                await _put_state(tx, view.id, "dedup", key, event_id, now + window)
                 batch.dedup[(view.id, key)] = now + window
             else:
                 return (
@@ -280,22 +283,7 @@ class FlowGate:
                         t.decisions.c.trigger_id == view.id,
                         t.decisions.c.outcome == "debounced",
                     )
-            await tx.delete(
-                t.trigger_state,
-                t.trigger_state.c.trigger_id == view.id,
-                t.trigger_state.c.kind == "debounce",
-                t.trigger_state.c.key == key,
-            )
-            await tx.insert(
-                t.trigger_state,
-                {
-                    "trigger_id": view.id,
-                    "kind": "debounce",
-                    "key": key,
-                    "value": {"event_id": event_id},
-                    "expires_at": now + seconds,
-                },
-            )
+            await _put_state(tx, view.id, "debounce", key, event_id, now + seconds)
             batch.debounce[(view.id, key)] = decision
             return (
                 Verdict(
