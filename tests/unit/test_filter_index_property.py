@@ -366,3 +366,44 @@ def test_prefix_and_bound_guards_match_exactly_what_a_full_scan_matches(
     ops: list[Operation], probes: list[dict[str, Any]]
 ) -> None:
     check_index(ops, probes)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations(TRIGGER_FILTERS), probes=PROBES)
+def test_index_is_exact_when_the_shared_piece_caches_keep_emptying(
+    ops: list[Operation], probes: list[dict[str, Any]]
+) -> None:
+    from bud.filters import clauses, values
+
+    caches: list[values._Interned[Any]] = [
+        values._SEGS,
+        values._GETTERS,
+        clauses._TESTS,
+        clauses._ACCEPTS,
+        clauses._PREDICATES,
+    ]
+    limits = [cache.limit for cache in caches]
+    try:
+        for cache in caches:
+            cache.limit = 1
+        check_index(ops, probes)
+    finally:
+        for cache, limit in zip(caches, limits, strict=True):
+            cache.limit = limit
+
+
+@SETTINGS
+@given(flt=MAYBE_FILTERS, event=events())
+def test_a_matcher_view_reads_its_filter_back_unchanged(
+    flt: dict[str, Any] | None, event: dict[str, Any]
+) -> None:
+    from bud.engine.matcher import Matcher
+
+    matcher = Matcher()
+    row = {"id": "t", "pipeline_id": "p", "event_type": "t1", "enabled": True, "filter": flt}
+    matcher.put(row)
+    view = matcher.get("t")
+    assert view is not None
+    compiled = compile_filter(flt)
+    assert view.filter == compiled
+    assert view.filter.explain(event) == compiled.explain(event)

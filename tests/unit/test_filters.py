@@ -611,3 +611,149 @@ def test_public_names_are_pinned() -> None:
     assert all(hasattr(bud.filters, name) for name in bud.filters.__all__)
     # The function, not a submodule of the same name.
     assert callable(bud.filters.explain)
+
+
+# --- memory: shared pieces, compact entries, lazy views ------------------------------------------
+
+
+def test_equal_clauses_share_their_compiled_pieces() -> None:
+    a = compile_filter({"environment": ["prod", "staging"], "replicas": {"$gte": 1}})._root
+    b = compile_filter({"environment": ["staging", "prod"], "replicas": {"$gte": 1}})._root
+    for left, right in zip(a.children, b.children, strict=True):
+        assert left.segs is right.segs  # type: ignore[union-attr]
+        assert left.get is right.get  # type: ignore[union-attr]
+        assert left.test is right.test  # type: ignore[union-attr]
+        assert left.predicate() is right.predicate()
+    assert a.predicate() is b.predicate()
+    # Equal keys, different literals: the test is shared, the explanation is not.
+    one, one_f = compile_filter({"n": 1}), compile_filter({"n": 1.0})
+    assert one._root.children[0].test is one_f._root.children[0].test  # type: ignore[union-attr]
+    assert type(explain(one, EVENT)["children"][0]["expected"]) is int
+    assert type(explain(one_f, EVENT)["children"][0]["expected"]) is float
+    # True and 1 stay apart.
+    flag = compile_filter({"n": True})
+    assert flag._root.children[0].test is not one._root.children[0].test  # type: ignore[union-attr]
+
+
+def test_interning_cache_is_bounded() -> None:
+    from bud.filters.values import _Interned
+
+    cache: _Interned[str] = _Interned(limit=2)
+    assert cache.get("a", lambda: "A") == "A"
+    assert cache.get("a", lambda: "other") == "A"
+    cache.get("b", lambda: "B")
+    cache.get("c", lambda: "C")
+    assert len(cache.items) <= 2
+    assert cache.get("c", lambda: "other") == "C"
+
+
+def test_filter_builds_its_predicate_on_first_match() -> None:
+    flt = compile_filter({"model_id": "m1"})
+    assert flt._fn is None
+    assert flt.matches(EVENT)
+    assert flt._fn is not None
+    assert not flt.matches(make_event({"model_id": "m2"}))
+
+
+def test_index_buckets_hold_one_entry_then_a_dict_then_one_again() -> None:
+    from bud.filters.index import _Entry
+
+    index = TriggerIndex()
+    index.put("t1", "model.added", {"model_id": "m1"})
+    where = index._types["model.added"].structures[0]
+    assert isinstance(where.buckets["m1"], _Entry)  # type: ignore[union-attr]
+    index.put("t2", "model.added", {"model_id": ["m1", "m7"]})
+    assert isinstance(where.buckets["m1"], dict)  # type: ignore[union-attr]
+    index.put("t2", "model.added", {"model_id": ["m1", "m7"]})  # replaced in place
+    assert index.match(EVENT) == ["t1", "t2"]
+    index.remove("t1")
+    assert isinstance(where.buckets["m1"], _Entry)
+    assert index.match(EVENT) == ["t2"]
+    index.put("t1", "model.added", {"model_id": "m1"})  # back, now after t2
+    assert index.match(EVENT) == ["t2", "t1"]
+    index.put("p1", "model.added", {"model_name": {"$prefix": "Llama"}})
+    index.put("p2", "model.added", {"model_name": {"$prefix": "Llama"}})
+    assert index.match(EVENT) == ["t2", "t1", "p1", "p2"]
+    for tid in ("t1", "t2", "p1", "p2"):
+        index.remove(tid)
+    assert len(index) == 0 and index.candidates("model.added") == []
+    assert index._types == {}
+
+
+def test_index_keeps_only_the_residual_of_a_guarded_trigger() -> None:
+    index = TriggerIndex()
+    index.put("t", "model.added", {"model_id": "m1", "model_source": "hugging_face"})
+    entry = index._entries["t"]
+    shared = compile_filter({"model_source": "hugging_face"})._root.children[0].predicate()
+    assert entry.fn is shared
+    assert entry.terms == ("eq", ("data", "model_id"), "m1")
+
+
+def _row(i: int, flt: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"trig_{i}",
+        "pipeline_id": "pipe_1",
+        "event_type": "model.added",
+        "enabled": True,
+        "filter": flt,
+        "updated_at": 1.5,
+        **extra,
+    }
+
+
+def test_matcher_view_compiles_its_filter_when_read() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from bud.engine.matcher import Matcher, TriggerView, explain_decision
+
+    source = {"model_id": "m2", "ratio": 1.0, "n": 10**20, "$or": [{"a": True}, {"b": None}]}
+    m = Matcher()
+    m.put(_row(1, source, name="one", flow={"dedup": {"key": "x"}}))
+    m.put(_row(2, None, enabled=False))
+    view = m.get("trig_1")
+    assert view is not None
+    assert isinstance(view.filter, Filter) and view.filter == Filter(source)
+    assert view.filter.source == source and list(view.filter.source) == list(source)
+    assert type(view.filter.source["ratio"]) is float
+    assert (view.name, view.flow, view.updated_at) == ("one", {"dedup": {"key": "x"}}, 1.5)
+    reason, detail = explain_decision(view, EVENT, changed_since=False)
+    assert detail is not None and detail["verdict"] == explain(source, EVENT)
+    assert reason == summarize(explain(source, EVENT))
+    empty = m.get("trig_2")
+    assert empty is not None and empty.filter == Filter() and not empty.enabled
+    with pytest.raises(FrozenInstanceError):
+        view.enabled = False
+    m.disable("trig_1")
+    disabled = m.get("trig_1")
+    assert disabled is not None and not disabled.enabled and disabled.filter == view.filter
+    assert disabled != view and disabled == TriggerView(
+        "trig_1", "pipe_1", "model.added", False, source, "one", {"dedup": {"key": "x"}}, 1.5
+    )
+    with pytest.raises(FilterError):
+        m.put(_row(1, {"model_id": {"$bad": 1}}))
+
+
+def test_matcher_memory_per_trigger_stays_small() -> None:
+    """DESIGN.md section 6: < 300 MB with 100,000 triggers; the matcher aims at <= 1.5 KB."""
+    import gc
+    import tracemalloc
+
+    from bud.engine.matcher import Matcher
+
+    n = 5_000
+    rows = [
+        json.loads(json.dumps(_row(i, {"model_id": f"m{i}", "environment": ["prod", "staging"]})))
+        for i in range(n)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        m = Matcher()
+        for row in rows:
+            m.put(row)
+        gc.collect()
+        used, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(m) == n
+    assert used / n < 1_500, f"{used / n:.0f} bytes per trigger"

@@ -1,24 +1,144 @@
-"""The matcher: enabled triggers compiled into one index, with a decision per candidate."""
+"""The matcher: enabled triggers compiled into one index, with a decision per candidate.
+
+Memory matters here (DESIGN.md section 6: under 300 MB with 100,000 triggers), so the matcher
+keeps per trigger only a small :class:`TriggerView` and the index entry. A view keeps its
+filter as compact JSON text and compiles it when someone reads ``view.filter`` (explaining a
+decision, replaying an event): the hot path never does, the index has its own compiled form.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import FrozenInstanceError, dataclass
+from functools import lru_cache
 from typing import Any
 
 from bud.filters import Filter, TriggerIndex, compile_filter, summarize
 
+_EMPTY_FILTER = Filter()
 
-@dataclass(frozen=True)
+
+def _dump_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+@lru_cache(maxsize=256)
+def _filter_from_json(text: str) -> Filter:
+    """A compiled filter for a view's stored JSON; recently read ones are kept (immutable)."""
+    return Filter(json.loads(text))
+
+
 class TriggerView:
+    """One trigger as the matcher sees it. Immutable; ``filter`` is compiled when read."""
+
+    __slots__ = (
+        "_filter",
+        "enabled",
+        "event_type",
+        "flow",
+        "id",
+        "name",
+        "pipeline_id",
+        "updated_at",
+    )
+
     id: str
     pipeline_id: str
     event_type: str
     enabled: bool
-    filter: Filter
-    name: str | None = None
-    flow: dict[str, Any] | None = None
-    updated_at: float = 0.0
+    name: str | None
+    flow: dict[str, Any] | None
+    updated_at: float
+    # The compiled filter, or its source as compact JSON text (None for the empty filter).
+    _filter: Filter | str | None
+
+    def __init__(
+        self,
+        id: str,
+        pipeline_id: str,
+        event_type: str,
+        enabled: bool,
+        filter: Filter | Mapping[str, Any] | str | None,
+        name: str | None = None,
+        flow: dict[str, Any] | None = None,
+        updated_at: float = 0.0,
+    ) -> None:
+        if isinstance(filter, Mapping):
+            filter = _compact(filter)
+        setattr_ = object.__setattr__
+        setattr_(self, "id", id)
+        setattr_(self, "pipeline_id", pipeline_id)
+        setattr_(self, "event_type", event_type)
+        setattr_(self, "enabled", enabled)
+        setattr_(self, "_filter", filter)
+        setattr_(self, "name", name)
+        setattr_(self, "flow", flow)
+        setattr_(self, "updated_at", updated_at)
+
+    @property
+    def filter(self) -> Filter:
+        found = self._filter
+        if found is None:
+            return _EMPTY_FILTER
+        if isinstance(found, Filter):
+            return found
+        return _filter_from_json(found)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.pipeline_id,
+            self.event_type,
+            self.enabled,
+            self.filter,
+            self.name,
+            self.flow,
+            self.updated_at,
+        )
+
+    def with_enabled(self, enabled: bool) -> TriggerView:
+        """A copy with ``enabled`` changed (the filter is not recompiled)."""
+        return TriggerView(
+            self.id,
+            self.pipeline_id,
+            self.event_type,
+            enabled,
+            self._filter,
+            self.name,
+            self.flow,
+            self.updated_at,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, TriggerView)
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"TriggerView(id={self.id!r}, pipeline_id={self.pipeline_id!r}, "
+            f"event_type={self.event_type!r}, enabled={self.enabled!r}, filter={self.filter!r}, "
+            f"name={self.name!r}, flow={self.flow!r}, updated_at={self.updated_at!r})"
+        )
+
+
+def _compact(source: Mapping[str, Any]) -> str | None:
+    """A validated filter's source as compact JSON text; it reads back equal."""
+    if not source:
+        return None
+    return json.dumps(source, ensure_ascii=False, separators=(",", ":"), default=_dump_json)
 
 
 @dataclass(frozen=True)
@@ -36,6 +156,8 @@ class Matcher:
         self._index = TriggerIndex()
         self._triggers: dict[str, TriggerView] = {}
         self._by_type: dict[str, dict[str, None]] = {}
+        # One string object per event type, shared by every view of that type.
+        self._type_names: dict[str, str] = {}
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -43,20 +165,23 @@ class Matcher:
 
     def put(self, row: Mapping[str, Any]) -> None:
         self.remove(str(row["id"]))
+        compiled = compile_filter(row.get("filter") or {})  # FilterError before any change
+        event_type = row["event_type"]
+        event_type = self._type_names.setdefault(event_type, event_type)
         view = TriggerView(
             id=row["id"],
             pipeline_id=row["pipeline_id"],
-            event_type=row["event_type"],
+            event_type=event_type,
             enabled=bool(row["enabled"]),
-            filter=compile_filter(row.get("filter") or {}),
+            filter=_compact(compiled.source),
             name=row.get("name"),
             flow=row.get("flow") or None,
             updated_at=float(row.get("updated_at") or 0.0),
         )
         self._triggers[view.id] = view
-        self._by_type.setdefault(view.event_type, {})[view.id] = None
+        self._by_type.setdefault(event_type, {})[view.id] = None
         if view.enabled:
-            self._index.put(view.id, view.event_type, view.filter)
+            self._index.put(view.id, event_type, compiled)
 
     def remove(self, trigger_id: str) -> None:
         old = self._triggers.pop(trigger_id, None)
@@ -67,7 +192,7 @@ class Matcher:
     def disable(self, trigger_id: str) -> None:
         view = self._triggers.get(trigger_id)
         if view is not None and view.enabled:
-            self._triggers[trigger_id] = replace(view, enabled=False)
+            self._triggers[trigger_id] = view.with_enabled(False)
             self._index.remove(trigger_id)
 
     def get(self, trigger_id: str) -> TriggerView | None:

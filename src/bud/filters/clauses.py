@@ -3,6 +3,10 @@
 A :class:`_Leaf` is one clause (path, operator, operand); a :class:`_Group` is ``$and``,
 ``$or`` or ``$not`` over child nodes. Each node turns into a predicate (a closure over the
 event) for matching, and into a verdict tree for explanations.
+
+Tests, leaf predicates and combinations of predicates are interned (see
+:class:`~bud.filters.values._Interned`): many triggers repeat the same clause on the same
+path, and each distinct one is built once and shared. They are pure functions of their key.
 """
 
 from __future__ import annotations
@@ -11,10 +15,24 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from bud.filters.values import MISSING, _copy_json, _is_array, _is_number, _key, _make_getter
+from bud.filters.values import (
+    MISSING,
+    _copy_json,
+    _intern_segs,
+    _Interned,
+    _is_array,
+    _is_number,
+    _json_type,
+    _key,
+    _make_getter,
+)
 
 Test = Callable[[Any], bool]
 Predicate = Callable[[Mapping[str, Any]], bool]
+
+_TESTS: Final[_Interned[Test]] = _Interned()
+_ACCEPTS: Final[_Interned[Test]] = _Interned(256)
+_PREDICATES: Final[_Interned[Predicate]] = _Interned()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,6 +55,11 @@ def _any_element(scalar_test: Test) -> Test:
 
 
 def _eq_test(keys: frozenset[Any]) -> Test:
+    """The shared test of "some element's equality key is in ``keys``"."""
+    return _TESTS.get(("eq", keys), lambda: _new_eq_test(keys))
+
+
+def _new_eq_test(keys: frozenset[Any]) -> Test:
     if len(keys) == 1:
         (only,) = keys
         if type(only) is str:
@@ -79,6 +102,10 @@ _ORDERING: Final[dict[str, Callable[[Any, Any], bool]]] = {
 
 
 def _ordering_test(op: str, operand: Any) -> Test:
+    return _TESTS.get((op, type(operand), operand), lambda: _new_ordering_test(op, operand))
+
+
+def _new_ordering_test(op: str, operand: Any) -> Test:
     cmp = _ORDERING[op]
     if isinstance(operand, str):
 
@@ -123,6 +150,10 @@ def _string_test(fn: Callable[[str], bool]) -> Test:
 
 
 def _contains_test(operand: Any) -> Test:
+    return _TESTS.get(("$contains", type(operand), operand), lambda: _new_contains_test(operand))
+
+
+def _new_contains_test(operand: Any) -> Test:
     key = _key(operand)
     is_str = isinstance(operand, str)
 
@@ -154,6 +185,71 @@ def _always(value: Any) -> bool:
     return True
 
 
+def _string_op_test(op: str, operand: str) -> Test:
+    """The shared test of ``$prefix`` / ``$suffix`` / ``$eq_ignore_case`` / ``$wildcard``."""
+    return _TESTS.get((op, operand), lambda: _string_test(_string_fn(op, operand)))
+
+
+def _string_fn(op: str, operand: str) -> Callable[[str], bool]:
+    if op == "$prefix":
+        return _bound_startswith(operand)
+    if op == "$suffix":
+        return _bound_endswith(operand)
+    if op == "$eq_ignore_case":
+        folded = operand.casefold()
+        return lambda s: s.casefold() == folded
+    return _glob(operand)
+
+
+def _exists(value: Any) -> bool:
+    return value is not MISSING
+
+
+def _absent(value: Any) -> bool:
+    return value is MISSING
+
+
+def _exists_test(want: bool) -> Test:
+    return _exists if want else _absent
+
+
+def _negated_eq_test(op: str, keys: frozenset[Any]) -> Test:
+    """``$ne`` / ``$nin`` (a missing field is "not equal") or ``$anything_but`` (it must exist)."""
+    return _TESTS.get((op, keys), lambda: _new_negated_eq_test(op, keys))
+
+
+def _new_negated_eq_test(op: str, keys: frozenset[Any]) -> Test:
+    eq = _eq_test(keys)
+    if op == "$anything_but":
+        # EventBridge semantics: the field must be present.
+        return lambda v: v is not MISSING and not eq(v)
+    # MongoDB semantics: a missing field is "not equal".
+    return lambda v: not eq(v)
+
+
+def _accepts_types(types: frozenset[str]) -> Test:
+    """Whether a value has one of the JSON ``types`` (shared per set of types)."""
+
+    def make() -> Test:
+        return lambda v: _json_type(v) in types
+
+    return _ACCEPTS.get(types, make)
+
+
+def _leaf_predicate(segs: tuple[str, ...], test: Test) -> Predicate:
+    """The shared predicate ``test(value at segs)``."""
+
+    def make() -> Predicate:
+        get = _make_getter(segs)
+        return lambda event: test(get(event))
+
+    return _PREDICATES.get((segs, test), make)
+
+
+def _true(event: Mapping[str, Any]) -> bool:
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # Compiled nodes
 
@@ -161,7 +257,7 @@ def _always(value: Any) -> bool:
 class _Leaf:
     """One clause: a path, an operator and an operand."""
 
-    __slots__ = ("accepts", "clause", "expected", "get", "index_keys", "op", "path", "segs", "test")
+    __slots__ = ("accepts", "clause", "expected", "get", "index_keys", "op", "segs", "test")
 
     def __init__(
         self,
@@ -175,8 +271,7 @@ class _Leaf:
         index_keys: frozenset[Any] | None = None,
     ) -> None:
         self.op = op
-        self.segs = segs
-        self.path = ".".join(segs)
+        self.segs = segs = _intern_segs(segs)
         self.clause = clause
         self.expected = expected
         self.test = test
@@ -186,9 +281,12 @@ class _Leaf:
         self.index_keys = index_keys
         self.get = _make_getter(segs)
 
+    @property
+    def path(self) -> str:
+        return ".".join(self.segs)
+
     def predicate(self) -> Predicate:
-        get, test = self.get, self.test
-        return lambda event: test(get(event))
+        return _leaf_predicate(self.segs, self.test)
 
     def outcome(self, value: Any) -> str:
         if self.test(value):
@@ -234,7 +332,7 @@ class _Group:
         preds = [c.predicate() for c in self.children]
         if self.op == "$not":
             (inner,) = preds
-            return lambda event: not inner(event)
+            return _PREDICATES.get(("$not", inner), lambda: lambda event: not inner(event))
         if self.op == "$or":
             return _any_of(preds)
         return _all_of(preds)
@@ -256,9 +354,14 @@ _Node = _Leaf | _Group
 
 def _all_of(preds: list[Predicate]) -> Predicate:
     if not preds:
-        return lambda event: True
+        return _true
     if len(preds) == 1:
         return preds[0]
+    key = ("$and", *preds)
+    return _PREDICATES.get(key, lambda: _new_all_of(preds))
+
+
+def _new_all_of(preds: list[Predicate]) -> Predicate:
     if len(preds) == 2:
         a, b = preds
         return lambda event: a(event) and b(event)
@@ -276,6 +379,11 @@ def _all_of(preds: list[Predicate]) -> Predicate:
 def _any_of(preds: list[Predicate]) -> Predicate:
     if len(preds) == 1:
         return preds[0]
+    key = ("$or", *preds)
+    return _PREDICATES.get(key, lambda: _new_any_of(preds))
+
+
+def _new_any_of(preds: list[Predicate]) -> Predicate:
     frozen = tuple(preds)
 
     def any_of(event: Mapping[str, Any]) -> bool:

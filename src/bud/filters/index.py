@@ -5,16 +5,21 @@ least one term is hit by that event. A term is an equality on a path (dict bucke
 prefix on a path (buckets per prefix length) or a numeric/string bound on a path (a sorted
 list searched with bisect). Matching collects the triggers of every hit term and runs only
 their compiled filters; triggers without a guard are scanned on every event.
+
+Memory: an entry keeps only what matching needs, its guard terms and the *residual*
+predicate (the filter minus the clause its guard proves), built from shared pieces; the
+compiled :class:`~bud.filters.Filter` itself is not kept. A bucket holding one trigger holds
+the entry itself rather than a one-item dict.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
-from bud.filters.clauses import _ORDERING, Predicate, _all_of, _Group, _Leaf, _Node
+from bud.filters.clauses import _ORDERING, Predicate, _all_of, _Group, _Leaf, _Node, _true
 from bud.filters.language import Filter, compile_filter
 from bud.filters.values import MISSING, _is_number, _key, _make_getter
 
@@ -26,20 +31,30 @@ _RANGE: Final = "range"
 _RANGE_BASE_COST: Final = 4.0
 _NEW_PATH_COST: Final = 0.5
 
-# (kind, path segments, payload): the payload is the set of equality keys, the prefix, or
-# the pair (operator, bound).
+# (kind, path segments, payload): the payload is the equality keys, the prefix, or the pair
+# (operator, bound). Equality keys are a frozenset while the guard is chosen; an entry keeps
+# them as its one key, or a tuple of keys (a key is never a tuple).
 _Term = tuple[str, tuple[str, ...], Any]
 
 
 class _Entry:
     __slots__ = ("event_type", "fn", "seq", "terms", "trigger_id")
 
-    def __init__(self, trigger_id: str, seq: int, event_type: str, flt: Filter) -> None:
+    def __init__(self, trigger_id: str, seq: int, event_type: str) -> None:
         self.trigger_id = trigger_id
         self.seq = seq
         self.event_type = event_type
-        self.fn = flt._fn
-        self.terms: tuple[_Term, ...] = ()
+        self.fn: Predicate = _true
+        # The guard terms, flattened: (kind, segs, payload, kind, segs, payload, ...).
+        self.terms: tuple[Any, ...] = ()
+
+    def each_term(self) -> list[_Term]:
+        t = self.terms
+        return [(t[i], t[i + 1], t[i + 2]) for i in range(0, len(t), 3)]
+
+
+# A bucket: the one entry of its key, or a dict of them by trigger id once there are more.
+_Bucket = _Entry | dict[str, _Entry]
 
 
 def _strings(value: Any) -> list[str]:
@@ -50,17 +65,62 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _drop(buckets: dict[Any, dict[str, _Entry]], key: Any, entry: _Entry) -> bool:
+def _keys(payload: Any) -> Collection[Any]:
+    """The equality keys of a payload, as chosen (a frozenset) or as kept (a key or a tuple)."""
+    return payload if isinstance(payload, (tuple, frozenset)) else (payload,)
+
+
+def _size(bucket: _Bucket | None) -> int:
+    if bucket is None:
+        return 0
+    return 1 if isinstance(bucket, _Entry) else len(bucket)
+
+
+def _add(buckets: dict[Any, _Bucket], key: Any, entry: _Entry) -> bool:
+    """Put ``entry`` in the bucket at ``key``; False if its trigger was there already."""
+    bucket = buckets.get(key)
+    if bucket is None:
+        buckets[key] = entry
+        return True
+    if isinstance(bucket, _Entry):
+        if bucket.trigger_id == entry.trigger_id:
+            buckets[key] = entry
+            return False
+        buckets[key] = {bucket.trigger_id: bucket, entry.trigger_id: entry}
+        return True
+    fresh = entry.trigger_id not in bucket
+    bucket[entry.trigger_id] = entry
+    return fresh
+
+
+def _drop(buckets: dict[Any, _Bucket], key: Any, entry: _Entry) -> bool:
     """Take ``entry`` out of the bucket at ``key``; False if it was not there.
 
-    An emptied bucket is dropped, so ``__bool__`` can tell an empty structure.
+    An emptied bucket is dropped, so ``__bool__`` can tell an empty structure; a bucket left
+    with one entry holds it directly again.
     """
     bucket = buckets.get(key)
-    if bucket is None or bucket.pop(entry.trigger_id, None) is None:
+    if bucket is None:
         return False
-    if not bucket:
+    if isinstance(bucket, _Entry):
+        if bucket.trigger_id != entry.trigger_id:
+            return False
+        del buckets[key]
+        return True
+    if bucket.pop(entry.trigger_id, None) is None:
+        return False
+    if len(bucket) == 1:
+        buckets[key] = next(iter(bucket.values()))
+    elif not bucket:
         del buckets[key]
     return True
+
+
+def _gather(bucket: _Bucket, out: dict[str, _Entry]) -> None:
+    if isinstance(bucket, _Entry):
+        out[bucket.trigger_id] = bucket
+    else:
+        out.update(bucket)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,17 +137,17 @@ class _EqIndex:
 
     def __init__(self, segs: tuple[str, ...]) -> None:
         self.get = _make_getter(segs)
-        self.buckets: dict[Any, dict[str, _Entry]] = {}
+        self.buckets: dict[Any, _Bucket] = {}
 
-    def crowd(self, keys: frozenset[Any]) -> int:
-        return sum(len(self.buckets.get(k, ())) for k in keys)
+    def crowd(self, keys: Any) -> int:
+        return sum(_size(self.buckets.get(k)) for k in _keys(keys))
 
-    def add(self, keys: frozenset[Any], entry: _Entry) -> None:
-        for key in keys:
-            self.buckets.setdefault(key, {})[entry.trigger_id] = entry
+    def add(self, keys: Any, entry: _Entry) -> None:
+        for key in _keys(keys):
+            _add(self.buckets, key, entry)
 
-    def discard(self, keys: frozenset[Any], entry: _Entry) -> None:
-        for key in keys:
+    def discard(self, keys: Any, entry: _Entry) -> None:
+        for key in _keys(keys):
             _drop(self.buckets, key, entry)
 
     def __bool__(self) -> bool:
@@ -98,12 +158,15 @@ class _EqIndex:
         if isinstance(value, (list, tuple)):
             for item in value:
                 bucket = buckets.get(_key(item))
-                if bucket:
-                    out.update(bucket)
+                if bucket is not None:
+                    _gather(bucket, out)
         else:
             bucket = buckets.get(value if type(value) is str else _key(value))
-            if bucket:
-                out.update(bucket)
+            if bucket is not None:
+                if isinstance(bucket, _Entry):
+                    out[bucket.trigger_id] = bucket
+                else:
+                    out.update(bucket)
 
 
 class _PrefixIndex:
@@ -113,18 +176,16 @@ class _PrefixIndex:
 
     def __init__(self, segs: tuple[str, ...]) -> None:
         self.get = _make_getter(segs)
-        self.buckets: dict[str, dict[str, _Entry]] = {}
+        self.buckets: dict[str, _Bucket] = {}
         self.lengths: dict[int, int] = {}
         self.sorted_lengths: tuple[int, ...] = ()
 
     def crowd(self, prefix: str) -> int:
-        return len(self.buckets.get(prefix, ()))
+        return _size(self.buckets.get(prefix))
 
     def add(self, prefix: str, entry: _Entry) -> None:
-        bucket = self.buckets.setdefault(prefix, {})
-        if entry.trigger_id in bucket:
+        if not _add(self.buckets, prefix, entry):
             return
-        bucket[entry.trigger_id] = entry
         size = len(prefix)
         self.lengths[size] = self.lengths.get(size, 0) + 1
         if self.lengths[size] == 1:
@@ -150,8 +211,8 @@ class _PrefixIndex:
                 if cut > size:
                     break
                 bucket = buckets.get(text[:cut])
-                if bucket:
-                    out.update(bucket)
+                if bucket is not None:
+                    _gather(bucket, out)
 
 
 class _Bounds:
@@ -255,7 +316,7 @@ _STRUCTURES: Final[dict[str, Callable[[tuple[str, ...]], _Structure]]] = {
 class _TypeIndex:
     """The triggers of one event type: per kind of term, one structure per path."""
 
-    __slots__ = ("all", "scan", "structures", "tables")
+    __slots__ = ("count", "scan", "structures", "tables")
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[tuple[str, ...], _Structure]] = {
@@ -264,7 +325,7 @@ class _TypeIndex:
         # Every structure of every table, in kind order: what ``match`` walks.
         self.structures: tuple[_Structure, ...] = ()
         self.scan: dict[str, _Entry] = {}
-        self.all: dict[str, _Entry] = {}
+        self.count = 0
 
     def _restructured(self) -> None:
         self.structures = tuple(s for table in self.tables.values() for s in table.values())
@@ -302,15 +363,16 @@ class _TypeIndex:
         return best
 
     def link(self, entry: _Entry, root: _Group) -> None:
-        self.all[entry.trigger_id] = entry
+        self.count += 1
         found = self.guard(root) if root.children else None
         if found is None:
+            entry.fn = root.predicate()
             self.scan[entry.trigger_id] = entry
             return
-        entry.terms = tuple(found[1])
-        if len(entry.terms) == 1:
-            entry.fn = _residual(root, entry.terms[0])
-        for kind, segs, payload in entry.terms:
+        terms = found[1]
+        entry.fn = _residual(root, terms[0]) if len(terms) == 1 else root.predicate()
+        entry.terms = tuple(part for term in terms for part in _stored(term))
+        for kind, segs, payload in entry.each_term():
             table = self.tables[kind]
             where = table.get(segs)
             if where is None:
@@ -319,9 +381,9 @@ class _TypeIndex:
             where.add(payload, entry)
 
     def unlink(self, entry: _Entry) -> None:
-        self.all.pop(entry.trigger_id, None)
+        self.count -= 1
         self.scan.pop(entry.trigger_id, None)
-        for kind, segs, payload in entry.terms:
+        for kind, segs, payload in entry.each_term():
             table = self.tables[kind]
             where = table.get(segs)
             if where is None:
@@ -331,6 +393,14 @@ class _TypeIndex:
                 del table[segs]
                 self._restructured()
         entry.terms = ()
+
+
+def _stored(term: _Term) -> _Term:
+    """The term as an entry keeps it: equality keys as the key or a tuple, which are smaller."""
+    kind, segs, payload = term
+    if kind != _EQ:
+        return term
+    return (kind, segs, next(iter(payload)) if len(payload) == 1 else tuple(payload))
 
 
 def _leaf_term(leaf: _Leaf) -> _Term | None:
@@ -398,7 +468,7 @@ class TriggerIndex:
         tindex = self._types.get(event_type)
         if tindex is None:
             tindex = self._types[event_type] = _TypeIndex()
-        entry = _Entry(trigger_id, seq, event_type, flt)
+        entry = _Entry(trigger_id, seq, event_type)
         self._entries[trigger_id] = entry
         tindex.link(entry, flt._root)
 
@@ -407,7 +477,7 @@ class TriggerIndex:
         if tindex is None:
             return
         tindex.unlink(entry)
-        if not tindex.all:
+        if not tindex.count:
             del self._types[entry.event_type]
 
     def remove(self, trigger_id: str) -> None:
@@ -418,10 +488,10 @@ class TriggerIndex:
 
     def candidates(self, event_type: str) -> list[str]:
         """Every trigger id registered for ``event_type``, in insertion order."""
-        tindex = self._types.get(event_type)
-        if tindex is None:
+        if event_type not in self._types:
             return []
-        return [e.trigger_id for e in sorted(tindex.all.values(), key=_seq_of)]
+        found = [e for e in self._entries.values() if e.event_type == event_type]
+        return [e.trigger_id for e in sorted(found, key=_seq_of)]
 
     def match(self, event: Mapping[str, Any]) -> list[str]:
         """Ids of the triggers for ``event["event_type"]`` whose filter matches, in put order."""

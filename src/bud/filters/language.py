@@ -15,20 +15,20 @@ from bud.filters.clauses import (
     _ORDERING,
     Predicate,
     Test,
+    _accepts_types,
     _always,
-    _bound_endswith,
-    _bound_startswith,
     _contains_test,
     _eq_test,
-    _glob,
+    _exists_test,
     _Group,
     _is_str,
     _Leaf,
+    _negated_eq_test,
     _Node,
     _ordering_test,
-    _string_test,
+    _string_op_test,
 )
-from bud.filters.values import MISSING, _copy_json, _is_number, _json_type, _key
+from bud.filters.values import _copy_json, _is_number, _json_type, _key
 
 MAX_DEPTH: Final = 10
 MAX_CLAUSES: Final = 256
@@ -238,7 +238,7 @@ class _Compiler:
         self, op: str, segs: tuple[str, ...], where: str, expected: Any, keys: frozenset[Any]
     ) -> _Leaf:
         types = frozenset(_json_type(v) for v in (expected if op == "$in" else [expected]))
-        accepts = lambda v: _json_type(v) in types  # noqa: E731
+        accepts = _accepts_types(types)
         return self._leaf(op, segs, where, expected, _eq_test(keys), accepts, index_keys=keys)
 
     def operator(self, op: str, operand: Any, *, segs: tuple[str, ...], where: str) -> _Leaf:
@@ -269,22 +269,11 @@ class _Compiler:
                 raise FilterError(
                     f"$exists needs true or false, got {_json_type(operand)}", path=where
                 )
-            want = operand
-            return self._leaf(
-                op, segs, where, operand, lambda v: (v is not MISSING) == want, _always
-            )
+            return self._leaf(op, segs, where, operand, _exists_test(operand), _always)
         if op in ("$prefix", "$suffix", "$eq_ignore_case", "$wildcard"):
             if not isinstance(operand, str):
                 raise FilterError(f"{op} needs a string, got {_json_type(operand)}", path=where)
-            fn: Callable[[str], bool]
-            if op == "$prefix":
-                fn = _bound_startswith(operand)
-            elif op == "$suffix":
-                fn = _bound_endswith(operand)
-            elif op == "$eq_ignore_case":
-                folded = operand.casefold()
-                fn = lambda s: s.casefold() == folded  # noqa: E731
-            else:
+            if op == "$wildcard":
                 stars = operand.count("*")
                 if stars > MAX_WILDCARD_STARS:
                     raise FilterError(
@@ -297,8 +286,7 @@ class _Compiler:
                         f"(limit {MAX_WILDCARD_LENGTH})",
                         path=where,
                     )
-                fn = _glob(operand)
-            return self._leaf(op, segs, where, operand, _string_test(fn), _is_str)
+            return self._leaf(op, segs, where, operand, _string_op_test(op, operand), _is_str)
         # $contains is the only operator left.
         self._scalar(operand, where)
         return self._leaf(op, segs, where, operand, _contains_test(operand), _is_str)
@@ -326,14 +314,7 @@ class _Compiler:
     def _negated_eq(
         self, op: str, segs: tuple[str, ...], where: str, expected: Any, keys: frozenset[Any]
     ) -> _Leaf:
-        eq = _eq_test(keys)
-        test: Test
-        if op == "$anything_but":
-            # EventBridge semantics: the field must be present.
-            test = lambda v: v is not MISSING and not eq(v)  # noqa: E731
-        else:
-            # MongoDB semantics: a missing field is "not equal".
-            test = lambda v: not eq(v)  # noqa: E731
+        test = _negated_eq_test(op, keys)
         return self._leaf(op, segs, where, expected, test, _always)
 
 
@@ -351,12 +332,13 @@ def _single(nodes: list[_Node], path: str) -> _Node:
 class Filter:
     """An immutable compiled filter. Build one with :func:`compile_filter`."""
 
-    __slots__ = ("_conjuncts", "_fn", "_root", "source")
+    __slots__ = ("_fn", "_root", "source")
 
     source: dict[str, Any]
     _root: _Group
-    _conjuncts: tuple[_Node, ...]
-    _fn: Predicate
+    # Built on the first ``matches``: a filter that is only explained, or only indexed (the
+    # index builds its own residual predicates), never pays for it.
+    _fn: Predicate | None
 
     def __init__(self, source: Mapping[str, Any] | None = None) -> None:
         if source is not None and not isinstance(source, Mapping):
@@ -366,8 +348,11 @@ class Filter:
         root = _Group("$and", "", conjuncts)
         object.__setattr__(self, "source", src)
         object.__setattr__(self, "_root", root)
-        object.__setattr__(self, "_conjuncts", conjuncts)
-        object.__setattr__(self, "_fn", root.predicate())
+        object.__setattr__(self, "_fn", None)
+
+    @property
+    def _conjuncts(self) -> tuple[_Node, ...]:
+        return self._root.children
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Filter is immutable")
@@ -387,7 +372,11 @@ class Filter:
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether the event satisfies every clause."""
-        return self._fn(event)
+        fn = self._fn
+        if fn is None:
+            fn = self._root.predicate()
+            object.__setattr__(self, "_fn", fn)
+        return fn(event)
 
     def explain(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The verdict tree: every clause with its path, expected and actual value, outcome."""

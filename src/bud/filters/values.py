@@ -6,10 +6,34 @@ their elements. Equality goes through :func:`_key`, so 1 and 1.0 are one value a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Final, Generic, TypeVar
 
 Getter = Callable[[Mapping[str, Any]], Any]
+_T = TypeVar("_T")
+
+
+class _Interned(Generic[_T]):
+    """A bounded cache of shared immutable pieces (paths, getters, tests, predicates).
+
+    Thousands of triggers repeat the same paths and the same clauses, so each distinct piece
+    is built once and shared. The cache is emptied when it fills up: it never grows without
+    bound, and pieces already handed out stay valid (only future sharing is lost).
+    """
+
+    __slots__ = ("items", "limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.items: dict[Hashable, _T] = {}
+        self.limit = limit
+
+    def get(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        found = self.items.get(key)
+        if found is None:
+            if len(self.items) >= self.limit:
+                self.items.clear()
+            found = self.items[key] = make()
+        return found
 
 
 class _Missing:
@@ -138,7 +162,21 @@ def _fan_out(items: Sequence[Any], rest: Sequence[str]) -> Any:
     return found if found else MISSING
 
 
+_SEGS: Final[_Interned[tuple[str, ...]]] = _Interned()
+_GETTERS: Final[_Interned[Getter]] = _Interned()
+
+
+def _intern_segs(segs: tuple[str, ...]) -> tuple[str, ...]:
+    """One shared tuple (and strings) per distinct path."""
+    return _SEGS.get(segs, lambda: segs)
+
+
 def _make_getter(segs: tuple[str, ...]) -> Getter:
+    """The shared getter of an envelope-rooted path."""
+    return _GETTERS.get(segs, lambda: _new_getter(_intern_segs(segs)))
+
+
+def _new_getter(segs: tuple[str, ...]) -> Getter:
     """A getter for an envelope-rooted path, with a fast path for ``data.<key>``."""
     if len(segs) == 1:
         k0 = segs[0]
