@@ -29,6 +29,14 @@ class EventType:
     builtin: bool = False
     example: dict[str, Any] = field(default_factory=dict)
 
+    def validator(self) -> jsonschema.Draft202012Validator:
+        """The schema's validator, built once (building one costs more than using it)."""
+        found = self.__dict__.get("_validator")
+        if found is None:
+            found = jsonschema.Draft202012Validator(self.schema)
+            object.__setattr__(self, "_validator", found)
+        return found
+
     def properties(self) -> set[str]:
         props = self.schema.get("properties", {})
         return set(props) if isinstance(props, dict) else set()
@@ -276,8 +284,7 @@ def normalize_event(
             details={"path": f"{where}.data", "size": size, "limit": max_bytes},
         )
     if etype.schema:
-        validator = jsonschema.Draft202012Validator(etype.schema)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(dict(data)))
+        error = jsonschema.exceptions.best_match(etype.validator().iter_errors(dict(data)))
         if error is not None:
             loc = ".".join(str(p) for p in error.absolute_path)
             path = f"{where}.data" + (f".{loc}" if loc else "")

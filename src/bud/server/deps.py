@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from bud.services import Bud
 
 
-def get_bud(request: Request) -> Bud:
+async def get_bud(request: Request) -> Bud:
+    # async on purpose: FastAPI runs a sync dependency in a worker thread, on every request
     bud: Bud = request.app.state.bud
     return bud
 
