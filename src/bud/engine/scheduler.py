@@ -37,9 +37,7 @@ async def advance(
     Returns the step ids made ready, the execution's new final status if it just ended, and
     the steps as read (their outputs are current; statuses are from before this call).
     """
-    rows = await tx.list(
-        t.steps, where=[t.steps.c.execution_id == execution_id], order="position", descending=False
-    )
+    rows = await tx.steps_of(execution_id)
     by_id = {r["step_id"]: r for r in rows}
     ready: list[str] = []
     for r in rows:
@@ -47,13 +45,7 @@ async def advance(
             continue
         step = definition.step(r["step_id"])
         if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
-            await tx.update(
-                t.steps,
-                {"ready_at": now},
-                t.steps.c.execution_id == execution_id,
-                t.steps.c.step_id == r["step_id"],
-                t.steps.c.status == StepStatus.PENDING,
-            )
+            await tx.mark_ready(execution_id, r["step_id"], now)
             ready.append(r["step_id"])
     if ready or any(r["status"] not in FINAL_STEP for r in rows):
         return ready, None, rows

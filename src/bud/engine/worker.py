@@ -195,12 +195,7 @@ class Worker:
                     t.executions.c.id == execution_id,
                     t.executions.c.status == ExecutionStatus.QUEUED,
                 )
-            step_rows = await tx.list(
-                t.steps,
-                where=[t.steps.c.execution_id == execution_id],
-                order="position",
-                descending=False,
-            )
+            step_rows = await tx.steps_of(execution_id)
             config = await self._config(tx)
             names = config[2]
             if execution["pipeline_id"] not in names:
@@ -347,14 +342,6 @@ class Worker:
         retry_in: float | None,
     ) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
-        s = t.steps
-        mine = (
-            s.c.execution_id == execution_id,
-            s.c.step_id == step_id,
-            s.c.status == StepStatus.RUNNING,
-            s.c.lease_owner == self.engine.worker_id,
-            s.c.attempts == attempt,
-        )
         final: str | None = None
         following: list[dict[str, Any]] = []
         async with self.engine.store.transaction() as tx:
@@ -381,14 +368,14 @@ class Worker:
                 "outputs": outputs,
                 "logs": logs,
                 "error": error,
-                "lease_owner": None,
-                "lease_expires_at": None,
             }
             if retry_in is not None:
                 values.update(status=StepStatus.PENDING, ready_at=finished + retry_in)
             else:
                 values.update(status=status, finished_at=finished)
-            if not await tx.update(s, values, *mine):
+            if not await tx.record_step(
+                execution_id, step_id, self.engine.worker_id, attempt, values
+            ):
                 return  # cancelled, timed out or taken over meanwhile
             if retry_in is not None:
                 return

@@ -34,6 +34,99 @@ def _get_statement(table: Table, keys: tuple[str, ...]) -> Any:
     return select(table).where(*[table.c[k] == bindparam(k) for k in keys]).limit(1)
 
 
+# Statements of the step hot path, built once with bind parameters: building and cache-keying
+# a SQLAlchemy statement costs more than SQLite takes to run it.
+_RECORDED = ("status", "params", "outputs", "logs", "error", "ready_at", "finished_at")
+
+
+def _ready_condition() -> Any:
+    s = t.steps
+    now: Any = bindparam("b_now")
+    return or_(
+        and_(s.c.status == "pending", s.c.ready_at.is_not(None), s.c.ready_at <= now),
+        and_(s.c.status == "running", s.c.lease_expires_at < now),
+    )
+
+
+@functools.cache
+def _claimable(one_execution: bool) -> Any:
+    s, e = t.steps, t.executions
+    stmt = (
+        select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
+        .join(e, e.c.id == s.c.execution_id)
+        .where(_ready_condition(), e.c.status.in_(("queued", "running")))
+        .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
+        .limit(bindparam("b_limit"))
+    )
+    if one_execution:
+        stmt = stmt.where(s.c.execution_id == bindparam("b_execution_id"))
+    return stmt
+
+
+@functools.cache
+def _claim() -> Any:
+    s = t.steps
+    return (
+        update(s)
+        .where(
+            s.c.execution_id == bindparam("b_execution_id"),
+            s.c.step_id == bindparam("b_step_id"),
+            _ready_condition(),
+        )
+        .values(
+            status="running",
+            attempts=s.c.attempts + 1,
+            lease_owner=bindparam("b_owner"),
+            lease_expires_at=bindparam("b_until"),
+            started_at=func.coalesce(s.c.started_at, bindparam("b_now")),
+        )
+        .returning(*s.c)
+    )
+
+
+@functools.cache
+def _steps_of() -> Any:
+    s = t.steps
+    return select(s).where(s.c.execution_id == bindparam("b_execution_id")).order_by(s.c.position)
+
+
+@functools.cache
+def _mark_ready() -> Any:
+    s = t.steps
+    return (
+        update(s)
+        .where(
+            s.c.execution_id == bindparam("b_execution_id"),
+            s.c.step_id == bindparam("b_step_id"),
+            s.c.status == "pending",
+        )
+        .values(ready_at=bindparam("b_at"))
+    )
+
+
+@functools.cache
+def _record_step() -> Any:
+    s = t.steps
+    return (
+        update(s)
+        .where(
+            s.c.execution_id == bindparam("b_execution_id"),
+            s.c.step_id == bindparam("b_step_id"),
+            s.c.status == "running",
+            s.c.lease_owner == bindparam("b_owner"),
+            s.c.attempts == bindparam("b_attempt"),
+        )
+        .values(
+            lease_owner=None, lease_expires_at=None, **{k: bindparam(f"b_{k}") for k in _RECORDED}
+        )
+    )
+
+
+@functools.cache
+def _insert_statement(table: Table) -> Any:
+    return table.insert()
+
+
 class Tx:
     """One transaction. Every method is a single statement or a short sequence of them."""
 
@@ -45,7 +138,7 @@ class Tx:
     async def insert(self, table: Table, rows: Row | Sequence[Row]) -> None:
         batch = [rows] if isinstance(rows, Mapping) else list(rows)
         if batch:
-            await self.conn.execute(table.insert(), batch)
+            await self.conn.execute(_insert_statement(table), batch)
 
     async def insert_missing(self, table: Table, rows: Sequence[Row], key: str) -> set[Any]:
         """Insert rows whose unique ``key`` is not taken; return the keys inserted."""
@@ -131,24 +224,10 @@ class Tx:
         With ``execution_id``, only that execution's steps are considered (a worker continuing
         the execution whose step it just finished).
         """
-        s, e = t.steps, t.executions
-        ready = or_(
-            and_(s.c.status == "pending", s.c.ready_at.is_not(None), s.c.ready_at <= now),
-            and_(s.c.status == "running", s.c.lease_expires_at < now),
-        )
-        stmt = (
-            select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
-            .join(e, e.c.id == s.c.execution_id)
-            .where(
-                ready,
-                e.c.status.in_(("queued", "running")),
-                *([s.c.execution_id == execution_id] if execution_id else []),
-            )
-            .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
-            .limit(limit * 4)
-        )
-        stmt = self.store.lock_skip(stmt)
-        candidates = (await self.conn.execute(stmt)).all()
+        s = t.steps
+        stmt = self.store.lock_skip(_claimable(execution_id is not None))
+        params = {"b_now": now, "b_limit": limit * 4, "b_execution_id": execution_id}
+        candidates = (await self.conn.execute(stmt, params)).all()
         if not candidates:
             return []
         limited = {c.execution_id for c in candidates if c.max_parallel}
@@ -173,21 +252,40 @@ class Tx:
                     continue
                 running[c.execution_id] = running.get(c.execution_id, 0) + 1
             result = await self.conn.execute(
-                update(s)
-                .where(s.c.execution_id == c.execution_id, s.c.step_id == c.step_id, ready)
-                .values(
-                    status="running",
-                    attempts=s.c.attempts + 1,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    started_at=func.coalesce(s.c.started_at, now),
-                )
-                .returning(*s.c)
+                _claim(),
+                {
+                    "b_execution_id": c.execution_id,
+                    "b_step_id": c.step_id,
+                    "b_now": now,
+                    "b_owner": owner,
+                    "b_until": now + lease_seconds,
+                },
             )
             row = result.mappings().first()
             if row:
                 claimed.append(dict(row))
         return claimed
+
+    async def steps_of(self, execution_id: str) -> builtins.list[Row]:
+        """An execution's steps, in definition order."""
+        result = await self.conn.execute(_steps_of(), {"b_execution_id": execution_id})
+        return [dict(r) for r in result.mappings().all()]
+
+    async def mark_ready(self, execution_id: str, step_id: str, at: float) -> int:
+        result = await self.conn.execute(
+            _mark_ready(), {"b_execution_id": execution_id, "b_step_id": step_id, "b_at": at}
+        )
+        return int(result.rowcount)
+
+    async def record_step(
+        self, execution_id: str, step_id: str, owner: str, attempt: int, values: Mapping[str, Any]
+    ) -> int:
+        """Write a finished attempt onto its step, if the step is still this owner's attempt."""
+        params = {f"b_{k}": values.get(k) for k in _RECORDED}
+        params.update(
+            b_execution_id=execution_id, b_step_id=step_id, b_owner=owner, b_attempt=attempt
+        )
+        return int((await self.conn.execute(_record_step(), params)).rowcount)
 
     async def renew_leases(self, owner: str, keys: Sequence[tuple[str, str]], until: float) -> None:
         s = t.steps
