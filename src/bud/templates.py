@@ -139,6 +139,13 @@ def build_context(
     }
 
 
+def is_falsy(value: Any) -> bool:
+    """Whether a rendered ``condition`` skips its step: false values and "false"/"0"/"no"/""."""
+    return not value or (
+        isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "")
+    )
+
+
 def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 

@@ -24,7 +24,14 @@ from bud.errors import ValidationError
 from bud.pipelines import PipelineDef
 from bud.store import Tx
 from bud.store import schema as t
-from bud.templates import TemplateError, build_context, mask_secrets, render_string, render_value
+from bud.templates import (
+    TemplateError,
+    build_context,
+    is_falsy,
+    mask_secrets,
+    render_string,
+    render_value,
+)
 from bud.timeutil import now as _now
 
 if TYPE_CHECKING:
@@ -270,9 +277,7 @@ class Worker:
         try:
             if step.condition is not None:
                 value = render_string(step.condition, context, where=f"steps.{step_id}.condition")
-                if not value or (
-                    isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "")
-                ):
+                if is_falsy(value):
                     status = StepStatus.SKIPPED
                     ctx.log(f"skipped: condition {step.condition!r} is false")
             if status != StepStatus.SKIPPED:

@@ -16,7 +16,14 @@ from bud.filters import compile_filter, summarize
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
 from bud.store import schema as t
-from bud.templates import TemplateError, build_context, mask_secrets, render_string, render_value
+from bud.templates import (
+    TemplateError,
+    build_context,
+    is_falsy,
+    mask_secrets,
+    render_string,
+    render_value,
+)
 from bud.timeutil import now as _now
 from bud.timeutil import parse_iso, to_iso
 
@@ -51,13 +58,6 @@ class _RuntimeSteps:
 
     def __iter__(self) -> NoReturn:
         raise NeedsRuntime("*")
-
-
-def _falsy(value: Any) -> bool:
-    """Whether a rendered condition skips its step (the engine's rule)."""
-    return not value or (
-        isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "")
-    )
 
 
 def _template_message(exc: TemplateError) -> str:
@@ -169,7 +169,7 @@ class InsightService:
                     condition = render_string(
                         step.condition, context, where=f"steps.{step.id}.condition"
                     )
-                    would_skip = _falsy(condition)
+                    would_skip = is_falsy(condition)
                 except TemplateError as exc:
                     errors.append(_template_message(exc))
             rendered: Any = None
