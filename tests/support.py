@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -40,6 +42,72 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class AsyncHttpServer:
+    """A tiny HTTP/1.1 server on the test's own event loop, on loopback.
+
+    Records every request; answers from ``routes`` (path -> (status, content type, body)),
+    else ``status``; the first ``fail_first`` requests get a 500.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.routes: dict[str, tuple[int, str, bytes]] = {}
+        self.fail_first = 0
+        self.status = 200
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def json(self, i: int = -1) -> Any:
+        return json.loads(self.requests[i]["body"])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            request_line, *lines = head.split("\r\n")
+            method, target, _ = request_line.split(" ", 2)
+            headers = {}
+            for line in lines:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            parts = urlsplit(target)
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": parts.path,
+                    "query": parts.query,
+                    "headers": headers,
+                    "body": body,
+                }
+            )
+            if len(self.requests) <= self.fail_first:
+                status, ctype, payload = 500, "text/plain", b"receiver says no"
+            else:
+                default = b"ok" if self.status < 400 else b"receiver says no"
+                status, ctype, payload = self.routes.get(
+                    parts.path, (self.status, "text/plain", default)
+                )
+            writer.write(
+                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                + (b"" if method == "HEAD" else payload)
+            )
+            await writer.drain()
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
 
 class HttpReceiver:

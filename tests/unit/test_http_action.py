@@ -2,74 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from bud.actions.base import ActionContext, ActionError
 from bud.actions.http import HTTP_ACTIONS, http_request_action, redact_url
 from bud.errors import ValidationError
-
-
-class Server:
-    """A tiny HTTP/1.1 server: records requests and answers from ``routes`` (path -> reply)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *lines = head.split("\r\n")
-            method, target, _ = request_line.split(" ", 2)
-            headers = {}
-            for line in lines:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            parts = urlsplit(target)
-            self.requests.append(
-                {
-                    "method": method,
-                    "path": parts.path,
-                    "query": parts.query,
-                    "headers": headers,
-                    "body": body,
-                }
-            )
-            status, ctype, payload = self.routes.get(parts.path, (200, "text/plain", b"ok"))
-            writer.write(
-                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n"
-                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
-                + (b"" if method == "HEAD" else payload)
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-            await writer.wait_closed()
+from tests.support import AsyncHttpServer
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    s = Server()
+async def server() -> AsyncIterator[AsyncHttpServer]:
+    s = AsyncHttpServer()
     await s.start()
     yield s
     await s.close()
@@ -81,7 +29,7 @@ async def call(params: dict[str, Any]) -> dict[str, Any]:
     return await http_request_action(ctx, params)
 
 
-async def test_get_returns_status_headers_and_text(server: Server) -> None:
+async def test_get_returns_status_headers_and_text(server: AsyncHttpServer) -> None:
     out = await call({"url": f"{server.url}/ping", "query": {"a": "1", "b": ["x", "y"]}})
     assert out["status_code"] == 200
     assert out["body"] == "ok"
@@ -94,7 +42,7 @@ async def test_get_returns_status_headers_and_text(server: Server) -> None:
     assert req["headers"]["idempotency-key"] == "exe_1:call"
 
 
-async def test_post_json_and_parse_json_reply(server: Server) -> None:
+async def test_post_json_and_parse_json_reply(server: AsyncHttpServer) -> None:
     server.routes["/items"] = (201, "application/json", b'{"id": "it_1", "ok": true}')
     out = await call(
         {
@@ -114,7 +62,7 @@ async def test_post_json_and_parse_json_reply(server: Server) -> None:
     assert req["headers"]["x-trace"] == "t1"
 
 
-async def test_put_raw_body_and_head(server: Server) -> None:
+async def test_put_raw_body_and_head(server: AsyncHttpServer) -> None:
     await call(
         {
             "url": server.url,
@@ -128,7 +76,7 @@ async def test_put_raw_body_and_head(server: Server) -> None:
     assert out["status_code"] == 200 and out["body"] == ""
 
 
-async def test_expected_status(server: Server) -> None:
+async def test_expected_status(server: AsyncHttpServer) -> None:
     server.routes["/gone"] = (404, "text/plain", b"nothing here")
     out = await call({"url": f"{server.url}/gone", "expected_status": [404]})
     assert out["status_code"] == 404
@@ -138,7 +86,7 @@ async def test_expected_status(server: Server) -> None:
     assert "HTTP 200 (expected 201, 202)" in info.value.message
 
 
-async def test_4xx_is_not_retryable_and_carries_the_body(server: Server) -> None:
+async def test_4xx_is_not_retryable_and_carries_the_body(server: AsyncHttpServer) -> None:
     server.routes["/bad"] = (422, "application/json", b'{"error": "' + b"x" * 500 + b'"}')
     with pytest.raises(ActionError) as info:
         await call({"url": f"{server.url}/bad", "method": "POST", "json": {}})
@@ -151,7 +99,7 @@ async def test_4xx_is_not_retryable_and_carries_the_body(server: Server) -> None
 
 
 @pytest.mark.parametrize("status", [500, 503, 408, 429])
-async def test_5xx_408_429_are_retryable(server: Server, status: int) -> None:
+async def test_5xx_408_429_are_retryable(server: AsyncHttpServer, status: int) -> None:
     server.routes["/flaky"] = (status, "text/plain", b"try later")
     with pytest.raises(ActionError) as info:
         await call({"url": f"{server.url}/flaky"})
@@ -159,13 +107,13 @@ async def test_5xx_408_429_are_retryable(server: Server, status: int) -> None:
     assert f"HTTP {status}" in info.value.message and "try later" in info.value.message
 
 
-async def test_fail_on_status_false_returns_the_response(server: Server) -> None:
+async def test_fail_on_status_false_returns_the_response(server: AsyncHttpServer) -> None:
     server.routes["/err"] = (500, "text/plain", b"boom")
     out = await call({"url": f"{server.url}/err", "fail_on_status": False})
     assert out["status_code"] == 500 and out["body"] == "boom"
 
 
-async def test_body_is_truncated_to_64_kib(server: Server) -> None:
+async def test_body_is_truncated_to_64_kib(server: AsyncHttpServer) -> None:
     server.routes["/big"] = (200, "text/plain", b"a" * 100_000)
     out = await call({"url": f"{server.url}/big"})
     assert len(out["body"]) == 64 * 1024
@@ -192,7 +140,7 @@ async def test_bad_scheme_is_not_retryable(url: str) -> None:
         http_request_action.check_params({"url": url}, where="params", rendered=True)
 
 
-async def test_json_and_body_together_are_rejected(server: Server) -> None:
+async def test_json_and_body_together_are_rejected(server: AsyncHttpServer) -> None:
     with pytest.raises(ActionError) as info:
         await call({"url": server.url, "method": "POST", "json": {}, "body": "x"})
     assert info.value.retryable is False

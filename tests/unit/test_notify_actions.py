@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
-import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,61 +15,14 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from bud.actions.base import ActionContext, ActionError
 from bud.actions.notify import NOTIFY_ACTIONS, notification_action
 from bud.errors import ValidationError
+from tests.support import AsyncHttpServer
 
 # --- a real HTTP receiver -------------------------------------------------------------------
 
 
-class Receiver:
-    """A tiny HTTP/1.1 server that records requests; answers 500 to the first ``fail_first``."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail_first = 0
-        self.status = 200
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *lines = head.split("\r\n")
-            method, path, _ = request_line.split(" ", 2)
-            headers = {}
-            for line in lines:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append({"method": method, "path": path, "headers": headers, "body": body})
-            status = 500 if len(self.requests) <= self.fail_first else self.status
-            payload = b"ok" if status < 400 else b"receiver says no"
-            writer.write(
-                f"HTTP/1.1 {status} Status\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
-                + payload
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-            await writer.wait_closed()
-
-    def json(self, i: int = -1) -> Any:
-        return json.loads(self.requests[i]["body"])
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
+async def receiver() -> AsyncIterator[AsyncHttpServer]:
+    r = AsyncHttpServer()
     await r.start()
     yield r
     await r.close()
@@ -173,7 +124,7 @@ async def run(
 # --- slack ----------------------------------------------------------------------------------
 
 
-async def test_slack_receives_the_spec_message(receiver: Receiver) -> None:
+async def test_slack_receives_the_spec_message(receiver: AsyncHttpServer) -> None:
     records: list[dict[str, Any]] = []
     url = f"{receiver.url}/hook"
     out = await run(
@@ -200,7 +151,7 @@ async def test_slack_receives_the_spec_message(receiver: Receiver) -> None:
     ]
 
 
-async def test_slack_failure_alert_with_high_priority_and_title(receiver: Receiver) -> None:
+async def test_slack_failure_alert_with_high_priority_and_title(receiver: AsyncHttpServer) -> None:
     message = "🚨 Deployment llama-prod failed: CUDA out of memory"
     await run(
         {"message": message, "channel": "slack", "priority": "high"},
@@ -217,7 +168,9 @@ async def test_slack_failure_alert_with_high_priority_and_title(receiver: Receiv
     assert receiver.json()["text"] == ":rotating_light: *Cluster down*\ndisk full"
 
 
-async def test_first_configured_channel_is_used_when_none_is_named(receiver: Receiver) -> None:
+async def test_first_configured_channel_is_used_when_none_is_named(
+    receiver: AsyncHttpServer,
+) -> None:
     out = await run(
         {"message": "hi"},
         {"webhook": {"url": receiver.url}, "email": {"smtp_url": "smtp://127.0.0.1:1"}},
@@ -228,7 +181,7 @@ async def test_first_configured_channel_is_used_when_none_is_named(receiver: Rec
 # --- webhook --------------------------------------------------------------------------------
 
 
-async def test_webhook_body_and_idempotency_key(receiver: Receiver) -> None:
+async def test_webhook_body_and_idempotency_key(receiver: AsyncHttpServer) -> None:
     event = {"id": "evt_1", "type": "model.added", "data": {"model_name": "Llama-3.2-1B"}}
     out = await run(
         {
@@ -256,7 +209,7 @@ async def test_webhook_body_and_idempotency_key(receiver: Receiver) -> None:
     }
 
 
-async def test_receiver_500_is_retryable_and_recorded_as_failed(receiver: Receiver) -> None:
+async def test_receiver_500_is_retryable_and_recorded_as_failed(receiver: AsyncHttpServer) -> None:
     receiver.fail_first = 1
     records: list[dict[str, Any]] = []
     url = f"{receiver.url}/hook"
@@ -274,7 +227,7 @@ async def test_receiver_500_is_retryable_and_recorded_as_failed(receiver: Receiv
     assert [r["status"] for r in records] == ["failed", "delivered"]
 
 
-async def test_receiver_4xx_is_not_retryable_but_429_is(receiver: Receiver) -> None:
+async def test_receiver_4xx_is_not_retryable_but_429_is(receiver: AsyncHttpServer) -> None:
     receiver.status = 404
     with pytest.raises(ActionError) as info:
         await run({"message": "x", "channel": "slack"}, {"slack": {"url": receiver.url}})
@@ -299,7 +252,7 @@ async def test_unreachable_receiver_is_retryable_and_recorded() -> None:
     assert records[0]["error"]
 
 
-async def test_credentials_in_url_are_masked(receiver: Receiver) -> None:
+async def test_credentials_in_url_are_masked(receiver: AsyncHttpServer) -> None:
     records: list[dict[str, Any]] = []
     port = receiver.url.rsplit(":", 1)[1]
     url = f"http://user:hunter2@127.0.0.1:{port}/hook?token=abc&x=1"
