@@ -48,6 +48,12 @@ def _ready_condition() -> Any:
     )
 
 
+def _this_step() -> tuple[Any, Any]:
+    """The step addressed by the ``b_execution_id`` and ``b_step_id`` parameters."""
+    s = t.steps
+    return (s.c.execution_id == bindparam("b_execution_id"), s.c.step_id == bindparam("b_step_id"))
+
+
 @functools.cache
 def _claimable(one_execution: bool) -> Any:
     s, e = t.steps, t.executions
@@ -69,8 +75,7 @@ def _claim() -> Any:
     return (
         update(s)
         .where(
-            s.c.execution_id == bindparam("b_execution_id"),
-            s.c.step_id == bindparam("b_step_id"),
+            *_this_step(),
             _ready_condition(),
         )
         .values(
@@ -96,8 +101,7 @@ def _mark_ready() -> Any:
     return (
         update(s)
         .where(
-            s.c.execution_id == bindparam("b_execution_id"),
-            s.c.step_id == bindparam("b_step_id"),
+            *_this_step(),
             s.c.status == "pending",
         )
         .values(ready_at=bindparam("b_at"))
@@ -110,8 +114,7 @@ def _record_step() -> Any:
     return (
         update(s)
         .where(
-            s.c.execution_id == bindparam("b_execution_id"),
-            s.c.step_id == bindparam("b_step_id"),
+            *_this_step(),
             s.c.status == "running",
             s.c.lease_owner == bindparam("b_owner"),
             s.c.attempts == bindparam("b_attempt"),
