@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bud.settings import Settings
-from bud.store import Store, open_store
+from bud.store import Repository, open_repository
 from tests.support import IN_CI, need
 
 
@@ -66,13 +66,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str 
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = open_store(store_url)
-    await s.open()
+async def repo(store_url: str) -> AsyncIterator[Repository]:
+    r = open_repository(store_url)
+    await r.open()
     try:
-        yield s
+        yield r
     finally:
-        await s.close()
+        await r.close()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class Settings:
     workers: int = 16  # concurrent steps per worker process
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
+    catalogue_poll_seconds: float = 0.5  # bound on how stale another process's change can be
     health_probe_seconds: float = 15.0
     max_chain_depth: int = 8
     breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped

@@ -1,17 +1,18 @@
-"""The Store's own suite, run on SQLite and on PostgreSQL."""
+"""The repository's own suite, run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from bud.store import Store
-from bud.store import schema as t
+from bud.store import Repository
 from bud.store.migrations import LATEST, current_version, migrate
+from bud.store.records import IngestBatch
 
 
-def _event(event_id: str, **extra: object) -> dict[str, object]:
+def _event(event_id: str, **extra: Any) -> Any:
     return {
         "event_id": event_id,
         "event_type": "model.added",
@@ -27,7 +28,7 @@ def _event(event_id: str, **extra: object) -> dict[str, object]:
     }
 
 
-def _execution(execution_id: str, **extra: object) -> dict[str, object]:
+def _execution(execution_id: str, **extra: Any) -> Any:
     return {
         "id": execution_id,
         "pipeline_id": "pipe_1",
@@ -41,8 +42,8 @@ def _execution(execution_id: str, **extra: object) -> dict[str, object]:
 
 
 def _step(
-    execution_id: str, step_id: str, position: int, ready_at: float | None = 0.0
-) -> dict[str, object]:
+    execution_id: str, step_id: str, position: int, ready_at: float | None = 0.0, **extra: Any
+) -> Any:
     return {
         "execution_id": execution_id,
         "step_id": step_id,
@@ -52,45 +53,58 @@ def _step(
         "attempts": 0,
         "created_at": 1.0,
         "ready_at": ready_at,
+        **extra,
     }
 
 
-async def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
-    async with store.begin() as conn:
+async def test_migrations_are_recorded_and_idempotent(repo: Any) -> None:
+    async with repo.begin() as conn:
         assert await current_version(conn) == LATEST
-    assert await migrate(store) == LATEST  # a second run changes nothing
+    assert await migrate(repo) == LATEST
 
 
-async def test_insert_missing_dedupes_on_the_unique_key(store: Store) -> None:
-    async with store.transaction() as tx:
-        assert await tx.insert_missing(t.events, [_event("e1"), _event("e2")], "event_id") == {
+async def test_store_ingest_skips_stored_events_and_what_they_decided(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        assert await s.store_ingest(IngestBatch(events=[_event("e1"), _event("e2")])) == {
             "e1",
             "e2",
         }
-    async with store.transaction() as tx:
-        assert await tx.insert_missing(t.events, [_event("e2"), _event("e3")], "event_id") == {"e3"}
-        rows = await tx.list(t.events, order="seq", descending=False)
-    assert [r["event_id"] for r in rows] == ["e1", "e2", "e3"]
-    assert rows[0]["data"] == {"model_id": "e1", "nested": {"a": [1, 2]}}  # JSON round-trips
+    batch = IngestBatch(
+        events=[_event("e2"), _event("e3")],
+        executions=[
+            _execution("exe_2", trigger_id="t", event_id="e2"),
+            _execution("exe_3", trigger_id="t", event_id="e3"),
+        ],
+        steps=[_step("exe_2", "a", 0), _step("exe_3", "a", 0)],
+        fires={"t": 2},
+    )
+    async with repo.transaction() as s:
+        assert await s.store_ingest(batch) == {"e3"}
+        assert batch.fires == {"t": 1}
+        assert await s.get_execution("exe_2") is None
+        assert (await s.get_execution("exe_3") or {})["event_id"] == "e3"
+        stored = await s.get_event("e1")
+        assert stored is not None and stored["data"] == {"model_id": "e1", "nested": {"a": [1, 2]}}
 
 
-async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+async def test_failed_transaction_leaves_nothing(repo: Repository) -> None:
     with pytest.raises(RuntimeError):
-        async with store.transaction() as tx:
-            await tx.insert(t.events, _event("e1"))
+        async with repo.transaction() as s:
+            await s.store_ingest(IngestBatch(events=[_event("e1")]))
             raise RuntimeError("boom")
-    async with store.read() as tx:
-        assert await tx.count(t.events) == 0
+    async with repo.read() as s:
+        assert await s.known_event_ids(["e1"]) == set()
 
 
-async def test_list_pages_with_a_cursor(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(t.executions, [_execution(f"exe_{i:02d}") for i in range(7)])
+async def test_list_pages_with_a_cursor(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        for i in range(7):
+            await s.create_execution(_execution(f"exe_{i:02d}"), [])
     seen: list[str] = []
     after = None
-    async with store.read() as tx:
+    async with repo.read() as s:
         while True:
-            rows = await tx.list(t.executions, limit=3, after=after)
+            rows = await s.list_executions(limit=3, after=after)
             if not rows:
                 break
             seen += [r["id"] for r in rows]
@@ -98,101 +112,157 @@ async def test_list_pages_with_a_cursor(store: Store) -> None:
     assert seen == [f"exe_{i:02d}" for i in reversed(range(7))]
 
 
-async def test_update_delete_and_get(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(t.executions, _execution("exe_1"))
-        assert (
-            await tx.update(t.executions, {"status": "running"}, t.executions.c.id == "exe_1") == 1
+async def test_one_child_execution_per_parent_key(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        assert await s.create_execution(_execution("exe_1", parent_key="k"), [], once=True)
+        assert not await s.create_execution(_execution("exe_2", parent_key="k"), [], once=True)
+        assert await s.execution_by_parent_key("k") == "exe_1"
+
+
+async def test_claim_takes_ready_steps_once_and_records_attempts(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1"),
+            [_step("exe_1", "a", 0), _step("exe_1", "b", 1, ready_at=None)],
         )
-        assert await tx.update(t.executions, {"status": "x"}, t.executions.c.id == "nope") == 0
-        row = await tx.get(t.executions, id="exe_1")
-        assert row is not None and row["status"] == "running"
-        assert await tx.delete(t.executions, t.executions.c.id == "exe_1") == 1
-        assert await tx.get(t.executions, id="exe_1") is None
+    async with repo.transaction() as s:
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=10)
+        await s.start_attempts(claimed, "w1", 10.0)
+    assert [(c["step_id"], c["attempts"]) for c in claimed] == [("a", 1)]
+    async with repo.transaction() as s:
+        assert await s.claim_steps("w2", now=11.0, lease_seconds=5.0, limit=10) == []
+        attempts = await s.attempts_of("exe_1")
+    assert [(a["attempt"], a["status"], a["worker"]) for a in attempts] == [(1, "running", "w1")]
+    # The lease runs out: another worker takes the step; the cut-short attempt stays, failed.
+    async with repo.transaction() as s:
+        again = await s.claim_steps("w2", now=16.0, lease_seconds=5.0, limit=10)
+        await s.start_attempts(again, "w2", 16.0)
+        attempts = await s.attempts_of("exe_1")
+    assert [(c["step_id"], c["attempts"], c["lease_owner"]) for c in again] == [("a", 2, "w2")]
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "failed"), (2, "running")]
+    assert "interrupted" in (attempts[0]["error"] or "")
 
 
-async def test_one_execution_per_trigger_and_event(store: Store) -> None:
-    async with store.transaction() as tx:
-        first = await tx.insert_missing(
-            t.executions, [_execution("exe_a", trigger_id="trig_1", event_id="evt_1")], "id"
+async def test_finish_attempt_only_for_the_owner_of_that_attempt(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(_execution("exe_1"), [_step("exe_1", "a", 0)])
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+        await s.start_attempts(claimed, "w1", 10.0)
+    done = {"status": "succeeded", "outputs": {"x": 1}, "finished_at": 11.0}
+    async with repo.transaction() as s:
+        assert not await s.finish_attempt(("exe_1", "a"), "w2", 1, done, done)  # type: ignore[arg-type]
+        assert await s.finish_attempt(("exe_1", "a"), "w1", 1, done, done)  # type: ignore[arg-type]
+        steps = await s.steps_of("exe_1")
+        attempts = await s.attempts_of("exe_1")
+    assert steps[0]["status"] == "succeeded" and steps[0]["outputs"] == {"x": 1}
+    assert [(a["status"], a["outputs"]) for a in attempts] == [("succeeded", {"x": 1})]
+
+
+async def test_claim_respects_max_parallel_and_closed_executions(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1", max_parallel=2),
+            [_step("exe_1", c, i) for i, c in enumerate("abcd")],
         )
-        second = await tx.insert_missing(
-            t.executions, [_execution("exe_b", trigger_id="trig_1", event_id="evt_1")], "id"
+        await s.create_execution(_execution("exe_2", status="cancelled"), [_step("exe_2", "a", 0)])
+    async with repo.transaction() as s:
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=30.0, limit=10)
+    assert sorted(c["step_id"] for c in claimed) == ["a", "b"]
+    assert {c["execution_id"] for c in claimed} == {"exe_1"}
+
+
+async def test_concurrent_claims_never_share_a_step(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1"), [_step("exe_1", f"s{i}", i) for i in range(30)]
         )
-        manual = await tx.insert_missing(
-            t.executions, [_execution("exe_c"), _execution("exe_d")], "id"
-        )
-    assert first == {"exe_a"} and second == set() and manual == {"exe_c", "exe_d"}
-
-
-async def test_claim_takes_ready_steps_once_and_counts_attempts(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(t.executions, _execution("exe_1"))
-        await tx.insert(
-            t.steps,
-            [
-                _step("exe_1", "a", 0),
-                _step("exe_1", "b", 1, ready_at=None),
-                _step("exe_1", "c", 2, ready_at=50.0),
-            ],
-        )
-    async with store.transaction() as tx:
-        claimed = await tx.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=10)
-    assert [(r["step_id"], r["attempts"], r["lease_owner"]) for r in claimed] == [("a", 1, "w1")]
-    async with store.transaction() as tx:
-        assert await tx.claim_steps("w2", now=11.0, lease_seconds=5.0, limit=10) == []
-    # the lease of w1 runs out: w2 takes the step again, as a second attempt
-    async with store.transaction() as tx:
-        again = await tx.claim_steps("w2", now=16.0, lease_seconds=5.0, limit=10)
-    assert [(r["step_id"], r["attempts"], r["lease_owner"]) for r in again] == [("a", 2, "w2")]
-    async with store.transaction() as tx:
-        later = await tx.claim_steps("w3", now=60.0, lease_seconds=100.0, limit=10)
-    # c became due; a's second lease (until 21) ran out too
-    assert sorted(r["step_id"] for r in later) == ["a", "c"]
-
-
-async def test_claim_respects_max_parallel_and_closed_executions(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(
-            t.executions,
-            [
-                _execution("exe_1", max_parallel=2),
-                _execution("exe_2", status="cancelled", max_parallel=None),
-            ],
-        )
-        await tx.insert(t.steps, [_step("exe_1", s, i) for i, s in enumerate("abcd")])
-        await tx.insert(t.steps, [_step("exe_2", "a", 0)])
-    async with store.transaction() as tx:
-        claimed = await tx.claim_steps("w1", now=10.0, lease_seconds=30.0, limit=10)
-    assert sorted(r["step_id"] for r in claimed) == ["a", "b"]
-    assert {r["execution_id"] for r in claimed} == {"exe_1"}
-
-
-async def test_concurrent_claims_never_share_a_step(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(t.executions, _execution("exe_1"))
-        await tx.insert(t.steps, [_step("exe_1", f"s{i}", i) for i in range(30)])
 
     async def claimer(name: str) -> list[str]:
         got: list[str] = []
-        for _ in range(10):
-            async with store.transaction() as tx:
-                got += [r["step_id"] for r in await tx.claim_steps(name, 10.0, 30.0, 2)]
+        for _ in range(20):
+            async with repo.transaction() as s:
+                got += [r["step_id"] for r in await s.claim_steps(name, 10.0, 30.0, 2)]
         return got
 
     results = await asyncio.gather(*(claimer(f"w{i}") for i in range(4)))
-    everything = [s for r in results for s in r]
-    assert len(everything) == len(set(everything)) == 30
+    everything = [step for got in results for step in got]
+    assert sorted(everything) == sorted(f"s{i}" for i in range(30))
 
 
-async def test_renew_lease_only_for_the_owner(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.insert(t.executions, _execution("exe_1"))
-        await tx.insert(t.steps, [_step("exe_1", "a", 0)])
-        await tx.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
-        await tx.renew_leases("w2", [("exe_1", "a")], until=100.0)
-        row = await tx.get(t.steps, execution_id="exe_1", step_id="a")
-        assert row is not None and row["lease_expires_at"] == 15.0
-        await tx.renew_leases("w1", [("exe_1", "a")], until=100.0)
-        row = await tx.get(t.steps, execution_id="exe_1", step_id="a")
-        assert row is not None and row["lease_expires_at"] == 100.0
+async def test_renew_lease_only_for_the_owner(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(_execution("exe_1"), [_step("exe_1", "a", 0)])
+        await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+    async with repo.transaction() as s:
+        assert await s.renew_leases("w2", [("exe_1", "a")], until=100.0) == set()
+        assert await s.renew_leases("w1", [("exe_1", "a")], until=100.0) == {("exe_1", "a")}
+        assert await s.claim_steps("w3", now=50.0, lease_seconds=5.0, limit=1) == []
+
+
+async def test_catalogue_changes_are_numbered_in_commit_order(repo: Repository) -> None:
+    async with repo.read() as s:
+        start = await s.catalogue_version()
+    trigger: Any = {
+        "id": "trig_1",
+        "pipeline_id": "pipe_1",
+        "event_type": "model.added",
+        "filter": {},
+        "enabled": True,
+        "created_at": 1.0,
+        "updated_at": 1.0,
+        "fire_count": 0,
+    }
+    async with repo.transaction() as s:
+        await s.create_trigger(trigger)
+    async with repo.transaction() as s:
+        await s.update_trigger("trig_1", {"enabled": False})
+        await s.put_secret("token", "x", 1.0)
+    async with repo.transaction() as s:
+        await s.delete_trigger("trig_1")
+    async with repo.read() as s:
+        changes = await s.catalogue_changes(start)
+        assert await s.catalogue_version() == changes[-1].seq
+    assert [(c.kind, c.key) for c in changes] == [
+        ("trigger", "trig_1"),
+        ("trigger", "trig_1"),
+        ("config", "secret:token"),
+        ("trigger", "trig_1"),
+    ]
+    assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+
+
+async def test_flow_state_dedup_window_and_debounce_taken_once(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        assert await s.claim_dedup("t", "k", "e1", now=10.0, until=20.0) is None
+        assert await s.claim_dedup("t", "k", "e2", now=15.0, until=25.0) == "e1"
+        assert await s.claim_dedup("t", "k", "e3", now=21.0, until=31.0) is None
+        assert await s.put_debounce("t", "k", "e1", until=30.0) is None
+        assert await s.put_debounce("t", "k", "e2", until=35.0) == "e1"
+    async with repo.transaction() as s:
+        assert await s.take_due_debounces(now=34.0, limit=10) == []
+        due = await s.take_due_debounces(now=35.0, limit=10)
+        assert [d["value"]["event_id"] for d in due] == ["e2"]
+        assert await s.take_due_debounces(now=36.0, limit=10) == []
+
+
+async def test_fire_counts_feed_the_breaker_window(repo: Repository) -> None:
+    trigger: Any = {
+        "id": "t",
+        "pipeline_id": "p",
+        "event_type": "model.added",
+        "filter": {},
+        "enabled": True,
+        "created_at": 1.0,
+        "updated_at": 1.0,
+        "fire_count": 0,
+    }
+    async with repo.transaction() as s:
+        await s.create_trigger(trigger)
+        await s.count_fires({"t": 3}, 100.2)
+        await s.count_fires({"t": 2}, 100.7)
+        await s.count_fires({"t": 4}, 150.0)
+    async with repo.read() as s:
+        assert await s.recent_fires("t", since=100.0) == 9
+        assert await s.recent_fires("t", since=120.0) == 4
+        row = await s.get_trigger("t")
+    assert row is not None and row["fire_count"] == 9 and row["last_fired_at"] == 150.0

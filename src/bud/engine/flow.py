@@ -13,16 +13,15 @@ dropped silently.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 
-from bud.engine.status import ExecutionStatus
 from bud.errors import ValidationError
-from bud.store import schema as t
+from bud.store import Session
+from bud.store.records import DecisionRecord, ExecutionRecord, ExecutionStatus, StepRecord
 from bud.templates import TemplateError, build_context, check_syntax, render_string
 
 _TEMPLATE = {"type": "string", "minLength": 1, "maxLength": 1000}
@@ -108,126 +107,94 @@ class Verdict:
     reason: str = ""
 
 
-class FireCounter:
-    """Recent fire times per trigger, for the circuit breaker (per process, in memory)."""
-
-    def __init__(self) -> None:
-        self._times: dict[str, collections.deque[float]] = {}
-
-    def add(self, trigger_id: str, now: float, window: float) -> int:
-        times = self._times.setdefault(trigger_id, collections.deque())
-        times.append(now)
-        while times and times[0] < now - window:
-            times.popleft()
-        return len(times)
-
-    def rate(self, trigger_id: str, now: float, window: float) -> int:
-        times = self._times.get(trigger_id)
-        return sum(1 for t in times if t >= now - window) if times else 0
-
-    def forget(self, trigger_id: str) -> None:
-        self._times.pop(trigger_id, None)
+FIRED = Verdict("fired", None, "filter matched")
 
 
-HELD = 1e18  # ready_at of a queued execution's first steps: never due until released
+class Rule:
+    """Names of the flow rules, for choosing which apply on a path."""
+
+    DEDUP = "dedup"
+    RATE_LIMIT = "rate_limit"
+    BREAKER = "circuit_breaker"
+    DEBOUNCE = "debounce"
+    CONCURRENCY = "concurrency"
+
+
+ALL_RULES = frozenset({Rule.DEDUP, Rule.RATE_LIMIT, Rule.BREAKER, Rule.DEBOUNCE, Rule.CONCURRENCY})
 
 
 @dataclass
-class BatchState:
-    """What one ingest batch has decided so far, before its rows are written."""
+class FireBatch:
+    """What one transaction has decided so far, before its rows are written."""
 
-    dedup: dict[tuple[str, str], float]
-    fired: dict[str, int]
-    open_keys: dict[tuple[str, str], str]
-    debounce: dict[tuple[str, str], dict[str, Any]]
-    tripped: list[dict[str, Any]]
-    cancelled: list[str]
-
-    @classmethod
-    def new(cls) -> BatchState:
-        return cls({}, {}, {}, {}, [], [])
-
-
-async def _put_state(
-    tx: Any, trigger_id: str, kind: str, key: str, event_id: str, expires_at: float
-) -> None:
-    """Remember the event a rule keyed on (replacing what was there) until ``expires_at``."""
-    st = t.trigger_state
-    await tx.delete(st, st.c.trigger_id == trigger_id, st.c.kind == kind, st.c.key == key)
-    await tx.insert(
-        st,
-        {
-            "trigger_id": trigger_id,
-            "kind": kind,
-            "key": key,
-            "value": {"event_id": event_id},
-            "expires_at": expires_at,
-        },
-    )
+    now: float
+    executions: list[ExecutionRecord] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    fired: dict[str, int] = field(default_factory=dict)  # trigger id -> executions started
+    dedup: dict[tuple[str, str], str] = field(default_factory=dict)
+    open_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    debounce: dict[tuple[str, str], DecisionRecord] = field(default_factory=dict)
+    tripped: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
 
 
 class FlowGate:
-    """Applies a trigger's flow rules to one matched event inside the ingest transaction."""
+    """Applies a trigger's flow rules to one matched event, inside the firing transaction.
 
-    def __init__(self, settings: Any, counter: FireCounter) -> None:
+    All state lives in the store (dedup and debounce keys, fire counts, open executions), so
+    the rules hold across any number of processes; the transaction holds the trigger's row
+    (``Session.hold_triggers``) so two processes deciding for one trigger take turns.
+    """
+
+    def __init__(self, settings: Any, close_execution: Any) -> None:
         self.settings = settings
-        self.counter = counter
+        self._close = close_execution  # scheduler.close_execution
+
+    def breaker_rule(self, flow: Mapping[str, Any]) -> tuple[int, float]:
+        rule = flow.get("circuit_breaker") or {
+            "max_fires": self.settings.breaker_max_fires,
+            "window_seconds": self.settings.breaker_window_seconds,
+        }
+        return int(rule["max_fires"]), float(rule["window_seconds"])
 
     async def check(
         self,
-        tx: Any,
+        session: Session,
         view: Any,
         env: Mapping[str, Any],
-        now: float,
-        batch: BatchState,
-        decision: dict[str, Any],
+        batch: FireBatch,
+        decision: DecisionRecord | None,
+        rules: frozenset[str] = ALL_RULES,
     ) -> tuple[Verdict, str | None, bool]:
         """Verdict for a matched event; also the execution's concurrency key and whether held."""
-        from bud.engine import scheduler  # scheduler imports this module: import on use
-
         flow: Mapping[str, Any] = view.flow or {}
         event_id = env["event_id"]
+        now = batch.now
 
-        rule = flow.get("dedup")
+        rule = flow.get("dedup") if Rule.DEDUP in rules else None
         if rule:
             key = render_key(rule.get("key"), env, event_id)
             window = float(rule["window_seconds"])
-            seen_until = batch.dedup.get((view.id, key))
-            if seen_until is None:
-                row = await tx.get(t.trigger_state, trigger_id=view.id, kind="dedup", key=key)
-                if row is not None and row["expires_at"] > now:
-                    first = (row["value"] or {}).get("event_id")
-                    return (
-                        Verdict(
-                            "suppressed",
-                            "deduplicated",
-                            f"duplicate of {first} within the {window:g}s dedup window "
-                            f"(key {key!r})",
-                        ),
-                        None,
-                        False,
-                    )
-                await _put_state(tx, view.id, "dedup", key, event_id, now + window)
-                batch.dedup[(view.id, key)] = now + window
-            else:
+            first = batch.dedup.get((view.id, key))
+            if first is None:
+                first = await session.claim_dedup(view.id, key, event_id, now, now + window)
+                if first is None:
+                    batch.dedup[(view.id, key)] = event_id
+            if first is not None:
                 return (
                     Verdict(
                         "suppressed",
                         "deduplicated",
-                        f"duplicate within the {window:g}s dedup window (key {key!r})",
+                        f"duplicate of {first} within the {window:g}s dedup window (key {key!r})",
                     ),
                     None,
                     False,
                 )
 
-        rule = flow.get("rate_limit")
+        rule = flow.get("rate_limit") if Rule.RATE_LIMIT in rules else None
         if rule:
             per, limit = float(rule["per_seconds"]), int(rule["max"])
-            recent = await tx.count(
-                t.executions,
-                t.executions.c.trigger_id == view.id,
-                t.executions.c.created_at >= now - per,
-            )
+            recent = await session.count_recent_executions(view.id, now - per, limit)
             if recent + batch.fired.get(view.id, 0) >= limit:
                 return (
                     Verdict(
@@ -237,53 +204,41 @@ class FlowGate:
                     False,
                 )
 
-        rule = flow.get("circuit_breaker") or {
-            "max_fires": self.settings.breaker_max_fires,
-            "window_seconds": self.settings.breaker_window_seconds,
-        }
-        window, limit = float(rule["window_seconds"]), int(rule["max_fires"])
-        if self.counter.rate(view.id, now, window) >= limit:
-            reason = (
-                f"circuit breaker tripped: more than {limit} fires in {window:g}s; "
-                "the trigger was disabled"
-            )
-            batch.tripped.append(
-                {"trigger": view, "reason": reason, "fires": limit, "window_seconds": window}
-            )
-            await tx.update(
-                t.triggers,
-                {"enabled": False, "tripped_at": now, "tripped_reason": reason},
-                t.triggers.c.id == view.id,
-            )
-            return Verdict("suppressed", "circuit_open", reason), None, False
+        if Rule.BREAKER in rules:
+            limit, window = self.breaker_rule(flow)
+            fires = await session.recent_fires(view.id, now - window) + batch.fired.get(view.id, 0)
+            if fires >= limit:
+                reason = (
+                    f"circuit breaker tripped: more than {limit} fires in {window:g}s; "
+                    "the trigger was disabled"
+                )
+                if not any(item["trigger"].id == view.id for item in batch.tripped):
+                    batch.tripped.append(
+                        {
+                            "trigger": view,
+                            "reason": reason,
+                            "fires": limit,
+                            "window_seconds": window,
+                        }
+                    )
+                    await session.trip_trigger(view.id, reason, now)
+                return Verdict("suppressed", "circuit_open", reason), None, False
 
-        rule = flow.get("debounce")
-        if rule:
+        rule = flow.get("debounce") if Rule.DEBOUNCE in rules else None
+        if rule and decision is not None:
             key = render_key(rule.get("key"), env, "")
             seconds = float(rule["seconds"])
+            superseded = {
+                "outcome": "suppressed",
+                "reason_code": "superseded",
+                "reason": f"superseded by {event_id} within the {seconds:g}s debounce",
+            }
             pending = batch.debounce.get((view.id, key))
+            previous = await session.put_debounce(view.id, key, event_id, now + seconds)
             if pending is not None:
-                pending.update(
-                    outcome="suppressed",
-                    reason_code="superseded",
-                    reason=f"superseded by {event_id} within the {seconds:g}s debounce",
-                )
-            else:
-                row = await tx.get(t.trigger_state, trigger_id=view.id, kind="debounce", key=key)
-                if row is not None:
-                    previous = (row["value"] or {}).get("event_id")
-                    await tx.update(
-                        t.decisions,
-                        {
-                            "outcome": "suppressed",
-                            "reason_code": "superseded",
-                            "reason": f"superseded by {event_id} within the {seconds:g}s debounce",
-                        },
-                        t.decisions.c.event_id == previous,
-                        t.decisions.c.trigger_id == view.id,
-                        t.decisions.c.outcome == "debounced",
-                    )
-            await _put_state(tx, view.id, "debounce", key, event_id, now + seconds)
+                pending.update(superseded)  # type: ignore[typeddict-item]
+            elif previous is not None:
+                await session.settle_decision(previous, view.id, "debounced", superseded)
             batch.debounce[(view.id, key)] = decision
             return (
                 Verdict(
@@ -295,19 +250,12 @@ class FlowGate:
                 False,
             )
 
-        rule = flow.get("concurrency")
+        rule = flow.get("concurrency") if Rule.CONCURRENCY in rules else None
         policy = rule["policy"] if rule else "allow"
         if policy == "allow":
-            return Verdict("fired", None, "filter matched"), None, False
+            return FIRED, None, False
         key = render_key(rule.get("key"), env, "")  # type: ignore[union-attr]
-        open_rows = await tx.list(
-            t.executions,
-            where=[
-                t.executions.c.trigger_id == view.id,
-                t.executions.c.concurrency_key == key,
-                t.executions.c.status.in_(("queued", "running")),
-            ],
-        )
+        open_rows = await session.open_executions(view.id, key)
         in_batch = batch.open_keys.get((view.id, key))
         if policy == "skip" and (open_rows or in_batch):
             running = open_rows[0]["id"] if open_rows else in_batch
@@ -323,25 +271,18 @@ class FlowGate:
             )
         if policy == "cancel_previous":
             for row in open_rows:
-                await scheduler.close_execution(
-                    tx,
+                await self._close(
+                    session,
                     row["id"],
                     ExecutionStatus.CANCELLED,
                     f"cancelled by newer event {event_id} (concurrency policy cancel_previous)",
                     now,
                 )
                 batch.cancelled.append(row["id"])
-            return (
-                Verdict(
-                    "fired",
-                    None,
-                    "filter matched; cancelled earlier executions"
-                    if open_rows
-                    else "filter matched",
-                ),
-                key,
-                False,
+            reason = (
+                "filter matched; cancelled earlier executions" if open_rows else "filter matched"
             )
+            return Verdict("fired", None, reason), key, False
         held = bool(open_rows or in_batch)
         return (
             Verdict(

@@ -3,45 +3,94 @@
 Everything an event causes is written in one transaction: the event row, a decision per
 candidate trigger and the executions it started (with their first steps ready), or nothing.
 Concurrent publishes share transactions (group commit); each caller still returns only once
-the transaction holding its events has committed.
+the transaction holding its events has committed. Replays and debounced fires start their
+executions through the same ``Launcher.fire`` as ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select
-
-from bud.engine import scheduler
-from bud.engine.flow import BatchState
-from bud.engine.records import derived_event_id, envelope_from_row, execution_row
-from bud.errors import NotFoundError
+from bud.clock import Clock
+from bud.engine.catalogue import Catalogue
+from bud.engine.firing import Launcher, Outcome, Start
+from bud.engine.flow import ALL_RULES, FireBatch, Rule
+from bud.engine.metrics import Metrics
+from bud.engine.records import derived_event_id, envelope_from_row
+from bud.engine.signals import Signals
+from bud.errors import ConflictError, NotFoundError, ValidationError
+from bud.events import normalize_event
 from bud.filters import summarize
-from bud.store import Tx
-from bud.store import schema as t
-from bud.timeutil import now as _now
+from bud.settings import Settings
+from bud.store import Repository, Session
+from bud.store.records import DecisionRecord, EventRecord, IngestBatch, PipelineRecord
 
-if TYPE_CHECKING:
-    from bud.engine.core import Engine
+REPLAY_RULES = ALL_RULES - {Rule.DEBOUNCE}
+DEBOUNCED_RULES = frozenset({Rule.BREAKER, Rule.CONCURRENCY})
 
 
 class Ingestor:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        repo: Repository,
+        catalogue: Catalogue,
+        launcher: Launcher,
+        metrics: Metrics,
+        settings: Settings,
+        clock: Clock,
+        signals: Signals,
+    ) -> None:
+        self.repo = repo
+        self.catalogue = catalogue
+        self.launcher = launcher
+        self.metrics = metrics
+        self.settings = settings
+        self.clock = clock
+        self.signals = signals
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def accept(self, envelopes: list[dict[str, Any]], tx: Tx | None) -> None:
-        """Ingest validated envelopes: inside ``tx`` when given, else in a shared transaction."""
-        if tx is not None:
-            await self.ingest_in(tx, envelopes)
-            return
+    # -- accepting events ----------------------------------------------------------------
+    def normalize(
+        self, raws: Sequence[Any], *, default_source: str = "api"
+    ) -> list[dict[str, Any]]:
+        if len(raws) > self.settings.max_batch_events:
+            raise ValidationError(
+                f"batch has {len(raws)} events; the limit is {self.settings.max_batch_events}",
+                details={"path": "events"},
+            )
+        single = len(raws) == 1
+        return [
+            normalize_event(
+                raw,
+                self.catalogue.event_types,
+                where="event" if single else f"events[{i}]",
+                max_bytes=self.settings.max_event_bytes,
+                default_source=default_source,
+            )
+            for i, raw in enumerate(raws)
+        ]
+
+    async def ingest(
+        self, raws: Sequence[Any], *, default_source: str = "api", session: Session | None = None
+    ) -> list[dict[str, Any]]:
+        """Accept events: validate all, then store, match and start executions atomically.
+
+        Returns the envelopes, each with ``duplicate`` set when its event_id was seen before.
+        With ``session``, the events join that transaction (a platform change and its event).
+        """
+        envelopes = self.normalize(raws, default_source=default_source)
+        if session is not None:
+            await self.ingest_in(session, envelopes)
+            return envelopes
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((envelopes, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="bud-ingest")
         await done
+        return envelopes
 
     async def drain(self) -> None:
         if self._flusher is not None:
@@ -52,208 +101,103 @@ class Ingestor:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self.engine.store.transaction() as tx:
-                    await self.ingest_in(tx, [e for envelopes, _ in batch for e in envelopes])
+                async with self.repo.transaction() as session:
+                    tripped = await self.ingest_in(
+                        session, [e for envelopes, _ in batch for e in envelopes]
+                    )
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-                self.engine.wake()
+                continue
+            if tripped:
+                await self.catalogue.refresh()
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+            self.signals.wake()
 
-    async def ingest_in(self, tx: Tx, envelopes: list[dict[str, Any]]) -> None:
-        """Store new events with their decisions and executions, in a few batched statements."""
-        now = _now()
+    async def ingest_in(self, session: Session, envelopes: list[dict[str, Any]]) -> bool:
+        """Store new events with their decisions and executions; True if a breaker tripped."""
+        now = self.clock.now()
         unique: dict[str, dict[str, Any]] = {}
         for env in envelopes:
             unique.setdefault(env["event_id"], env)
-        known = (
-            set(
-                await tx.scalars(
-                    select(t.events.c.event_id).where(t.events.c.event_id.in_(list(unique)))
-                )
-            )
-            if unique
-            else set()
-        )
+        known = await session.known_event_ids(list(unique))
         fresh = [env for env in unique.values() if env["event_id"] not in known]
-        decided = [
-            (
-                env,
-                *self.engine.matcher.decide(
-                    env, explain_limit=self.engine.settings.max_non_fired_decisions
-                ),
-            )
-            for env in fresh
-        ]
-        wanted = {
-            d.trigger.pipeline_id for _env, ds, _n in decided for d in ds if d.outcome == "fired"
-        }
-        pipelines = (
-            {p["id"]: p for p in await tx.list(t.pipelines, where=[t.pipelines.c.id.in_(wanted)])}
-            if wanted
-            else {}
-        )
-        event_rows: list[dict[str, Any]] = []
-        decision_rows: list[dict[str, Any]] = []
-        execution_rows: list[dict[str, Any]] = []
-        step_rows: list[dict[str, Any]] = []
-        fired_by_trigger: dict[str, int] = {}
-        batch = BatchState.new()
+        limit = self.settings.max_non_fired_decisions
+        decided = [(env, *self.catalogue.matcher.decide(env, explain_limit=limit)) for env in fresh]
+        matched = [d.trigger for _env, ds, _n in decided for d in ds if d.outcome == "fired"]
+        pipelines: dict[str, PipelineRecord] = {}
+        if matched:
+            await session.hold_triggers(v.id for v in matched)
+            pipelines = await session.pipelines_by_id(v.pipeline_id for v in matched)
+        batch = FireBatch(now)
+        ingest = IngestBatch()
         for env, decisions, unexplained in decided:
             fired = 0
             filtered: list[str] = []
-            first = len(decision_rows)
+            first = len(ingest.decisions)
             for d in decisions:
                 if d.outcome == "filtered":
                     # Kept on the event row (one write, not one per trigger); explained on read.
                     filtered.append(d.trigger.id)
-                    self.engine.filtered_counts[d.trigger.id] += 1
-                    self.engine.metrics.decisions.labels(
-                        env["event_type"], d.trigger.id, "filtered"
-                    ).inc()
+                    self.metrics.decisions.labels(env["event_type"], d.trigger.id, "filtered").inc()
                     continue
-                row = {
+                row: DecisionRecord = {
                     "event_id": env["event_id"],
                     "trigger_id": d.trigger.id,
                     "pipeline_id": d.trigger.pipeline_id,
                     "outcome": d.outcome,
-                    "reason_code": None,
+                    "reason_code": None if d.outcome == "fired" else d.outcome,
                     "reason": d.reason,
                     "detail": d.detail,
                     "execution_id": None,
                     "created_at": now,
                 }
-                decision_rows.append(row)
+                ingest.decisions.append(row)
                 if d.outcome != "fired":
-                    row["reason_code"] = d.outcome
                     continue
-                pipeline = pipelines.get(d.trigger.pipeline_id)
-                if env["test"]:
-                    row.update(
-                        outcome="would_fire",
-                        reason_code="test",
-                        reason="test event: the filter matched, nothing started",
-                    )
-                elif env["depth"] > self.engine.settings.max_chain_depth:
-                    row.update(
-                        outcome="suppressed",
-                        reason_code="chain_depth",
-                        reason=f"event chain depth {env['depth']} exceeds the limit of "
-                        f"{self.engine.settings.max_chain_depth} (loop protection)",
-                    )
-                elif pipeline is None:
-                    row.update(
-                        outcome="error",
-                        reason_code="no_pipeline",
-                        reason=f"pipeline {d.trigger.pipeline_id} not found",
-                    )
-                else:
-                    verdict, key, held = await self.engine.gate.check(
-                        tx, d.trigger, env, now, batch, row
-                    )
-                    row.update(
-                        outcome=verdict.outcome, reason_code=verdict.code, reason=verdict.reason
-                    )
-                    if verdict.outcome == "fired":
-                        definition = await self.engine.definition(
-                            tx, pipeline["id"], pipeline["version"]
-                        )
-                        execution = execution_row(
-                            pipeline,
-                            definition,
-                            origin="trigger",
-                            trigger_id=d.trigger.id,
-                            event=env,
-                            params={},
-                            now=now,
-                        )
-                        execution.update(concurrency_key=key, held=held)
-                        row["execution_id"] = execution["id"]
-                        execution_rows.append(execution)
-                        step_rows += scheduler.initial_steps(
-                            execution["id"], definition, now, held=held
-                        )
-                        if key is not None:
-                            batch.open_keys[(d.trigger.id, key)] = execution["id"]
-                        fired += 1
-                        batch.fired[d.trigger.id] = batch.fired.get(d.trigger.id, 0) + 1
-                        fired_by_trigger[d.trigger.id] = fired_by_trigger.get(d.trigger.id, 0) + 1
-                        self.engine.fire_counter.add(
-                            d.trigger.id, now, self._breaker_window(d.trigger)
-                        )
-                        self.engine.metrics.fired.labels(d.trigger.id, env["event_type"]).inc()
-            for row in decision_rows[first:]:
-                self.engine.metrics.decisions.labels(
+                outcome = await self.launcher.fire(
+                    session,
+                    batch,
+                    Start(pipelines.get(d.trigger.pipeline_id), env, d.trigger, decision=row),
+                )
+                _settle(row, outcome)
+                if outcome.execution_id is not None:
+                    fired += 1
+            for row in ingest.decisions[first:]:
+                self.metrics.decisions.labels(
                     env["event_type"], row["trigger_id"], row["outcome"]
                 ).inc()
-            event_rows.append(
-                {
-                    "event_id": env["event_id"],
-                    "event_type": env["event_type"],
-                    "source": env["source"],
-                    "timestamp": env["timestamp"],
-                    "received_at": now,
-                    "data": env["data"],
-                    "correlation_id": env["correlation_id"],
-                    "causation_id": env["causation_id"],
-                    "depth": env["depth"],
-                    "test": env["test"],
-                    "fired_count": fired,
-                    "candidate_count": len(decisions) + unexplained,
-                    "filtered": filtered or None,
-                }
+            ingest.events.append(
+                _event_row(env, now, fired, len(decisions) + unexplained, filtered)
             )
-        inserted = await tx.insert_missing(t.events, event_rows, "event_id")
-        if len(inserted) < len(event_rows):
-            # A concurrent publisher stored some of these ids first: theirs fired, ours must not.
-            execution_rows = [r for r in execution_rows if r["event_id"] in inserted]
-            kept = {r["id"] for r in execution_rows}
-            step_rows = [r for r in step_rows if r["execution_id"] in kept]
-            decision_rows = [r for r in decision_rows if r["event_id"] in inserted]
-            fired_by_trigger = {}
-            for r in execution_rows:
-                fired_by_trigger[r["trigger_id"]] = fired_by_trigger.get(r["trigger_id"], 0) + 1
-        await tx.insert(t.executions, execution_rows)
-        await tx.insert(t.steps, step_rows)
-        await tx.insert(t.decisions, decision_rows)
-        for trigger_id, count in fired_by_trigger.items():
-            await tx.update(
-                t.triggers,
-                {"fire_count": t.triggers.c.fire_count + count, "last_fired_at": now},
-                t.triggers.c.id == trigger_id,
-            )
+        ingest.executions, ingest.steps, ingest.fires = batch.executions, batch.steps, batch.fired
+        inserted = await session.store_ingest(ingest)
+        await session.count_fires(ingest.fires, now)
         for execution_id in batch.cancelled:
-            self.engine.worker.cancel_local(execution_id)
+            self.signals.closed(execution_id)
         if batch.tripped:
-            await self._tripped(tx, batch.tripped, now)
+            await self._emit_tripped(session, batch.tripped, now)
         seen: set[str] = set()
         for env in envelopes:
             env["duplicate"] = env["event_id"] not in inserted or env["event_id"] in seen
             seen.add(env["event_id"])
             if env["duplicate"]:
-                self.engine.metrics.duplicates.labels(env["event_type"]).inc()
+                self.metrics.duplicates.labels(env["event_type"]).inc()
             else:
-                self.engine.metrics.events.labels(env["event_type"]).inc()
+                self.metrics.events.labels(env["event_type"]).inc()
+        return bool(batch.tripped)
 
-    def _breaker_window(self, view: Any) -> float:
-        rule = (view.flow or {}).get("circuit_breaker")
-        return (
-            float(rule["window_seconds"])
-            if rule
-            else float(self.engine.settings.breaker_window_seconds)
-        )
-
-    async def _tripped(self, tx: Tx, tripped: list[dict[str, Any]], now: float) -> None:
-        """Disable tripped triggers and emit ``trigger.tripped`` for each, in this transaction."""
+    async def _emit_tripped(
+        self, session: Session, tripped: list[dict[str, Any]], now: float
+    ) -> None:
+        """Emit ``trigger.tripped`` for each tripped trigger, in this transaction."""
         envelopes = []
         for item in tripped:
             view = item["trigger"]
-            self.engine.matcher.disable(view.id)
-            self.engine.fire_counter.forget(view.id)
+            self.catalogue.matcher.disable(view.id)
             envelopes.append(
                 {
                     "event_type": "trigger.tripped",
@@ -270,96 +214,86 @@ class Ingestor:
                     },
                 }
             )
-        await self.ingest_in(tx, self.engine.normalize(envelopes, default_source="bud"))
+        await self.ingest_in(session, self.normalize(envelopes, default_source="bud"))
 
+    # -- manual runs and run_pipeline children -------------------------------------------
+    async def run(
+        self,
+        session: Session,
+        pipeline: PipelineRecord,
+        *,
+        params: Mapping[str, Any],
+        event: Mapping[str, Any] | None,
+        parent_key: str | None = None,
+    ) -> str | None:
+        """Start a pipeline by request; None when ``parent_key`` already has an execution."""
+        batch = FireBatch(self.clock.now())
+        outcome = await self.launcher.fire(
+            session,
+            batch,
+            Start(pipeline, event, path="manual", params=params, parent_key=parent_key),
+        )
+        if outcome.execution_id is None:
+            raise ConflictError(f"the run was not started: {outcome.reason}")
+        created = await self.launcher.flush(session, batch)
+        self.signals.wake()
+        return outcome.execution_id if outcome.execution_id in created else None
+
+    # -- replay --------------------------------------------------------------------------
     async def replay(
         self, event_ids: list[str], *, trigger_id: str | None = None, bypass_dedup: bool = False
     ) -> dict[str, Any]:
         """Deliver stored events again to their matching triggers (or to one chosen trigger).
 
         With dedup honoured, a (trigger, event) pair that already has an execution is recorded
-        as ``suppressed: already_fired``; with ``bypass_dedup`` it runs again as a new delivery.
-        Replays are deliberate operator acts: the other flow rules do not apply to them.
+        as ``suppressed: already_fired``, and the trigger's dedup window applies; with
+        ``bypass_dedup`` both are skipped and it runs again as a new delivery. The other flow
+        rules (rate limit, breaker, concurrency) apply as at ingest; a replay is not debounced.
         """
-        now = _now()
-        results: list[dict[str, Any]] = []
-        async with self.engine.store.transaction() as tx:
+        matcher = self.catalogue.matcher
+        results: list[DecisionRecord] = []
+        rules = REPLAY_RULES - {Rule.DEDUP} if bypass_dedup else REPLAY_RULES
+        async with self.repo.transaction() as session:
+            batch = FireBatch(self.clock.now())
             for event_id in event_ids:
-                row = await tx.get(t.events, event_id=event_id)
+                row = await session.get_event(event_id)
                 if row is None:
                     raise NotFoundError(
                         f"event {event_id} not found", details={"event_id": event_id}
                     )
                 env = envelope_from_row(row)
-                views = (
-                    [self.engine.matcher.get(trigger_id)]
-                    if trigger_id
-                    else [
-                        self.engine.matcher.get(tid)
-                        for tid in self.engine.matcher.candidates(env["event_type"])
-                    ]
-                )
+                ids = [trigger_id] if trigger_id else matcher.candidates(env["event_type"])
+                views = [matcher.get(tid) for tid in ids]
+                await session.hold_triggers(v.id for v in views if v is not None)
                 for view in views:
                     if view is None:
                         raise NotFoundError(f"event trigger {trigger_id} not found")
-                    outcome, code, reason, execution_id = "filtered", "filtered", "", None
-                    verdict = view.filter.explain(env)
-                    e = t.executions
-                    previous = await tx.list(
-                        e, where=[e.c.trigger_id == view.id, e.c.event_id == event_id], order="id"
+                    previous = await session.executions_for(view.id, event_id)
+                    outcome = await self._replay_one(
+                        session, batch, view, env, previous, bypass_dedup, rules
                     )
-                    pipeline = await tx.get(t.pipelines, id=view.pipeline_id)
-                    if view.event_type != env["event_type"]:
-                        code, reason = "wrong_type", f"the trigger listens to {view.event_type}"
-                    elif not verdict["matched"]:
-                        reason = summarize(verdict)
-                    elif not view.enabled:
-                        outcome, code, reason = "disabled", "disabled", "trigger is disabled"
-                    elif env["test"]:
-                        outcome, code = "would_fire", "test"
-                        reason = "test event: the filter matched, nothing started"
-                    elif previous and not bypass_dedup:
-                        outcome, code = "suppressed", "already_fired"
-                        reason = (
-                            f"already fired for this event (execution {previous[0]['id']}); "
-                            "replay with bypass_dedup to run it again"
-                        )
-                    elif pipeline is None:
-                        outcome, code, reason = "error", "no_pipeline", "pipeline not found"
-                    else:
-                        execution_id = await self.engine.create_execution(
-                            tx,
-                            pipeline,
-                            origin="trigger",
-                            trigger_id=view.id,
-                            event=env,
-                            params={},
-                            now=now,
-                            delivery=max((p["delivery"] for p in previous), default=-1) + 1,
-                        )
-                        outcome, code, reason = "fired", "replay", "replayed: filter matched"
-                        await tx.update(
-                            t.triggers,
-                            {"fire_count": t.triggers.c.fire_count + 1, "last_fired_at": now},
-                            t.triggers.c.id == view.id,
-                        )
-                    decision = {
+                    decision: DecisionRecord = {
                         "event_id": event_id,
                         "trigger_id": view.id,
                         "pipeline_id": view.pipeline_id,
-                        "outcome": outcome,
-                        "reason_code": code,
-                        "reason": f"replay: {reason}",
+                        "outcome": outcome.outcome,
+                        "reason_code": "replay" if outcome.outcome == "fired" else outcome.code,
+                        "reason": f"replay: {outcome.reason}",
                         "detail": None,
-                        "execution_id": execution_id,
-                        "created_at": now,
+                        "execution_id": outcome.execution_id,
+                        "created_at": batch.now,
                     }
-                    self.engine.metrics.decisions.labels(env["event_type"], view.id, outcome).inc()
-                    if execution_id is not None:
-                        self.engine.metrics.fired.labels(view.id, env["event_type"]).inc()
-                    await tx.insert(t.decisions, decision)
+                    self.metrics.decisions.labels(env["event_type"], view.id, outcome.outcome).inc()
                     results.append(decision)
-        self.engine.wake()
+            await session.record_decisions(results)
+            await self.launcher.flush(session, batch)
+            if batch.tripped:
+                await self._emit_tripped(session, batch.tripped, batch.now)
+        if batch.tripped:
+            await self.catalogue.refresh()
+        for execution_id in batch.cancelled:
+            self.signals.closed(execution_id)
+        self.signals.wake()
         fired = [d for d in results if d["outcome"] == "fired"]
         return {
             "events": len(event_ids),
@@ -368,77 +302,123 @@ class Ingestor:
             "decisions": results,
         }
 
+    async def _replay_one(
+        self,
+        session: Session,
+        batch: FireBatch,
+        view: Any,
+        env: dict[str, Any],
+        previous: list[Any],
+        bypass_dedup: bool,
+        rules: frozenset[str],
+    ) -> Outcome:
+        if view.event_type != env["event_type"]:
+            return Outcome("filtered", "wrong_type", f"the trigger listens to {view.event_type}")
+        verdict = view.filter.explain(env)
+        if not verdict["matched"]:
+            return Outcome("filtered", "filtered", summarize(verdict))
+        if not view.enabled:
+            return Outcome("disabled", "disabled", "trigger is disabled")
+        if previous and not bypass_dedup and not env["test"]:
+            return Outcome(
+                "suppressed",
+                "already_fired",
+                f"already fired for this event (execution {previous[0]['id']}); "
+                "replay with bypass_dedup to run it again",
+            )
+        pipeline = await session.get_pipeline(view.pipeline_id)
+        delivery = max((p["delivery"] for p in previous), default=-1) + 1
+        outcome = await self.launcher.fire(
+            session,
+            batch,
+            Start(pipeline, env, view, path="replay", delivery=delivery, rules=rules),
+        )
+        if outcome.outcome == "fired":
+            return Outcome("fired", None, "filter matched", outcome.execution_id)
+        return outcome
+
+    # -- debounced fires -----------------------------------------------------------------
     async def fire_debounced(self) -> None:
         """Fire each debounced event whose quiet period has passed (the last event wins)."""
-        now = _now()
-        st = t.trigger_state
-        async with self.engine.store.transaction() as tx:
-            due = await tx.list(
-                st,
-                where=[st.c.kind == "debounce", st.c.expires_at <= now],
-                order="expires_at",
-                descending=False,
-                limit=100,
-            )
+        async with self.repo.transaction() as session:
+            batch = FireBatch(self.clock.now())
+            due = await session.take_due_debounces(batch.now, 100)
             for state in due:
-                await tx.delete(
-                    st,
-                    st.c.trigger_id == state["trigger_id"],
-                    st.c.kind == "debounce",
-                    st.c.key == state["key"],
-                )
                 event_id = (state["value"] or {}).get("event_id")
-                event = await tx.get(t.events, event_id=event_id)
-                view = self.engine.matcher.get(state["trigger_id"])
-                d = t.decisions
-                where = (
-                    d.c.event_id == event_id,
-                    d.c.trigger_id == state["trigger_id"],
-                    d.c.outcome == "debounced",
-                )
+                trigger_id = state["trigger_id"]
+                event = await session.get_event(event_id) if event_id else None
+                view = self.catalogue.matcher.get(trigger_id)
                 if event is None or view is None or not view.enabled:
-                    await tx.update(
-                        d,
+                    await session.settle_decision(
+                        event_id or "",
+                        trigger_id,
+                        "debounced",
                         {
                             "outcome": "suppressed",
                             "reason_code": "trigger_gone",
                             "reason": "the trigger was disabled or deleted before the "
                             "debounce period ended",
                         },
-                        *where,
                     )
                     continue
-                pipeline = await tx.get(t.pipelines, id=view.pipeline_id)
-                if pipeline is None:
-                    continue
-                execution_id = await self.engine.create_execution(
-                    tx,
-                    pipeline,
-                    origin="trigger",
-                    trigger_id=view.id,
-                    event=envelope_from_row(event),
-                    params={},
-                    now=now,
+                await session.hold_triggers([view.id])
+                pipeline = await session.get_pipeline(view.pipeline_id)
+                outcome = await self.launcher.fire(
+                    session,
+                    batch,
+                    Start(
+                        pipeline,
+                        envelope_from_row(event),
+                        view,
+                        path="debounce",
+                        rules=DEBOUNCED_RULES,
+                    ),
                 )
-                await tx.update(
-                    d,
-                    {
-                        "outcome": "fired",
-                        "reason_code": None,
-                        "execution_id": execution_id,
-                        "reason": "fired after the debounce period (last event wins)",
-                    },
-                    *where,
-                )
-                await tx.update(
-                    t.events,
-                    {"fired_count": t.events.c.fired_count + 1},
-                    t.events.c.event_id == event_id,
-                )
-                await tx.update(
-                    t.triggers,
-                    {"fire_count": t.triggers.c.fire_count + 1, "last_fired_at": now},
-                    t.triggers.c.id == view.id,
-                )
+                values: dict[str, Any] = {
+                    "outcome": outcome.outcome,
+                    "reason_code": outcome.code,
+                    "execution_id": outcome.execution_id,
+                    "reason": "fired after the debounce period (last event wins)"
+                    if outcome.execution_id
+                    else outcome.reason,
+                }
+                await session.settle_decision(event["event_id"], view.id, "debounced", values)
+                self.metrics.decisions.labels(event["event_type"], view.id, outcome.outcome).inc()
+                if outcome.execution_id is not None:
+                    await session.add_event_fired(event["event_id"], 1)
+            await self.launcher.flush(session, batch)
+            if batch.tripped:
+                await self._emit_tripped(session, batch.tripped, batch.now)
+        if batch.tripped:
+            await self.catalogue.refresh()
+        for execution_id in batch.cancelled:
+            self.signals.closed(execution_id)
         if due:
-            self.engine.wake()
+            self.signals.wake()
+
+
+def _settle(row: DecisionRecord, outcome: Outcome) -> None:
+    row["outcome"] = outcome.outcome
+    row["reason_code"] = outcome.code
+    row["reason"] = outcome.reason
+    row["execution_id"] = outcome.execution_id
+
+
+def _event_row(
+    env: Mapping[str, Any], now: float, fired: int, candidates: int, filtered: list[str]
+) -> EventRecord:
+    return {
+        "event_id": env["event_id"],
+        "event_type": env["event_type"],
+        "source": env["source"],
+        "timestamp": env["timestamp"],
+        "received_at": now,
+        "data": env["data"],
+        "correlation_id": env["correlation_id"],
+        "causation_id": env["causation_id"],
+        "depth": env["depth"],
+        "test": env["test"],
+        "fired_count": fired,
+        "candidate_count": candidates,
+        "filtered": filtered or None,
+    }

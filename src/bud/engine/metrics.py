@@ -27,6 +27,12 @@ class Metrics:
             ["trigger_id", "event_type"],
             registry=r,
         )
+        self.started = Counter(
+            "bud_executions_started_total",
+            "Executions started, by path (ingest, replay, debounce, manual)",
+            ["path"],
+            registry=r,
+        )
         self.executions = Counter(
             "bud_executions_finished_total", "Executions finished", ["status"], registry=r
         )

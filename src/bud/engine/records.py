@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from bud.engine.status import ExecutionStatus
 from bud.ids import new_id
 from bud.pipelines import PipelineDef
+from bud.store.records import ExecutionRecord, ExecutionStatus
 
 ENVELOPE_KEYS = (
     "event_type",
@@ -43,7 +43,7 @@ def execution_row(
     params: Mapping[str, Any],
     now: float,
     parent_key: str | None = None,
-) -> dict[str, Any]:
+) -> ExecutionRecord:
     return {
         "id": new_id("exe"),
         "pipeline_id": pipeline["id"],
@@ -64,4 +64,5 @@ def execution_row(
         "delivery": 0,
         "concurrency_key": None,
         "held": False,
+        "retry_count": 0,
     }

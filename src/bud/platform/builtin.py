@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from bud.engine.core import Engine, derived_event_id
+from bud.clock import Clock
+from bud.engine.ingest import Ingestor
+from bud.engine.records import derived_event_id
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
-from bud.store import Tx
-from bud.store import schema as t
-from bud.timeutil import now as _now
+from bud.store import Repository, Session
 
 log = logging.getLogger("bud.platform")
 
@@ -39,14 +39,27 @@ def model_data(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class BuiltinPlatform:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.store = engine.store
+    def __init__(self, repo: Repository, ingestor: Ingestor, clock: Clock) -> None:
+        self.repo = repo
+        self.ingestor = ingestor
+        self.clock = clock
         self._probe: asyncio.Task[None] | None = None
+
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _wake(self) -> None:
+        self.ingestor.signals.wake()
+
+    async def list_records(
+        self, kind: str, where: dict[str, Any], limit: int, after: str | None
+    ) -> list[dict[str, Any]]:
+        async with self.repo.read() as session:
+            return await session.list_records(kind, where=where, limit=limit, after=after)
 
     async def _emit(
         self,
-        tx: Tx,
+        tx: Session,
         event_type: str,
         data: dict[str, Any],
         *,
@@ -60,7 +73,7 @@ class BuiltinPlatform:
             )
         if key:
             envelope["event_id"] = derived_event_id(key, event_type)
-        await self.engine.ingest([envelope], default_source="budplatform", tx=tx)
+        await self.ingestor.ingest([envelope], default_source="budplatform", session=tx)
 
     # -- models --------------------------------------------------------------------------
     async def add_model(
@@ -81,7 +94,7 @@ class BuiltinPlatform:
             raise ValidationError(
                 "source: a model needs a source such as 'hugging_face'", details={"path": "source"}
             )
-        now = _now()
+        now = self._now()
         if idempotency_key and not model_id:
             # a re-run step registers the same model, not a second one
             model_id = "model_" + derived_event_id(idempotency_key, "model")[4:]
@@ -95,21 +108,21 @@ class BuiltinPlatform:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.store.transaction() as tx:
+        async with self.repo.transaction() as tx:
             if model_id:
-                existing = await tx.get(t.models, id=model_id)
+                existing = await tx.get_record("models", model_id)
                 if existing is not None and idempotency_key:
                     return existing
                 if existing is not None:
                     raise ConflictError(f"model {model_id} already exists")
-            await tx.insert(t.models, row)
+            await tx.insert_record("models", row)
             await self._emit(tx, "model.added", model_data(row), cause=cause, key=idempotency_key)
-        self.engine.wake()
+        self._wake()
         return row
 
     async def get_model(self, model_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await tx.get(t.models, id=model_id)
+        async with self.repo.read() as tx:
+            row = await tx.get_record("models", model_id)
         if row is None:
             raise NotFoundError(f"model {model_id} not found")
         return row
@@ -117,8 +130,8 @@ class BuiltinPlatform:
     async def update_model(self, model_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         if not changes:
             raise ValidationError("no changes given", details={"path": "body"})
-        async with self.store.transaction() as tx:
-            row = await tx.get(t.models, id=model_id)
+        async with self.repo.transaction() as tx:
+            row = await tx.get_record("models", model_id)
             if row is None:
                 raise NotFoundError(f"model {model_id} not found")
             metadata = dict(row["metadata"] or {})
@@ -133,17 +146,17 @@ class BuiltinPlatform:
                 elif metadata.get(key) != value or key not in metadata:
                     metadata[key] = value
                     applied[key] = value
-            values.update(metadata=metadata, updated_at=_now())
-            await tx.update(t.models, values, t.models.c.id == model_id)
+            values.update(metadata=metadata, updated_at=self._now())
+            await tx.update_record("models", model_id, values)
             row.update(values)
             if applied:
                 await self._emit(tx, "model.updated", {**model_data(row), "changes": applied})
-        self.engine.wake()
+        self._wake()
         return row
 
     async def delete_model(self, model_id: str) -> None:
-        async with self.store.transaction() as tx:
-            if not await tx.delete(t.models, t.models.c.id == model_id):
+        async with self.repo.transaction() as tx:
+            if not await tx.delete_record("models", model_id):
                 raise NotFoundError(f"model {model_id} not found")
 
     # -- clusters ------------------------------------------------------------------------
@@ -159,7 +172,7 @@ class BuiltinPlatform:
             raise ValidationError(
                 f"status: must be one of {', '.join(CLUSTER_STATUSES)}", details={"path": "status"}
             )
-        now = _now()
+        now = self._now()
         row = {
             "id": cluster_id or new_id("cluster"),
             "name": name,
@@ -170,13 +183,13 @@ class BuiltinPlatform:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.store.transaction() as tx:
-            if await tx.get(t.clusters, id=row["id"]):
+        async with self.repo.transaction() as tx:
+            if await tx.get_record("clusters", str(row["id"])):
                 raise ConflictError(f"cluster {row['id']} already exists")
-            await tx.insert(t.clusters, row)
+            await tx.insert_record("clusters", row)
             if status in ("ready", "unhealthy"):
                 await self._emit(tx, f"cluster.{status}", self._cluster_data(row, None, "created"))
-        self.engine.wake()
+        self._wake()
         return row
 
     @staticmethod
@@ -192,8 +205,8 @@ class BuiltinPlatform:
         }
 
     async def get_cluster(self, cluster_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await tx.get(t.clusters, id=cluster_id)
+        async with self.repo.read() as tx:
+            row = await tx.get_record("clusters", cluster_id)
         if row is None:
             raise NotFoundError(f"cluster {cluster_id} not found")
         return row
@@ -210,8 +223,8 @@ class BuiltinPlatform:
             raise ValidationError(
                 f"status: must be one of {', '.join(CLUSTER_STATUSES)}", details={"path": "status"}
             )
-        async with self.store.transaction() as tx:
-            row = await tx.get(t.clusters, id=cluster_id)
+        async with self.repo.transaction() as tx:
+            row = await tx.get_record("clusters", cluster_id)
             if row is None:
                 raise NotFoundError(f"cluster {cluster_id} not found")
             values = {
@@ -222,25 +235,27 @@ class BuiltinPlatform:
             previous = row["status"]
             if status is not None and status != previous:
                 values.update(status=status, reason=reason or "set by request")
-            values["updated_at"] = _now()
-            await tx.update(t.clusters, values, t.clusters.c.id == cluster_id)
+            values["updated_at"] = self._now()
+            await tx.update_record("clusters", cluster_id, values)
             row.update(values)
             if status is not None and status != previous and status in ("ready", "unhealthy"):
                 await self._emit(
                     tx, f"cluster.{status}", self._cluster_data(row, previous, row["reason"])
                 )
-        self.engine.wake()
+        self._wake()
         return row
 
     async def delete_cluster(self, cluster_id: str) -> None:
-        async with self.store.transaction() as tx:
-            if not await tx.delete(t.clusters, t.clusters.c.id == cluster_id):
+        async with self.repo.transaction() as tx:
+            if not await tx.delete_record("clusters", cluster_id):
                 raise NotFoundError(f"cluster {cluster_id} not found")
 
     async def probe_health(self) -> None:
         """Probe every cluster with a health URL once; a change of state emits its event."""
-        async with self.store.read() as tx:
-            rows = await tx.list(t.clusters, where=[t.clusters.c.health_url.is_not(None)])
+        async with self.repo.read() as tx:
+            rows = await tx.list_records(
+                "clusters", where={"health_url": ...}, limit=None, after=None
+            )
         async with httpx.AsyncClient(timeout=5.0) as client:
             for row in rows:
                 try:
@@ -289,14 +304,14 @@ class BuiltinPlatform:
             raise ValidationError(
                 "deployment_name: a deployment needs a name", details={"path": "deployment_name"}
             )
-        now = _now()
-        async with self.store.transaction() as tx:
+        now = self._now()
+        async with self.repo.transaction() as tx:
             if idempotency_key:
-                existing = await tx.get(t.deployments, idempotency_key=idempotency_key)
+                existing = await tx.deployment_by_key(idempotency_key)
                 if existing is not None:
                     return existing
-            model = await tx.get(t.models, id=model_id)
-            cluster = await tx.get(t.clusters, id=cluster_id)
+            model = await tx.get_record("models", model_id)
+            cluster = await tx.get_record("clusters", cluster_id)
             error = None
             if model is None:
                 error = f"model {model_id} not found"
@@ -315,7 +330,7 @@ class BuiltinPlatform:
                 "created_at": now,
                 "updated_at": now,
             }
-            await tx.insert(t.deployments, row)
+            await tx.insert_record("deployments", row)
             data = {
                 "deployment_id": row["id"],
                 "deployment_name": deployment_name,
@@ -333,12 +348,12 @@ class BuiltinPlatform:
                 cause=cause,
                 key=idempotency_key,
             )
-        self.engine.wake()
+        self._wake()
         return row
 
     async def get_deployment(self, deployment_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await tx.get(t.deployments, id=deployment_id)
+        async with self.repo.read() as tx:
+            row = await tx.get_record("deployments", deployment_id)
         if row is None:
             raise NotFoundError(f"deployment {deployment_id} not found")
         return row
@@ -351,23 +366,23 @@ class BuiltinPlatform:
                 f"status: must be one of {', '.join(DEPLOYMENT_STATUSES)}",
                 details={"path": "status"},
             )
-        async with self.store.transaction() as tx:
-            row = await tx.get(t.deployments, id=deployment_id)
+        async with self.repo.transaction() as tx:
+            row = await tx.get_record("deployments", deployment_id)
             if row is None:
                 raise NotFoundError(f"deployment {deployment_id} not found")
             previous = row["status"]
-            values: dict[str, Any] = {"updated_at": _now()}
+            values: dict[str, Any] = {"updated_at": self._now()}
             if status is not None:
                 values["status"] = status
             if error_message is not None:
                 values["error_message"] = error_message
             if status == "failed" and not (error_message or row["error_message"]):
                 values["error_message"] = "marked failed"
-            await tx.update(t.deployments, values, t.deployments.c.id == deployment_id)
+            await tx.update_record("deployments", deployment_id, values)
             row.update(values)
             if status == "failed" and previous != "failed":
-                model = await tx.get(t.models, id=row["model_id"])
-                cluster = await tx.get(t.clusters, id=row["cluster_id"])
+                model = await tx.get_record("models", row["model_id"])
+                cluster = await tx.get_record("clusters", row["cluster_id"])
                 await self._emit(
                     tx,
                     "deployment.failed",
@@ -381,15 +396,15 @@ class BuiltinPlatform:
                         "error_message": row["error_message"],
                     },
                 )
-        self.engine.wake()
+        self._wake()
         return row
 
     async def delete_deployment(
         self, deployment_id: str, *, cause: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        async with self.store.transaction() as tx:
-            row = await tx.get(t.deployments, id=deployment_id)
+        async with self.repo.transaction() as tx:
+            row = await tx.get_record("deployments", deployment_id)
             if row is None:
                 raise NotFoundError(f"deployment {deployment_id} not found")
-            await tx.delete(t.deployments, t.deployments.c.id == deployment_id)
+            await tx.delete_record("deployments", deployment_id)
         return row

@@ -8,6 +8,7 @@ import os
 from typing import IO, Any
 
 from bud.actions.registry import ActionRegistry, default_registry
+from bud.clock import Clock, SystemClock
 from bud.engine.core import Engine
 from bud.platform.builtin import BuiltinPlatform
 from bud.services.config import ConfigService
@@ -17,7 +18,7 @@ from bud.services.insights import InsightService
 from bud.services.pipelines import PipelineService
 from bud.services.triggers import TriggerService
 from bud.settings import Settings
-from bud.store import Store, open_store
+from bud.store import Repository, open_repository
 
 log = logging.getLogger("bud")
 
@@ -34,15 +35,24 @@ class Bud:
         settings: Settings,
         *,
         registry: ActionRegistry | None = None,
-        store: Store | None = None,
+        repo: Repository | None = None,
+        clock: Clock | None = None,
         run_workers: bool = True,
     ) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.effective_database_url)
+        self.clock = clock or SystemClock()
+        self.repo = repo or open_repository(settings.effective_database_url, self.clock)
         self.registry = registry or default_registry()
-        self.engine = Engine(self.store, self.registry, settings, run_workers=run_workers)
-        self.platform = BuiltinPlatform(self.engine)
-        self.engine.platform = self.platform
+        self.engine = Engine(
+            self.repo,
+            self.registry,
+            settings,
+            platform=lambda ingestor: BuiltinPlatform(self.repo, ingestor, self.clock),
+            clock=self.clock,
+            run_workers=run_workers,
+        )
+        assert isinstance(self.engine.platform, BuiltinPlatform)
+        self.platform = self.engine.platform
         self.pipelines = PipelineService(self.engine)
         self.triggers = TriggerService(self.engine)
         self.events = EventService(self.engine)
@@ -53,7 +63,7 @@ class Bud:
 
     @property
     def embedded(self) -> bool:
-        return self.store.dialect == "sqlite"
+        return self.repo.dialect == "sqlite"
 
     def _lock_data_dir(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,16 +85,15 @@ class Bud:
     async def start(self) -> None:
         if self.embedded and self.settings.database_url is None:
             self._lock_data_dir()
-        await self.store.open()
-        # On the embedded SQLite store this process is the only worker: earlier leases are void.
-        await self.engine.start(exclusive=self.embedded)
+        await self.repo.open()
+        await self.engine.start()
         if self.engine.run_workers:
             self.platform.start_probing(self.settings.health_probe_seconds)
 
     async def stop(self) -> None:
         await self.platform.stop()
         await self.engine.stop()
-        await self.store.close()
+        await self.repo.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -9,9 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bud.engine.core import Engine
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import iso_times
-from bud.store import schema as t
 from bud.templates import MASK
-from bud.timeutil import now as _now
 
 CHANNELS = {"slack": ("url",), "webhook": ("url",), "email": ("smtp_url", "from")}
 SECRET_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
@@ -35,15 +33,15 @@ def masked_config(config: dict[str, Any]) -> dict[str, Any]:
 class ConfigService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
 
     async def channels(self) -> dict[str, Any]:
         items = {
             name: {"name": name, "config": masked_config(cfg), "source": "settings"}
             for name, cfg in self.engine.settings.channel_config().items()
         }
-        async with self.store.read() as tx:
-            for row in await tx.list(t.channels, order="name", descending=False):
+        async with self.repo.read() as session:
+            for row in await session.list_channels():
                 items[row["name"]] = {
                     "name": row["name"],
                     "config": masked_config(row["config"]),
@@ -75,22 +73,21 @@ class ConfigService:
                 f"{', '.join(CHANNELS[name])}",
                 details={"path": sorted(unknown)[0]},
             )
-        async with self.store.transaction() as tx:
-            await tx.delete(t.channels, t.channels.c.name == name)
-            await tx.insert(t.channels, {"name": name, "config": config, "updated_at": _now()})
-        self.engine.invalidate_config()
+        async with self.repo.transaction() as session:
+            await session.put_channel(name, config, self.engine.clock.now())
+        await self.engine.changed()
         return {"name": name, "config": masked_config(config), "source": "api"}
 
     async def delete_channel(self, name: str) -> None:
-        async with self.store.transaction() as tx:
-            if not await tx.delete(t.channels, t.channels.c.name == name):
+        async with self.repo.transaction() as session:
+            if not await session.delete_channel(name):
                 raise NotFoundError(f"channel {name} is not configured through the API")
-        self.engine.invalidate_config()
+        await self.engine.changed()
 
     async def secrets(self) -> dict[str, Any]:
         names = {n: {"name": n, "updated_at": None} for n in self.engine.settings.secrets}
-        async with self.store.read() as tx:
-            for row in await tx.list(t.secrets, order="name", descending=False):
+        async with self.repo.read() as session:
+            for row in await session.list_secrets():
                 names[row["name"]] = iso_times(
                     {"name": row["name"], "updated_at": row["updated_at"]}, "updated_at"
                 )
@@ -103,15 +100,14 @@ class ConfigService:
             )
         if not isinstance(value, str) or not value:
             raise ValidationError("value must be a non-empty string", details={"path": "value"})
-        now = _now()
-        async with self.store.transaction() as tx:
-            await tx.delete(t.secrets, t.secrets.c.name == name)
-            await tx.insert(t.secrets, {"name": name, "value": value, "updated_at": now})
-        self.engine.invalidate_config()
+        now = self.engine.clock.now()
+        async with self.repo.transaction() as session:
+            await session.put_secret(name, value, now)
+        await self.engine.changed()
         return iso_times({"name": name, "updated_at": now}, "updated_at")
 
     async def delete_secret(self, name: str) -> None:
-        async with self.store.transaction() as tx:
-            if not await tx.delete(t.secrets, t.secrets.c.name == name):
+        async with self.repo.transaction() as session:
+            if not await session.delete_secret(name):
                 raise NotFoundError(f"secret {name} not found")
-        self.engine.invalidate_config()
+        await self.engine.changed()

@@ -6,13 +6,12 @@ from typing import Any
 
 import jsonschema
 
-from bud.engine.core import Engine, envelope_from_row
+from bud.engine.core import Engine
 from bud.engine.matcher import explain_decision
+from bud.engine.records import envelope_from_row
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import EventType, check_schema, validate_event_type_name
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
-from bud.store import schema as t
-from bud.timeutil import now as _now
 from bud.timeutil import parse_iso
 
 
@@ -23,35 +22,27 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
 class EventService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
+        self.catalogue = engine.catalogue
 
     async def publish(
         self, raws: list[Any], *, default_source: str = "api"
     ) -> list[dict[str, Any]]:
-        envelopes = await self.engine.ingest(raws, default_source=default_source)
-        return envelopes
+        return await self.engine.ingestor.ingest(raws, default_source=default_source)
 
     async def get(self, event_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await tx.get(t.events, event_id=event_id)
+        async with self.repo.read() as session:
+            row = await session.get_event(event_id)
             if row is None:
                 raise NotFoundError(f"event {event_id} not found", details={"event_id": event_id})
-            decisions = await tx.list(
-                t.decisions,
-                where=[t.decisions.c.event_id == event_id],
-                order="seq",
-                descending=False,
-            )
-            executions = await tx.list(
-                t.executions,
-                where=[t.executions.c.event_id == event_id],
-                order="id",
-                descending=False,
-            )
-        out = event_out(row)
+            decisions: list[dict[str, Any]] = [
+                dict(d) for d in await session.decisions_of(event_id)
+            ]
+            executions = await session.list_executions(event_id=event_id, limit=10_000, after=None)
+        out = event_out(dict(row))
         envelope = envelope_from_row(row)
         for trigger_id in row["filtered"] or []:
-            view = self.engine.matcher.get(trigger_id)
+            view = self.catalogue.matcher.get(trigger_id)
             changed = view is not None and view.updated_at > row["received_at"]
             reason, detail = explain_decision(view, envelope, changed_since=changed)
             decisions.append(
@@ -69,7 +60,7 @@ class EventService:
         out["decisions"] = [
             strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions
         ]
-        out["executions"] = [e["id"] for e in executions]
+        out["executions"] = sorted(e["id"] for e in executions)
         return out
 
     async def list(
@@ -83,29 +74,24 @@ class EventService:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
-        where = []
-        if event_type:
-            where.append(t.events.c.event_type == event_type)
-        if source:
-            where.append(t.events.c.source == source)
-        if test is not None:
-            where.append(t.events.c.test == test)
+        start = None
         if since:
             try:
-                where.append(t.events.c.received_at >= parse_iso(since))
+                start = parse_iso(since)
             except ValueError as exc:
                 raise ValidationError(
                     f"since: {since!r} is not an ISO 8601 time", details={"path": "since"}
                 ) from exc
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.events,
-                where=where,
-                order="seq",
+        async with self.repo.read() as session:
+            rows = await session.list_events(
+                event_type=event_type,
+                source=source,
+                test=test,
+                since=start,
                 limit=limit + 1,
                 after=decode_cursor(cursor, int),
             )
-        result = page(rows, limit, "seq")
+        result = page([dict(r) for r in rows], limit, "seq")
         result["items"] = [event_out(r) for r in result["items"]]
         return result
 
@@ -114,12 +100,12 @@ class EventService:
         return {
             "items": [
                 et.to_dict()
-                for et in sorted(self.engine.event_types.values(), key=lambda e: e.name)
+                for et in sorted(self.catalogue.event_types.values(), key=lambda e: e.name)
             ]
         }
 
     def get_type(self, name: str) -> dict[str, Any]:
-        et = self.engine.event_types.get(name)
+        et = self.catalogue.event_types.get(name)
         if et is None:
             raise NotFoundError(f"event type {name!r} not found")
         return et.to_dict()
@@ -142,21 +128,18 @@ class EventService:
                 raise ValidationError(
                     f"example does not match the schema: {err.message}", details={"path": "example"}
                 )
-        existing = self.engine.event_types.get(name)
+        existing = self.catalogue.event_types.get(name)
         if existing is not None and existing.builtin:
             raise ConflictError(f"{name} is a built-in event type")
-        async with self.store.transaction() as tx:
-            await tx.delete(t.event_types, t.event_types.c.name == name)
-            await tx.insert(
-                t.event_types,
+        async with self.repo.transaction() as session:
+            await session.put_event_type(
                 {
                     "name": name,
                     "description": description or "",
                     "schema": schema,
                     "example": example,
-                    "created_at": _now(),
-                },
+                    "created_at": self.engine.clock.now(),
+                }
             )
-        et = EventType(name, description or "", schema, False, example)
-        self.engine.event_types[name] = et
-        return et.to_dict()
+        await self.engine.changed()
+        return EventType(name, description or "", schema, False, example).to_dict()

@@ -5,43 +5,52 @@ from __future__ import annotations
 from typing import Any
 
 from bud.engine.core import Engine
-from bud.engine.status import ExecutionStatus
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
-from bud.store import schema as t
+from bud.store.records import ExecutionStatus
 from bud.timeutil import parse_iso
 
 TIMES = ("created_at", "started_at", "finished_at")
 HIDDEN = ("event", "deadline_at", "max_parallel", "parent_key")
-STEP_HIDDEN = ("execution_id", "position", "ready_at", "lease_owner", "lease_expires_at")
+STEP_HIDDEN = (
+    "execution_id",
+    "position",
+    "ready_at",
+    "lease_owner",
+    "lease_expires_at",
+    "max_attempts",
+    "attempt_base",
+)
 
 
 class ExecutionService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
 
     async def get(self, execution_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await tx.get(t.executions, id=execution_id)
+        async with self.repo.read() as session:
+            row = await session.get_execution(execution_id)
             if row is None:
                 raise NotFoundError(
                     f"execution {execution_id} not found", details={"execution_id": execution_id}
                 )
-            steps = await tx.list(
-                t.steps,
-                where=[t.steps.c.execution_id == execution_id],
-                order="position",
-                descending=False,
+            steps = await session.steps_of(execution_id)
+            version = await session.get_pipeline_version(
+                row["pipeline_id"], row["pipeline_version"]
             )
-            definition = await self.engine.definition(
-                tx, row["pipeline_id"], row["pipeline_version"]
-            )
+        # Read the stored definition as it is: it names the dependencies even when an action
+        # it uses is no longer registered (its execution then fails, and must still be shown).
+        depends = {
+            s.get("id"): list(s.get("depends_on") or [])
+            for s in ((version or {}).get("definition") or {}).get("steps", [])
+            if isinstance(s, dict)
+        }
         out = strip(iso_times(row, *TIMES), HIDDEN)
         out["steps"] = []
         for s in steps:
             step = strip(iso_times(s, *TIMES), STEP_HIDDEN)
-            step["depends_on"] = list(definition.step(s["step_id"]).depends_on)
+            step["depends_on"] = depends.get(s["step_id"], [])
             out["steps"].append(step)
         return out
 
@@ -58,46 +67,39 @@ class ExecutionService:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
-        where = []
-        for name, value, op in (("since", since, ">="), ("until", until, "<")):
+        moments: dict[str, float | None] = {}
+        for name, value in (("since", since), ("until", until)):
+            moments[name] = None
             if value:
                 try:
-                    moment = parse_iso(value)
+                    moments[name] = parse_iso(value)
                 except ValueError as exc:
                     raise ValidationError(
                         f"{name}: {value!r} is not an ISO 8601 time", details={"path": name}
                     ) from exc
-                column = t.executions.c.created_at
-                where.append(column >= moment if op == ">=" else column < moment)
-        if pipeline_id:
-            where.append(t.executions.c.pipeline_id == pipeline_id)
-        if trigger_id:
-            where.append(t.executions.c.trigger_id == trigger_id)
-        if event_id:
-            where.append(t.executions.c.event_id == event_id)
-        if status:
-            if status not in {s.value for s in ExecutionStatus}:
-                raise ValidationError(
-                    f"status: must be one of {', '.join(s.value for s in ExecutionStatus)}",
-                    details={"path": "status"},
-                )
-            where.append(t.executions.c.status == status)
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.executions, where=where, limit=limit + 1, after=decode_cursor(cursor)
+        if status and status not in {s.value for s in ExecutionStatus}:
+            raise ValidationError(
+                f"status: must be one of {', '.join(s.value for s in ExecutionStatus)}",
+                details={"path": "status"},
+            )
+        async with self.repo.read() as session:
+            rows = await session.list_executions(
+                pipeline_id=pipeline_id,
+                trigger_id=trigger_id,
+                event_id=event_id,
+                status=status,
+                since=moments["since"],
+                until=moments["until"],
+                limit=limit + 1,
+                after=decode_cursor(cursor),
             )
         return page([strip(iso_times(r, *TIMES), HIDDEN) for r in rows], limit, "id")
 
     async def attempts(self, execution_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            if await tx.get(t.executions, id=execution_id) is None:
+        async with self.repo.read() as session:
+            if await session.get_execution(execution_id) is None:
                 raise NotFoundError(f"execution {execution_id} not found")
-            rows = await tx.list(
-                t.attempts,
-                where=[t.attempts.c.execution_id == execution_id],
-                order="seq",
-                descending=False,
-            )
+            rows = await session.attempts_of(execution_id)
         return {
             "items": [
                 strip(iso_times(r, "started_at", "finished_at"), ("seq", "worker")) for r in rows
@@ -121,16 +123,10 @@ class ExecutionService:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
-        where = []
-        if execution_id:
-            where.append(t.deliveries.c.execution_id == execution_id)
-        if channel:
-            where.append(t.deliveries.c.channel == channel)
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.deliveries,
-                where=where,
-                order="seq",
+        async with self.repo.read() as session:
+            rows = await session.list_deliveries(
+                execution_id=execution_id,
+                channel=channel,
                 limit=limit + 1,
                 after=decode_cursor(cursor, int),
             )

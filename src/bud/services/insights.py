@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select
-
-from bud.engine.core import Engine, envelope_from_row
+from bud.engine.core import Engine
+from bud.engine.records import envelope_from_row
 from bud.errors import NotFoundError, ValidationError
 from bud.filters import compile_filter, summarize
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
-from bud.store import schema as t
+from bud.store import Session
+from bud.store.records import TriggerRecord
 from bud.templates import (
     TemplateError,
     build_context,
@@ -24,7 +24,6 @@ from bud.templates import (
     render_string,
     render_value,
 )
-from bud.timeutil import now as _now
 from bud.timeutil import parse_iso, to_iso
 
 BACKTEST_DEFAULT = 1000
@@ -108,21 +107,22 @@ def _time(value: Any, path: str) -> float | None:
 class InsightService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
+        self.catalogue = engine.catalogue
 
     def _check_event_type(self, event_type: Any) -> str:
         if event_type is None:
             raise ValidationError("event_type is required", details={"path": "event_type"})
-        if not isinstance(event_type, str) or event_type not in self.engine.event_types:
-            known = sorted(self.engine.event_types)
+        if not isinstance(event_type, str) or event_type not in self.catalogue.event_types:
+            known = sorted(self.catalogue.event_types)
             raise ValidationError(
                 f"event_type: unknown event type {event_type!r}; known types: {', '.join(known)}",
                 details={"path": "event_type", "known": known},
             )
         return event_type
 
-    async def _trigger(self, tx: Any, trigger_id: str) -> dict[str, Any]:
-        row: dict[str, Any] | None = await tx.get(t.triggers, id=trigger_id)
+    async def _trigger(self, session: Session, trigger_id: str) -> TriggerRecord:
+        row = await session.get_trigger(trigger_id)
         if row is None:
             raise NotFoundError(
                 f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
@@ -135,16 +135,14 @@ class InsightService:
     ) -> dict[str, Any]:
         """Render every step against an event without storing or running anything."""
         params, envelope = run_inputs(self.engine, params, event, source="dry_run")
-        async with self.store.read() as tx:
-            pipeline = await tx.get(t.pipelines, id=pipeline_id)
+        async with self.repo.read() as session:
+            pipeline = await session.get_pipeline(pipeline_id)
             if pipeline is None:
                 raise NotFoundError(
                     f"pipeline {pipeline_id} not found", details={"pipeline_id": pipeline_id}
                 )
-            definition = await self.engine.definition(tx, pipeline_id, pipeline["version"])
-            # The engine's own sources, re-read here: its cache may be seconds old.
-            secrets = dict(self.engine.settings.secrets)
-            secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
+            definition = await self.catalogue.definition(pipeline_id, pipeline["version"], session)
+        secrets = self.catalogue.secrets
         context = build_context(
             event=envelope,
             pipeline={"id": pipeline_id, "version": pipeline["version"], "name": pipeline["name"]},
@@ -175,7 +173,7 @@ class InsightService:
             rendered: Any = None
             try:
                 rendered = render_value(step.params, context, where=f"steps.{step.id}.params")
-                self.engine.registry.get(step.action).check_params(
+                self.catalogue.registry.get(step.action).check_params(
                     rendered, where=f"steps.{step.id}.params", rendered=True
                 )
             except TemplateError as exc:
@@ -204,13 +202,8 @@ class InsightService:
         event_type = self._check_event_type(event_type)
         compiled = compile_filter(filter)  # FilterError (422) names the offending clause
         limit = _check_scan_limit(limit, BACKTEST_DEFAULT)
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.events,
-                where=[t.events.c.event_type == event_type, t.events.c.test.is_(False)],
-                order="seq",
-                limit=limit,
-            )
+        async with self.repo.read() as session:
+            rows = await session.recent_events(event_type, limit)
         matched = 0
         examples: list[dict[str, Any]] = []
         near: list[dict[str, Any]] = []
@@ -248,44 +241,24 @@ class InsightService:
         }
 
     async def backtest_trigger(self, trigger_id: str, limit: Any = None) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await self._trigger(tx, trigger_id)
+        async with self.repo.read() as session:
+            row = await self._trigger(session, trigger_id)
         result = await self.backtest(row["event_type"], row["filter"], limit)
         result["trigger_id"] = trigger_id
         return result
 
     # -- stats ---------------------------------------------------------------------------
     async def stats(self, trigger_id: str) -> dict[str, Any]:
-        now = _now()
-        d, e = t.decisions, t.executions
-        async with self.store.read() as tx:
-            row = await self._trigger(tx, trigger_id)
-            outcomes = await tx.conn.execute(
-                select(d.c.outcome, func.count())
-                .where(d.c.trigger_id == trigger_id)
-                .group_by(d.c.outcome)
-            )
-            decisions = {str(k): int(n) for k, n in outcomes.all()}
-            filtered = self.engine.filtered_counts.get(trigger_id, 0)
-            if filtered:  # filtered-out events are counted in memory, since the server started
-                decisions["filtered"] = decisions.get("filtered", 0) + filtered
-            codes = await tx.conn.execute(
-                select(d.c.reason_code, func.count())
-                .where(d.c.trigger_id == trigger_id, d.c.outcome == "suppressed")
-                .group_by(d.c.reason_code)
-            )
-            suppressed = {str(k or "unknown"): int(n) for k, n in codes.all()}
-            rate = {
-                name: await tx.count(e, e.c.trigger_id == trigger_id, e.c.created_at >= now - span)
-                for name, span in (("last_minute", 60.0), ("last_hour", 3600.0))
-            }
+        async with self.repo.read() as session:
+            row = await self._trigger(session, trigger_id)
+            stats = await session.trigger_stats(row, self.engine.clock.now())
         return {
             "trigger_id": trigger_id,
-            "fire_count": row["fire_count"],
-            "last_fired_at": to_iso(row["last_fired_at"]),
-            "decisions": decisions,
-            "suppressed": suppressed,
-            "rate": rate,
+            "fire_count": stats["fire_count"],
+            "last_fired_at": to_iso(stats["last_fired_at"]),
+            "decisions": stats["decisions"],
+            "suppressed": stats["suppressed"],
+            "rate": stats["rate"],
         }
 
     # -- replay --------------------------------------------------------------------------
@@ -313,7 +286,7 @@ class InsightService:
                 "give either event_ids or event_type, not both",
                 details={"path": "event_type", "fields": ["event_ids", "event_type"]},
             )
-        if trigger_id is not None and self.engine.matcher.get(trigger_id) is None:
+        if trigger_id is not None and self.catalogue.matcher.get(trigger_id) is None:
             raise NotFoundError(
                 f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
             )
@@ -341,17 +314,11 @@ class InsightService:
         else:
             event_type = self._check_event_type(event_type)
             start, end = _time(since, "since"), _time(until, "until")
-            ev = t.events
             # Test events never fire: replaying one would start what it only explained.
-            where = [ev.c.event_type == event_type, ev.c.test.is_(False)]
-            if start is not None:
-                where.append(ev.c.received_at >= start)
-            if end is not None:
-                where.append(ev.c.received_at < end)
-            async with self.store.read() as tx:
-                ids = await tx.scalars(
-                    select(ev.c.event_id).where(*where).order_by(ev.c.seq.asc()).limit(limit)
-                )
-        result = await self.engine.replay(ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup)
+            async with self.repo.read() as session:
+                ids = await session.select_event_ids(event_type, start, end, limit)
+        result = await self.engine.ingestor.replay(
+            ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup
+        )
         result["decisions"] = [iso_times(d, "created_at") for d in result["decisions"]]
         return result

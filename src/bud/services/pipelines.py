@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bud.engine.core import Engine
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
 from bud.pipelines import definition_to_dict, parse_definition
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
 from bud.services.triggers import TriggerService
-from bud.store import schema as t
+from bud.store import Session
+from bud.store.records import ExecutionRecord, PipelineRecord
 from bud.timeutil import now as _now
 
 
@@ -37,18 +36,29 @@ def run_inputs(
             raise ValidationError(
                 "event.event_type is required", details={"path": "event.event_type"}
             )
-        envelope = engine.normalize([event], default_source=source)[0]
+        envelope = engine.ingestor.normalize([event], default_source=source)[0]
     return params or {}, envelope
+
+
+def _summary(found: tuple[int, ExecutionRecord | None]) -> tuple[int, dict[str, Any] | None]:
+    count, last = found
+    if last is None:
+        return count, None
+    return count, {
+        "id": last["id"],
+        "status": last["status"],
+        "created_at": iso_times(last, "created_at")["created_at"],
+    }
 
 
 class PipelineService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
 
     def validate(self, definition: Any) -> dict[str, Any]:
         try:
-            parsed = parse_definition(definition, self.engine.registry)
+            parsed = parse_definition(definition, self.engine.catalogue.registry)
         except ValidationError as exc:
             return {
                 "valid": False,
@@ -76,9 +86,9 @@ class PipelineService:
     ) -> dict[str, Any]:
         name = self._check_name(name)
         check_chosen_id(pipeline_id, "id")
-        parse_definition(definition, self.engine.registry)
+        parse_definition(definition, self.engine.catalogue.registry)
         now = _now()
-        row = {
+        row: PipelineRecord = {
             "id": pipeline_id or new_id("pipe"),
             "name": name,
             "description": description,
@@ -87,82 +97,34 @@ class PipelineService:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.store.transaction() as tx:
-            if pipeline_id and await tx.get(t.pipelines, id=pipeline_id):
+        async with self.repo.transaction() as session:
+            if pipeline_id and await session.get_pipeline(pipeline_id):
                 raise ConflictError(
                     f"id: pipeline {pipeline_id} already exists", details={"path": "id"}
                 )
-            await tx.insert(t.pipelines, row)
-            await tx.insert(
-                t.pipeline_versions,
-                {
-                    "pipeline_id": row["id"],
-                    "version": 1,
-                    "name": name,
-                    "definition": definition,
-                    "created_at": now,
-                },
-            )
-        return _out(row, 0, None)
+            await session.create_pipeline(row)
+        return _out(dict(row), 0, None)
 
-    async def _get_row(self, tx: Any, pipeline_id: str) -> dict[str, Any]:
-        row: dict[str, Any] | None = await tx.get(t.pipelines, id=pipeline_id)
+    async def _get_row(self, session: Session, pipeline_id: str) -> dict[str, Any]:
+        row = await session.get_pipeline(pipeline_id)
         if row is None:
             raise NotFoundError(
                 f"pipeline {pipeline_id} not found", details={"pipeline_id": pipeline_id}
             )
-        return row
-
-    async def _summary(self, tx: Any, pipeline_id: str) -> tuple[int, dict[str, Any] | None]:
-        count = await tx.count(t.triggers, t.triggers.c.pipeline_id == pipeline_id)
-        last = await tx.list(
-            t.executions, where=[t.executions.c.pipeline_id == pipeline_id], limit=1
-        )
-        summary = (
-            {
-                "id": last[0]["id"],
-                "status": last[0]["status"],
-                "created_at": iso_times(last[0], "created_at")["created_at"],
-            }
-            if last
-            else None
-        )
-        return count, summary
+        return dict(row)
 
     async def get(self, pipeline_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            row = await self._get_row(tx, pipeline_id)
-            count, last = await self._summary(tx, pipeline_id)
-        return _out(row, count, last)
+        async with self.repo.read() as session:
+            row = await self._get_row(session, pipeline_id)
+            summaries = await session.pipeline_summaries([pipeline_id])
+        return _out(row, *_summary(summaries[pipeline_id]))
 
     async def list(self, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
         limit = check_limit(limit)
-        async with self.store.read() as tx:
-            rows = await tx.list(t.pipelines, limit=limit + 1, after=decode_cursor(cursor))
-            counts: dict[str, int] = dict(
-                (
-                    await tx.conn.execute(
-                        select(t.triggers.c.pipeline_id, func.count()).group_by(
-                            t.triggers.c.pipeline_id
-                        )
-                    )
-                ).all()
-            )
-            out = []
-            for row in rows[: limit + 1]:
-                last = await tx.list(
-                    t.executions, where=[t.executions.c.pipeline_id == row["id"]], limit=1
-                )
-                summary = (
-                    {
-                        "id": last[0]["id"],
-                        "status": last[0]["status"],
-                        "created_at": iso_times(last[0], "created_at")["created_at"],
-                    }
-                    if last
-                    else None
-                )
-                out.append(_out(row, int(counts.get(row["id"], 0)), summary))
+        async with self.repo.read() as session:
+            rows = await session.list_pipelines(limit + 1, decode_cursor(cursor))
+            summaries = await session.pipeline_summaries([r["id"] for r in rows])
+        out = [_out(dict(row), *_summary(summaries[row["id"]])) for row in rows]
         return page(out, limit, "id")
 
     async def update(
@@ -171,43 +133,38 @@ class PipelineService:
         if name is not None:
             name = self._check_name(name)
         if definition is not None:
-            parse_definition(definition, self.engine.registry)
+            parse_definition(definition, self.engine.catalogue.registry)
         now = _now()
-        async with self.store.transaction() as tx:
-            row = await self._get_row(tx, pipeline_id)
+        async with self.repo.transaction() as session:
+            row = await self._get_row(session, pipeline_id)
             values: dict[str, Any] = {"updated_at": now}
             if name is not None:
                 values["name"] = name
             if description is not None:
                 values["description"] = description
+            new_version = None
             if definition is not None and definition != row["definition"]:
                 values["definition"] = definition
                 values["version"] = row["version"] + 1
-                await tx.insert(
-                    t.pipeline_versions,
-                    {
-                        "pipeline_id": pipeline_id,
-                        "version": values["version"],
-                        "name": values.get("name", row["name"]),
-                        "definition": definition,
-                        "created_at": now,
-                    },
-                )
-            await tx.update(t.pipelines, values, t.pipelines.c.id == pipeline_id)
+                new_version = {
+                    "pipeline_id": pipeline_id,
+                    "version": values["version"],
+                    "name": values.get("name", row["name"]),
+                    "definition": definition,
+                    "created_at": now,
+                }
+            await session.update_pipeline(pipeline_id, values, new_version)
             row.update(values)
-            self.engine.invalidate_config()  # the cached pipeline name
-            count, last = await self._summary(tx, pipeline_id)
+            summaries = await session.pipeline_summaries([pipeline_id])
             triggers = (
-                await tx.list(
-                    t.triggers,
-                    where=[t.triggers.c.pipeline_id == pipeline_id],
-                    order="id",
-                    descending=False,
+                await session.list_triggers(
+                    pipeline_id=pipeline_id, event_type=None, enabled=None, limit=10_000, after=None
                 )
                 if definition is not None
                 else []
             )
-        out = _out(row, count, last)
+        await self.engine.changed()  # the cached pipeline name
+        out = _out(row, *_summary(summaries[pipeline_id]))
         # The new steps may read event fields that a trigger's event type does not carry.
         checker = TriggerService(self.engine)
         out["warnings"] = [
@@ -218,34 +175,27 @@ class PipelineService:
         return out
 
     async def delete(self, pipeline_id: str) -> None:
-        async with self.store.transaction() as tx:
-            await self._get_row(tx, pipeline_id)
-            trigger_ids = [
-                r["id"]
-                for r in await tx.list(t.triggers, where=[t.triggers.c.pipeline_id == pipeline_id])
-            ]
-            await tx.delete(t.triggers, t.triggers.c.pipeline_id == pipeline_id)
-            await tx.delete(t.pipelines, t.pipelines.c.id == pipeline_id)
-        for trigger_id in trigger_ids:
-            self.engine.matcher.remove(trigger_id)
+        async with self.repo.transaction() as session:
+            await self._get_row(session, pipeline_id)
+            await session.delete_pipeline(pipeline_id)
+        await self.engine.changed()
 
     async def versions(self, pipeline_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            await self._get_row(tx, pipeline_id)
-            rows = await tx.list(
-                t.pipeline_versions,
-                where=[t.pipeline_versions.c.pipeline_id == pipeline_id],
-                order="version",
-            )
+        async with self.repo.read() as session:
+            await self._get_row(session, pipeline_id)
+            rows = await session.pipeline_versions(pipeline_id)
         return {"items": [iso_times(r, "created_at") for r in rows]}
 
     async def run(self, pipeline_id: str, params: Any = None, event: Any = None) -> str:
         params, envelope = run_inputs(self.engine, params, event, source="manual")
-        async with self.store.transaction() as tx:
-            pipeline = await self._get_row(tx, pipeline_id)
-            execution_id = await self.engine.create_execution(
-                tx, pipeline, origin="manual", trigger_id=None, event=envelope, params=params
+        async with self.repo.transaction() as session:
+            pipeline = await session.get_pipeline(pipeline_id)
+            if pipeline is None:
+                raise NotFoundError(
+                    f"pipeline {pipeline_id} not found", details={"pipeline_id": pipeline_id}
+                )
+            execution_id = await self.engine.ingestor.run(
+                session, pipeline, params=params, event=envelope
             )
-        self.engine.wake()
         assert execution_id is not None
         return execution_id

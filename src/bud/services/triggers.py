@@ -11,7 +11,8 @@ from bud.events import ENVELOPE_FIELDS
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
-from bud.store import schema as t
+from bud.store import Session
+from bud.store.records import TriggerRecord
 from bud.templates import event_references, iter_templates
 from bud.timeutil import now as _now
 
@@ -27,14 +28,16 @@ def _out(row: dict[str, Any], warnings: list[str] | None = None) -> dict[str, An
 class TriggerService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.store = engine.store
+        self.repo = engine.repo
+        self.catalogue = engine.catalogue
 
     def _check_event_type(self, event_type: Any) -> str:
-        if not isinstance(event_type, str) or event_type not in self.engine.event_types:
-            known = ", ".join(sorted(self.engine.event_types))
+        known_types = self.catalogue.event_types
+        if not isinstance(event_type, str) or event_type not in known_types:
+            known = ", ".join(sorted(known_types))
             raise ValidationError(
                 f"event_type: unknown event type {event_type!r}; known types: {known}",
-                details={"path": "event_type", "known": sorted(self.engine.event_types)},
+                details={"path": "event_type", "known": sorted(known_types)},
             )
         return event_type
 
@@ -52,7 +55,7 @@ class TriggerService:
 
     def template_warnings(self, definition: dict[str, Any], event_type: str) -> list[str]:
         """References to ``event.<field>`` that the event type's schema does not carry."""
-        etype = self.engine.event_types.get(event_type)
+        etype = self.catalogue.event_types.get(event_type)
         if etype is None or not etype.schema:
             return []
         known = etype.properties()
@@ -99,7 +102,7 @@ class TriggerService:
         if not isinstance(enabled, bool):
             raise ValidationError("enabled must be true or false", details={"path": "enabled"})
         now = _now()
-        row = {
+        row: TriggerRecord = {
             "id": trigger_id or new_id("trig"),
             "pipeline_id": pipeline_id,
             "event_type": event_type,
@@ -115,35 +118,34 @@ class TriggerService:
             "tripped_at": None,
             "tripped_reason": None,
         }
-        async with self.store.transaction() as tx:
+        async with self.repo.transaction() as session:
             pipeline = (
-                await tx.get(t.pipelines, id=pipeline_id) if isinstance(pipeline_id, str) else None
+                await session.get_pipeline(pipeline_id) if isinstance(pipeline_id, str) else None
             )
             if pipeline is None:
                 raise NotFoundError(
                     f"pipeline_id: pipeline {pipeline_id!r} not found",
                     details={"path": "pipeline_id"},
                 )
-            if trigger_id and await tx.get(t.triggers, id=trigger_id):
+            if trigger_id and await session.get_trigger(trigger_id):
                 raise ConflictError(
                     f"id: event trigger {trigger_id} already exists", details={"path": "id"}
                 )
-            await tx.insert(t.triggers, row)
-        self.engine.matcher.put(row)
-        self.engine.metrics.triggers.set(len(self.engine.matcher))
-        return _out(row, self.template_warnings(pipeline["definition"], event_type))
+            await session.create_trigger(row)
+        await self.engine.changed()
+        return _out(dict(row), self.template_warnings(pipeline["definition"], event_type))
 
-    async def _row(self, tx: Any, trigger_id: str) -> dict[str, Any]:
-        row: dict[str, Any] | None = await tx.get(t.triggers, id=trigger_id)
+    async def _row(self, session: Session, trigger_id: str) -> dict[str, Any]:
+        row = await session.get_trigger(trigger_id)
         if row is None:
             raise NotFoundError(
                 f"event trigger {trigger_id} not found", details={"trigger_id": trigger_id}
             )
-        return row
+        return dict(row)
 
     async def get(self, trigger_id: str) -> dict[str, Any]:
-        async with self.store.read() as tx:
-            return _out(await self._row(tx, trigger_id))
+        async with self.repo.read() as session:
+            return _out(await self._row(session, trigger_id))
 
     async def list(
         self,
@@ -155,18 +157,15 @@ class TriggerService:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
-        where = []
-        if pipeline_id is not None:
-            where.append(t.triggers.c.pipeline_id == pipeline_id)
-        if event_type is not None:
-            where.append(t.triggers.c.event_type == event_type)
-        if enabled is not None:
-            where.append(t.triggers.c.enabled == enabled)
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.triggers, where=where, limit=limit + 1, after=decode_cursor(cursor)
+        async with self.repo.read() as session:
+            rows = await session.list_triggers(
+                pipeline_id=pipeline_id,
+                event_type=event_type,
+                enabled=enabled,
+                limit=limit + 1,
+                after=decode_cursor(cursor),
             )
-        return page([_out(r) for r in rows], limit, "id")
+        return page([_out(dict(r)) for r in rows], limit, "id")
 
     async def update(self, trigger_id: str, **changes: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -194,30 +193,29 @@ class TriggerService:
                     details={"path": key},
                 )
         values["updated_at"] = _now()
-        async with self.store.transaction() as tx:
-            row = await self._row(tx, trigger_id)
-            await tx.update(t.triggers, values, t.triggers.c.id == trigger_id)
+        async with self.repo.transaction() as session:
+            row = await self._row(session, trigger_id)
+            await session.update_trigger(trigger_id, values)
+            if values.get("enabled"):
+                await session.reset_breaker(trigger_id)
             row.update(values)
-            pipeline = await tx.get(t.pipelines, id=row["pipeline_id"])
-        self.engine.matcher.put(row)
-        if values.get("enabled"):
-            self.engine.fire_counter.forget(trigger_id)
+            pipeline = await session.get_pipeline(row["pipeline_id"])
+        await self.engine.changed()
         warnings = (
             self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
         )
         return _out(row, warnings)
 
     async def delete(self, trigger_id: str) -> None:
-        async with self.store.transaction() as tx:
-            await self._row(tx, trigger_id)
-            await tx.delete(t.triggers, t.triggers.c.id == trigger_id)
-        self.engine.matcher.remove(trigger_id)
-        self.engine.metrics.triggers.set(len(self.engine.matcher))
+        async with self.repo.transaction() as session:
+            await self._row(session, trigger_id)
+            await session.delete_trigger(trigger_id)
+        await self.engine.changed()
 
     async def test(self, trigger_id: str, event: Any) -> dict[str, Any]:
         """Explain how the trigger would treat an event; nothing is stored or fired."""
-        async with self.store.read() as tx:
-            row = await self._row(tx, trigger_id)
+        async with self.repo.read() as session:
+            row = await self._row(session, trigger_id)
         if not isinstance(event, dict):
             raise ValidationError(
                 'event must be a JSON object (an envelope, or {"data": {...}})',
@@ -228,7 +226,7 @@ class TriggerService:
             raw["event_type"] = row["event_type"]
         if "data" not in raw and not set(raw) & {"event_id", "timestamp", "source"}:
             raw = {"event_type": raw.pop("event_type"), "data": raw}
-        envelope = self.engine.normalize([raw], default_source="test")[0]
+        envelope = self.engine.ingestor.normalize([raw], default_source="test")[0]
         verdict = compile_filter(row["filter"]).explain(envelope)
         if envelope["event_type"] != row["event_type"]:
             verdict = {

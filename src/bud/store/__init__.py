@@ -1,5 +1,23 @@
-"""Persistence: the Store interface and its SQLite and PostgreSQL backends."""
+"""The store: a domain repository in front of the database (see ``repository``)."""
 
-from bud.store.base import Row, Store, Tx, open_store
+from __future__ import annotations
 
-__all__ = ["Row", "Store", "Tx", "open_store"]
+from typing import Any
+
+from bud.store.repository import Repository, Session, StepKey
+
+
+def open_repository(url: str, clock: Any = None) -> Repository:
+    """A repository for a URL: ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("sqlite"):
+        from bud.store.sqlite import SqliteRepository
+
+        return SqliteRepository(url, clock)
+    if url.startswith(("postgresql", "postgres")):
+        from bud.store.postgres import PostgresRepository
+
+        return PostgresRepository(url, clock)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://...")
+
+
+__all__ = ["Repository", "Session", "StepKey", "open_repository"]

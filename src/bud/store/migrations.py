@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.schema import CreateIndex
 
 from bud.store import schema as t
-from bud.store.base import Store
 
 Migration = Callable[[Any], Awaitable[None]]
 
@@ -17,8 +17,31 @@ async def _initial(conn: Any) -> None:
     await conn.run_sync(lambda sync: t.metadata.create_all(sync, checkfirst=True))
 
 
+def _add_missing(sync: Any) -> None:
+    """Add the columns, tables and indexes of version 2 to a version-1 database."""
+    t.metadata.create_all(sync, checkfirst=True)  # new tables
+    inspector = inspect(sync)
+    for table, column, ddl in (
+        (t.steps, "max_attempts", "INTEGER"),
+        (t.steps, "attempt_base", "INTEGER NOT NULL DEFAULT 0"),
+        (t.executions, "retry_count", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        names = {c["name"] for c in inspector.get_columns(table.name)}
+        if column not in names:
+            sync.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {ddl}")
+    indexes = {i["name"] for i in inspector.get_indexes(t.attempts.name)}
+    for index in t.attempts.indexes:
+        if index.name not in indexes:
+            sync.execute(CreateIndex(index))
+
+
+async def _shared_state(conn: Any) -> None:
+    await conn.run_sync(_add_missing)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
+    (2, "attempts at start, catalogue log, fire buckets", _shared_state),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -33,10 +56,10 @@ async def current_version(conn: Any) -> int:
     return int(value) if value is not None else 0
 
 
-async def migrate(store: Store) -> int:
+async def migrate(repo: Any) -> int:
     """Bring the schema to the latest version; return it. Safe to run concurrently on PostgreSQL."""
-    async with store.begin() as conn:
-        if store.dialect == "postgresql":
+    async with repo.begin() as conn:
+        if repo.dialect == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         version = await current_version(conn)
         for number, _name, step in MIGRATIONS:

@@ -1,50 +1,115 @@
-"""PostgreSQL through psycopg 3 (async): claims lock rows with FOR UPDATE SKIP LOCKED."""
+"""PostgreSQL through psycopg 3: row locks, ``FOR UPDATE SKIP LOCKED`` claims, LISTEN/NOTIFY.
+
+Many processes share one database. Claims skip rows other claimers hold; writers of one
+execution or one trigger's flow state take turns on its row; catalogue changes are
+numbered under an advisory lock (so they commit in number order and no reader skips one)
+and announced with NOTIFY in the committing transaction.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bud.store.base import Store, json_dumps
+from bud.store import schema as t
+from bud.store.records import ChangeKind, TriggerRecord
+from bud.store.sql import SqlRepository, SqlSession, _claimable, json_dumps
+
+log = logging.getLogger("bud.store")
+
+CATALOGUE_CHANNEL = "bud_catalogue"
+_CATALOGUE_LOCK = 727275
 
 
-class PostgresStore(Store):
+@functools.cache
+def _claimable_skip_locked(one_execution: bool) -> Any:
+    return _claimable(one_execution).with_for_update(skip_locked=True, of=t.steps)
+
+
+def _libpq_url(url: str) -> str:
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+class PostgresSession(SqlSession):
+    async def _changed(self, kind: ChangeKind, key: str) -> None:
+        if not self._catalogue_changed:
+            await self.conn.execute(text(f"SELECT pg_advisory_xact_lock({_CATALOGUE_LOCK})"))
+        await super()._changed(kind, key)
+
+    async def _filtered_count(self, trigger: TriggerRecord) -> int:
+        sql = text(
+            "SELECT count(*) FROM events WHERE event_type = :event_type "
+            "AND filtered @> jsonb_build_array(CAST(:trigger_id AS text))"
+        )
+        params = {"event_type": trigger["event_type"], "trigger_id": trigger["id"]}
+        return int((await self.conn.execute(sql, params)).scalar() or 0)
+
+    def _claimable_statement(self, one_execution: bool) -> Any:
+        return _claimable_skip_locked(one_execution)
+
+
+class PostgresRepository(SqlRepository):
     dialect = "postgresql"
+    session_class = PostgresSession
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, clock: Any = None) -> None:
+        super().__init__(url, clock)
         self.engine: AsyncEngine | None = None
 
-    async def _open(self) -> None:
+    async def _connect(self) -> None:
         if self.engine is not None:
             return
-        url = self.url
-        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                url = "postgresql+psycopg://" + url[len(prefix) :]
-                break
+        url = "postgresql+psycopg://" + _libpq_url(self.url).split("://", 1)[1]
         self.engine = create_async_engine(
             url, json_serializer=json_dumps, pool_size=10, max_overflow=10, pool_pre_ping=True
         )
 
-    async def _close(self) -> None:
+    async def _disconnect(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        assert self.engine is not None, "store is not open"
+        assert self.engine is not None, "repository is not open"
         async with self.engine.begin() as conn:
             yield conn
 
-    def insert_ignore(self, table: Table) -> Any:
-        return pg_insert(table).on_conflict_do_nothing()
+    def insert(self, table: Table) -> Any:
+        return pg_insert(table)
 
-    def lock_skip(self, stmt: Any) -> Any:
-        return stmt.with_for_update(skip_locked=True, of=stmt.selected_columns[0].table)
+    async def _before_commit(self, session: SqlSession) -> None:
+        if session._catalogue_changed:
+            await session.conn.execute(text(f"SELECT pg_notify('{CATALOGUE_CHANNEL}', '')"))
+
+    async def wakeups(self, channel: str) -> AsyncIterator[str]:
+        """NOTIFY payloads on ``channel`` from a dedicated connection, reconnecting on loss."""
+        import psycopg
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(_libpq_url(self.url), autocommit=True)
+            except psycopg.Error:
+                log.warning("LISTEN %s: cannot connect; retrying", channel)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(f"LISTEN {channel}")
+                    yield ""  # listening: whatever changed before now must be read
+                    async for notify in conn.notifies():
+                        yield notify.payload
+            except psycopg.Error:
+                log.warning("LISTEN %s: connection lost; reconnecting", channel)
+                await asyncio.sleep(0.5)

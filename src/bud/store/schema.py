@@ -84,6 +84,23 @@ triggers = Table(
     Column("tripped_reason", Text),
 )
 
+trigger_fires = Table(
+    "trigger_fires",
+    metadata,
+    Column("trigger_id", Id, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),  # whole seconds since the epoch
+    Column("fires", Integer, nullable=False),
+)
+
+catalogue_log = Table(
+    "catalogue_log",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # trigger | event_type | pipeline | config
+    Column("key", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 trigger_state = Table(
     "trigger_state",
     metadata,
@@ -152,6 +169,7 @@ executions = Table(
     Column("delivery", Integer, nullable=False, default=0),  # replays that bypass dedup count up
     Column("concurrency_key", String(512)),
     Column("held", Boolean, nullable=False, default=False),  # queued behind a running execution
+    Column("retry_count", Integer, nullable=False, default=0),
     UniqueConstraint("trigger_id", "event_id", "delivery", name="uq_execution_trigger_event"),
     Index("ix_executions_trigger_created", "trigger_id", "created_at"),
 )
@@ -165,6 +183,8 @@ steps = Table(
     Column("action", String(128), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer),  # a claim past it fails the step (interrupted attempts count)
+    Column("attempt_base", Integer, nullable=False, default=0),  # attempts before the last retry
     Column("params", Json),
     Column("outputs", Json),
     Column("logs", Json),
@@ -193,6 +213,7 @@ attempts = Table(
     Column("worker", String(64)),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float),
+    Index("ix_step_attempts_step", "execution_id", "step_id", "attempt"),
 )
 
 deliveries = Table(

@@ -1,10 +1,10 @@
 """SQLite in WAL mode: the embedded default.
 
-SQLite has one writer and answers in microseconds from the page cache, so the store keeps one
-connection and runs statements on it directly from the event loop. Handing every statement
-to a driver thread (aiosqlite) cost more than the statement itself: about 1 ms of thread
-round trips per statement against tens of microseconds of work. Transactions take turns on
-an ``asyncio.Lock``; a transaction's statements never yield to other tasks in between.
+SQLite has one writer and answers in microseconds from the page cache, so the repository
+keeps one connection and runs statements on it directly from the event loop. Handing every
+statement to a driver thread cost more than the statement itself: about 1 ms of thread round
+trips per statement against tens of microseconds of work. Transactions take turns on an
+``asyncio.Lock``; a transaction's statements never yield to other tasks in between.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
-from bud.store.base import Store, json_dumps
+from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
 
 class SyncConnection:
-    """The async face of a synchronous connection, as ``Tx`` and the migrations use it."""
+    """The async face of a synchronous connection, as sessions and migrations use it."""
 
     def __init__(self, conn: Connection) -> None:
         self.sync = conn
@@ -39,16 +39,21 @@ class SyncConnection:
         return fn(self.sync)
 
 
-class SqliteStore(Store):
-    dialect = "sqlite"
+class SqliteSession(SqlSession):
     row_locks = False  # BEGIN IMMEDIATE: one writer at a time already
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+
+class SqliteRepository(SqlRepository):
+    dialect = "sqlite"
+    exclusive = True  # one process per data directory (the flock in bud.services)
+    session_class = SqliteSession
+
+    def __init__(self, url: str, clock: Any = None) -> None:
+        super().__init__(url, clock)
         self.engine: Engine | None = None
         self._lock: asyncio.Lock | None = None
 
-    async def _open(self) -> None:
+    async def _connect(self) -> None:
         if self.engine is not None:
             return
         url = self.url.replace("sqlite+aiosqlite://", "sqlite://", 1)
@@ -80,17 +85,17 @@ class SqliteStore(Store):
         self.engine = engine
         self._lock = asyncio.Lock()
 
-    async def _close(self) -> None:
+    async def _disconnect(self) -> None:
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[SyncConnection]:
-        assert self.engine is not None and self._lock is not None, "store is not open"
-        async with self._lock, contextlib.AsyncExitStack():
+        assert self.engine is not None and self._lock is not None, "repository is not open"
+        async with self._lock:
             with self.engine.begin() as conn:
                 yield SyncConnection(conn)
 
-    def insert_ignore(self, table: Table) -> Any:
-        return sqlite_insert(table).on_conflict_do_nothing()
+    def insert(self, table: Table) -> Any:
+        return sqlite_insert(table)

@@ -9,20 +9,19 @@ from starlette.responses import Response
 from bud import schemas
 from bud.server.deps import BudDep
 from bud.server.responses import Json
-from bud.store import schema as t
 
 router = APIRouter(tags=["meta"])
 
 
 @router.get("/healthz")
 async def healthz(bud: BudDep) -> Json:
-    async with bud.store.read() as tx:
-        await tx.count(t.pipelines)
+    async with bud.repo.read() as session:
+        await session.ping()
     return Json(
         {
             "status": "ok",
-            "store": bud.store.dialect,
-            "triggers": len(bud.engine.matcher),
+            "store": bud.repo.dialect,
+            "triggers": len(bud.engine.catalogue.matcher),
             "worker": bud.engine.worker_id,
         }
     )

@@ -4,14 +4,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Table
 from starlette.responses import Response
 
 from bud import schemas
 from bud.server.deps import BudDep
 from bud.server.responses import Json
 from bud.services.common import check_limit, decode_cursor, iso_times, page
-from bud.store import schema as t
 
 router = APIRouter(tags=["platform"])
 TIMES = ("created_at", "updated_at")
@@ -62,14 +60,13 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 
 async def _list(
     bud: BudDep,
-    table: Table,
-    where: list[ColumnElement[bool]],
+    kind: str,
+    where: dict[str, Any],
     limit: int | None,
     cursor: str | None,
 ) -> Json:
     limit = check_limit(limit)
-    async with bud.store.read() as tx:
-        rows = await tx.list(table, where=where, limit=limit + 1, after=decode_cursor(cursor))
+    rows = await bud.platform.list_records(kind, where, limit + 1, decode_cursor(cursor))
     result = page(rows, limit, "id")
     result["items"] = [_out(r) for r in result["items"]]
     return Json(result)
@@ -85,7 +82,7 @@ async def add_model(body: ModelIn, bud: BudDep) -> Json:
 
 @router.get("/v1/models", response_model=schemas.Page[schemas.Model])
 async def list_models(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
-    return await _list(bud, t.models, [], limit, cursor)
+    return await _list(bud, "models", {}, limit, cursor)
 
 
 @router.get("/v1/models/{model_id}", response_model=schemas.Model)
@@ -114,7 +111,7 @@ async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
 
 @router.get("/v1/clusters", response_model=schemas.Page[schemas.Cluster])
 async def list_clusters(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
-    return await _list(bud, t.clusters, [], limit, cursor)
+    return await _list(bud, "clusters", {}, limit, cursor)
 
 
 @router.get("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
@@ -159,14 +156,14 @@ async def list_deployments(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Json:
-    where: list[ColumnElement[bool]] = []
+    where: dict[str, Any] = {}
     if model_id:
-        where.append(t.deployments.c.model_id == model_id)
+        where["model_id"] = model_id
     if cluster_id:
-        where.append(t.deployments.c.cluster_id == cluster_id)
+        where["cluster_id"] = cluster_id
     if status:
-        where.append(t.deployments.c.status == status)
-    return await _list(bud, t.deployments, where, limit, cursor)
+        where["status"] = status
+    return await _list(bud, "deployments", where, limit, cursor)
 
 
 @router.get("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)

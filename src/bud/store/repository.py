@@ -1,0 +1,445 @@
+"""The domain repository: the only way the engine and the services reach the database.
+
+``Repository`` opens and closes the database, hands out transactions and wake-ups.
+``Session`` is one transaction and speaks in domain operations: store a batch of events
+with their decisions, fire counts, claim steps, start and finish an attempt, advance an
+execution, read and write flow-control state. No caller sees a query; the SQL lives in one
+implementation per SQL family (``bud.store.sqlite``, ``bud.store.postgres`` on the shared
+``bud.store.sql``), free to use each backend's best statements.
+
+Writes that change the catalogue (triggers, event types, pipelines, channels, secrets) also
+append to the catalogue log in the same transaction, so every process's cached copy can
+catch up: see ``Session.catalogue_changes`` and ``bud.engine.catalogue``.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+from bud.store.records import (
+    AttemptRecord,
+    Change,
+    DecisionRecord,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionStatus,
+    IngestBatch,
+    PipelineRecord,
+    Row,
+    StepRecord,
+    TriggerRecord,
+    TriggerStats,
+)
+
+StepKey = tuple[str, str]  # (execution_id, step_id)
+
+
+class Session(abc.ABC):
+    """One transaction. Every operation is a statement or a short sequence of them."""
+
+    # -- catalogue -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def catalogue_version(self) -> int:
+        """The newest catalogue change number (0 when nothing has changed yet)."""
+
+    @abc.abstractmethod
+    async def catalogue_changes(self, since: int) -> list[Change]:
+        """Changes after ``since``, oldest first."""
+
+    # -- event types ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_event_types(self) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def get_event_type(self, name: str) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def put_event_type(self, row: Row) -> None:
+        """Register or replace a custom event type."""
+
+    # -- pipelines -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_pipeline(self, row: PipelineRecord) -> None:
+        """Store a new pipeline and its version 1."""
+
+    @abc.abstractmethod
+    async def get_pipeline(self, pipeline_id: str) -> PipelineRecord | None: ...
+
+    @abc.abstractmethod
+    async def pipelines_by_id(self, ids: Iterable[str]) -> dict[str, PipelineRecord]: ...
+
+    @abc.abstractmethod
+    async def list_pipelines(self, limit: int, after: str | None) -> list[PipelineRecord]: ...
+
+    @abc.abstractmethod
+    async def pipeline_summaries(
+        self, ids: Sequence[str]
+    ) -> dict[str, tuple[int, ExecutionRecord | None]]:
+        """Per pipeline: how many triggers it has, and its newest execution."""
+
+    @abc.abstractmethod
+    async def update_pipeline(
+        self, pipeline_id: str, values: Row, new_version: Row | None = None
+    ) -> None:
+        """Change a pipeline; with ``new_version``, also store that version."""
+
+    @abc.abstractmethod
+    async def delete_pipeline(self, pipeline_id: str) -> list[str]:
+        """Delete a pipeline and its triggers; return the trigger ids deleted."""
+
+    @abc.abstractmethod
+    async def pipeline_versions(self, pipeline_id: str) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def get_pipeline_version(self, pipeline_id: str, version: int) -> Row | None: ...
+
+    # -- triggers ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_trigger(self, row: TriggerRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def get_trigger(self, trigger_id: str) -> TriggerRecord | None: ...
+
+    @abc.abstractmethod
+    async def triggers_by_id(self, ids: Iterable[str]) -> list[TriggerRecord]: ...
+
+    @abc.abstractmethod
+    async def all_triggers(self) -> list[TriggerRecord]: ...
+
+    @abc.abstractmethod
+    async def list_triggers(
+        self,
+        *,
+        pipeline_id: str | None,
+        event_type: str | None,
+        enabled: bool | None,
+        limit: int,
+        after: str | None,
+    ) -> list[TriggerRecord]: ...
+
+    @abc.abstractmethod
+    async def update_trigger(self, trigger_id: str, values: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_trigger(self, trigger_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def hold_triggers(self, ids: Iterable[str]) -> None:
+        """Make concurrent transactions that fire these triggers take turns (flow rules
+        read, then write, per-trigger state). A no-op where writers never overlap."""
+
+    @abc.abstractmethod
+    async def count_fires(self, fires: Mapping[str, int], now: float) -> None:
+        """Add executions started to each trigger's statistics and breaker window."""
+
+    @abc.abstractmethod
+    async def recent_fires(self, trigger_id: str, since: float) -> int:
+        """How often the trigger fired since ``since`` (the circuit breaker's count)."""
+
+    @abc.abstractmethod
+    async def reset_breaker(self, trigger_id: str) -> None:
+        """Start the breaker's window afresh (a tripped trigger is enabled again)."""
+
+    @abc.abstractmethod
+    async def trip_trigger(self, trigger_id: str, reason: str, now: float) -> None:
+        """Disable a trigger whose circuit breaker tripped."""
+
+    @abc.abstractmethod
+    async def trigger_stats(self, trigger: TriggerRecord, now: float) -> TriggerStats: ...
+
+    # -- events and decisions ------------------------------------------------------------
+    @abc.abstractmethod
+    async def known_event_ids(self, ids: Sequence[str]) -> set[str]: ...
+
+    @abc.abstractmethod
+    async def store_ingest(self, batch: IngestBatch) -> set[str]:
+        """Store new events with their decisions and executions; return the ids stored.
+
+        Events whose id is already stored are skipped together with everything they
+        decided: a concurrent publisher stored them first, and its decisions stand.
+        """
+
+    @abc.abstractmethod
+    async def get_event(self, event_id: str) -> EventRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_events(
+        self,
+        *,
+        event_type: str | None,
+        source: str | None,
+        test: bool | None,
+        since: float | None,
+        limit: int,
+        after: int | None,
+    ) -> list[EventRecord]: ...
+
+    @abc.abstractmethod
+    async def select_event_ids(
+        self, event_type: str, since: float | None, until: float | None, limit: int
+    ) -> list[str]:
+        """Ids of non-test events of a type, oldest first (for replays)."""
+
+    @abc.abstractmethod
+    async def recent_events(self, event_type: str, limit: int) -> list[EventRecord]:
+        """The newest non-test events of a type (for backtests)."""
+
+    @abc.abstractmethod
+    async def decisions_of(self, event_id: str) -> list[DecisionRecord]: ...
+
+    @abc.abstractmethod
+    async def record_decisions(self, rows: Sequence[DecisionRecord]) -> None: ...
+
+    @abc.abstractmethod
+    async def settle_decision(
+        self, event_id: str, trigger_id: str, outcome: str, values: Row
+    ) -> int:
+        """Rewrite the event's decision for the trigger that currently reads ``outcome``."""
+
+    @abc.abstractmethod
+    async def add_event_fired(self, event_id: str, count: int) -> None: ...
+
+    # -- executions ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_execution(
+        self, row: ExecutionRecord, steps: Sequence[StepRecord], *, once: bool = False
+    ) -> bool:
+        """Store an execution and its steps. With ``once``, skip it (and return False) when
+        its ``parent_key`` already has an execution."""
+
+    @abc.abstractmethod
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None: ...
+
+    @abc.abstractmethod
+    async def hold_execution(self, execution_id: str) -> None:
+        """Changes to one execution take turns (its row lock); a no-op where writers never
+        overlap."""
+
+    @abc.abstractmethod
+    async def lock_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Read an execution and hold it: changes to one execution take turns."""
+
+    @abc.abstractmethod
+    async def list_executions(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        trigger_id: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int,
+        after: str | None,
+    ) -> list[ExecutionRecord]: ...
+
+    @abc.abstractmethod
+    async def executions_for(self, trigger_id: str, event_id: str) -> list[ExecutionRecord]:
+        """Executions a trigger started for an event (one per delivery)."""
+
+    @abc.abstractmethod
+    async def execution_by_parent_key(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def count_recent_executions(self, trigger_id: str, since: float, cap: int) -> int:
+        """Executions the trigger started since ``since``, counted up to ``cap``."""
+
+    @abc.abstractmethod
+    async def open_executions(self, trigger_id: str, key: str) -> list[ExecutionRecord]:
+        """Queued or running executions of a trigger with this concurrency key."""
+
+    @abc.abstractmethod
+    async def mark_running(self, execution_id: str, now: float, deadline: float | None) -> None:
+        """A queued execution starts running."""
+
+    @abc.abstractmethod
+    async def finish_execution(
+        self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
+    ) -> bool:
+        """Close an open execution; False when it was already final."""
+
+    @abc.abstractmethod
+    async def cancel_open_steps(self, execution_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def release_next_held(self, trigger_id: str, key: str, now: float) -> str | None:
+        """Start the oldest execution held behind this concurrency key, if any."""
+
+    @abc.abstractmethod
+    async def reset_for_retry(self, execution_id: str) -> None:
+        """Failed and cancelled steps become pending again; the execution queued."""
+
+    @abc.abstractmethod
+    async def overdue_executions(self, now: float) -> list[ExecutionRecord]:
+        """Running executions past their deadline."""
+
+    @abc.abstractmethod
+    async def void_leases(self) -> None:
+        """Every running step's lease has run out (the only process restarted)."""
+
+    # -- steps and attempts: the work queue ----------------------------------------------
+    @abc.abstractmethod
+    async def steps_of(self, execution_id: str) -> list[StepRecord]:
+        """An execution's steps, in definition order."""
+
+    @abc.abstractmethod
+    async def claim_steps(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        execution_id: str | None = None,
+    ) -> list[StepRecord]:
+        """Claim up to ``limit`` ready steps (or steps whose lease ran out) for ``owner``.
+
+        A claim counts as an attempt. Executions with ``max_parallel`` are held to it. Steps of
+        running executions go first. With ``execution_id``, only that execution's steps.
+        """
+
+    @abc.abstractmethod
+    async def start_attempts(self, claims: Sequence[StepRecord], worker: str, now: float) -> None:
+        """Record the claimed attempts as running; an earlier attempt still marked running
+        was cut short (its process died) and is recorded as failed."""
+
+    @abc.abstractmethod
+    async def show_attempt(
+        self, key: StepKey, attempt: int, params: Any, logs: list[dict[str, Any]]
+    ) -> None:
+        """Write a running attempt's rendered params and its log so far."""
+
+    @abc.abstractmethod
+    async def finish_attempt(
+        self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
+    ) -> bool:
+        """Write a finished attempt and its step, if the step is still this owner's attempt."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, keys: Sequence[StepKey], until: float) -> set[StepKey]:
+        """Extend the owner's leases; return the keys it still holds."""
+
+    @abc.abstractmethod
+    async def release_steps(self, owner: str, keys: Sequence[StepKey], now: float) -> None:
+        """Give claimed steps back (a graceful stop): pending again, the attempt not counted."""
+
+    @abc.abstractmethod
+    async def mark_ready(self, execution_id: str, step_id: str, at: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def attempts_of(self, execution_id: str) -> list[AttemptRecord]: ...
+
+    # -- deliveries ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def record_delivery(self, row: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def list_deliveries(
+        self, *, execution_id: str | None, channel: str | None, limit: int, after: int | None
+    ) -> list[Row]: ...
+
+    # -- flow-control state --------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim_dedup(
+        self, trigger_id: str, key: str, event_id: str, now: float, until: float
+    ) -> str | None:
+        """Open the dedup window for ``key``; if one is open, return the event that opened it."""
+
+    @abc.abstractmethod
+    async def put_debounce(
+        self, trigger_id: str, key: str, event_id: str, until: float
+    ) -> str | None:
+        """Make ``event_id`` the pending debounced event; return the one it supersedes."""
+
+    @abc.abstractmethod
+    async def take_due_debounces(self, now: float, limit: int) -> list[Row]:
+        """Remove and return debounced events whose quiet period has passed."""
+
+    @abc.abstractmethod
+    async def prune(self, now: float) -> None:
+        """Drop expired flow-control state."""
+
+    # -- notification channels and secrets ----------------------------------------------
+    @abc.abstractmethod
+    async def list_channels(self) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def put_channel(self, name: str, config: dict[str, Any], now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_channel(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_secrets(self) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def put_secret(self, name: str, value: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_secret(self, name: str) -> bool: ...
+
+    # -- the built-in platform's records ------------------------------------------------
+    @abc.abstractmethod
+    async def get_record(self, kind: str, record_id: str) -> Row | None:
+        """A model, cluster or deployment (``kind``: models | clusters | deployments)."""
+
+    @abc.abstractmethod
+    async def insert_record(self, kind: str, row: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def update_record(self, kind: str, record_id: str, values: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_record(self, kind: str, record_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_records(
+        self, kind: str, *, where: Mapping[str, Any], limit: int | None, after: str | None
+    ) -> list[Row]:
+        """Records whose fields equal ``where`` (a value ``...`` means "is set")."""
+
+    @abc.abstractmethod
+    async def deployment_by_key(self, key: str) -> Row | None: ...
+
+    # -- health --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ping(self) -> None: ...
+
+
+class Repository(abc.ABC):
+    """A database: sessions, and wake-ups that other processes' commits send."""
+
+    dialect: str = ""
+    #: True where one process owns the database (SQLite's data-dir lock)
+    exclusive: bool = False
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema to the latest version."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Session]:
+        """A session that commits when the block ends, or rolls back on an exception."""
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[Session]:
+        """A session that only reads."""
+        return self.transaction()
+
+    async def wakeups(self, channel: str) -> AsyncIterator[str]:
+        """Payloads other processes send on ``channel`` after they commit (PostgreSQL's
+        LISTEN/NOTIFY). Backends without it yield nothing; callers poll as a fallback."""
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+    async def __aenter__(self) -> Repository:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

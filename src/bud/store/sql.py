@@ -1,0 +1,1121 @@
+"""The repository in SQLAlchemy Core, shared by the SQL families.
+
+``SqlSession`` implements every domain operation once; ``bud.store.sqlite`` and
+``bud.store.postgres`` subclass it where a backend has a better statement (row locks,
+``SKIP LOCKED``, JSON containment, ``NOTIFY``). Hot-path statements are built once with
+bind parameters: building and cache-keying a statement costs more than SQLite takes to run it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from bud.store import schema as t
+from bud.store.records import (
+    HELD,
+    OPEN_EXECUTION,
+    OPEN_STEPS,
+    AttemptRecord,
+    Change,
+    ChangeKind,
+    DecisionRecord,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionStatus,
+    IngestBatch,
+    PipelineRecord,
+    Row,
+    StepRecord,
+    StepStatus,
+    TriggerRecord,
+    TriggerStats,
+)
+from bud.store.repository import Repository, Session, StepKey
+
+RECORDS = {"models": t.models, "clusters": t.clusters, "deployments": t.deployments}
+_STEP_RESULT = ("status", "params", "outputs", "logs", "error", "ready_at", "finished_at")
+_ATTEMPT_RESULT = ("status", "params", "outputs", "logs", "error", "finished_at")
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@functools.cache
+def _get_statement(table: Table, keys: tuple[str, ...]) -> Any:
+    return select(table).where(*[table.c[k] == bindparam(k) for k in keys]).limit(1)
+
+
+@functools.cache
+def _insert_statement(table: Table) -> Any:
+    return table.insert()
+
+
+def _ready_condition() -> Any:
+    s = t.steps
+    now: Any = bindparam("b_now")
+    return or_(
+        and_(s.c.status == "pending", s.c.ready_at.is_not(None), s.c.ready_at <= now),
+        and_(s.c.status == "running", s.c.lease_expires_at < now),
+    )
+
+
+def _this_step(table: Table = t.steps) -> tuple[Any, Any]:
+    """The step addressed by the ``b_execution_id`` and ``b_step_id`` parameters."""
+    return (
+        table.c.execution_id == bindparam("b_execution_id"),
+        table.c.step_id == bindparam("b_step_id"),
+    )
+
+
+@functools.cache
+def _claimable(one_execution: bool) -> Any:
+    s, e = t.steps, t.executions
+    stmt = (
+        select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
+        .join(e, e.c.id == s.c.execution_id)
+        .where(_ready_condition(), e.c.status.in_(("queued", "running")))
+        .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
+        .limit(bindparam("b_limit"))
+    )
+    if one_execution:
+        stmt = stmt.where(s.c.execution_id == bindparam("b_execution_id"))
+    return stmt
+
+
+@functools.cache
+def _claim() -> Any:
+    s = t.steps
+    return (
+        update(s)
+        .where(*_this_step(), _ready_condition())
+        .values(
+            status="running",
+            attempts=s.c.attempts + 1,
+            lease_owner=bindparam("b_owner"),
+            lease_expires_at=bindparam("b_until"),
+            started_at=func.coalesce(s.c.started_at, bindparam("b_now")),
+        )
+        .returning(*s.c)
+    )
+
+
+@functools.cache
+def _steps_of() -> Any:
+    s = t.steps
+    return select(s).where(s.c.execution_id == bindparam("b_execution_id")).order_by(s.c.position)
+
+
+@functools.cache
+def _mark_ready() -> Any:
+    s = t.steps
+    return (
+        update(s).where(*_this_step(), s.c.status == "pending").values(ready_at=bindparam("b_at"))
+    )
+
+
+@functools.cache
+def _finish_step() -> Any:
+    s = t.steps
+    return (
+        update(s)
+        .where(
+            *_this_step(),
+            s.c.status == "running",
+            s.c.lease_owner == bindparam("b_owner"),
+            s.c.attempts == bindparam("b_attempt"),
+        )
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            **{k: bindparam(f"b_{k}") for k in _STEP_RESULT},
+        )
+    )
+
+
+@functools.cache
+def _finish_attempt() -> Any:
+    a = t.attempts
+    return (
+        update(a)
+        .where(*_this_step(a), a.c.attempt == bindparam("b_attempt"))
+        .values(**{k: bindparam(f"b_{k}") for k in _ATTEMPT_RESULT})
+    )
+
+
+@functools.cache
+def _interrupt_attempts() -> Any:
+    a = t.attempts
+    return (
+        update(a)
+        .where(*_this_step(a), a.c.status == "running", a.c.attempt < bindparam("b_attempt"))
+        .values(
+            status="failed",
+            error="interrupted: the process running this attempt stopped before it finished",
+            finished_at=bindparam("b_now"),
+        )
+    )
+
+
+class SqlSession(Session):
+    """One transaction on a SQLAlchemy connection. Subclasses override family specifics."""
+
+    row_locks = True  # False where the whole database has one writer at a time (SQLite)
+
+    def __init__(self, conn: Any, repo: SqlRepository) -> None:
+        self.conn = conn
+        self.repo = repo
+        self._catalogue_changed = False
+
+    # -- generic rows (private) ----------------------------------------------------------
+    async def _insert(self, table: Table, rows: Any) -> None:
+        batch = [rows] if isinstance(rows, Mapping) else list(rows)
+        if batch:
+            await self.conn.execute(_insert_statement(table), batch)
+
+    async def _insert_missing(self, table: Table, rows: Sequence[Any], key: str) -> set[Any]:
+        if not rows:
+            return set()
+        stmt = self.repo.insert(table).on_conflict_do_nothing().returning(table.c[key])
+        result = await self.conn.execute(stmt, list(rows))
+        return {r[0] for r in result.all()}
+
+    async def _get(self, table: Table, **where: Any) -> Any:
+        row = (await self.conn.execute(_get_statement(table, tuple(where)), where)).mappings()
+        found = row.first()
+        return dict(found) if found else None
+
+    async def _list(
+        self,
+        table: Table,
+        *,
+        where: Iterable[ColumnElement[bool]] = (),
+        order: str = "id",
+        descending: bool = True,
+        limit: int | None = None,
+        after: Any = None,
+    ) -> builtins.list[Any]:
+        col = table.c[order]
+        stmt = select(table).where(*where)
+        if after is not None:
+            stmt = stmt.where(col < after if descending else col > after)
+        stmt = stmt.order_by(col.desc() if descending else col.asc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+
+    async def _update(self, table: Table, values: Mapping[str, Any], *where: Any) -> int:
+        result = await self.conn.execute(update(table).where(*where).values(**values))
+        return int(result.rowcount)
+
+    async def _delete(self, table: Table, *where: Any) -> int:
+        return int((await self.conn.execute(delete(table).where(*where))).rowcount)
+
+    async def _count(self, table: Table, *where: Any) -> int:
+        stmt = select(func.count()).select_from(table).where(*where)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def _lock(self, table: Table, **where: Any) -> Any:
+        stmt = select(table).where(*[table.c[k] == v for k, v in where.items()])
+        if self.row_locks:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
+    async def _changed(self, kind: ChangeKind, key: str) -> None:
+        """Append to the catalogue log, in this transaction."""
+        self._catalogue_changed = True
+        await self._insert(
+            t.catalogue_log, {"kind": str(kind), "key": key, "created_at": self.repo.now()}
+        )
+
+    # -- catalogue -----------------------------------------------------------------------
+    async def catalogue_version(self) -> int:
+        value = (await self.conn.execute(select(func.max(t.catalogue_log.c.seq)))).scalar()
+        return int(value or 0)
+
+    async def catalogue_changes(self, since: int) -> list[Change]:
+        c = t.catalogue_log
+        rows = await self.conn.execute(
+            select(c.c.seq, c.c.kind, c.c.key).where(c.c.seq > since).order_by(c.c.seq)
+        )
+        return [Change(int(r[0]), str(r[1]), str(r[2])) for r in rows.all()]
+
+    # -- event types ---------------------------------------------------------------------
+    async def list_event_types(self) -> list[Row]:
+        return await self._list(t.event_types, order="name", descending=False)
+
+    async def get_event_type(self, name: str) -> Row | None:
+        return cast("Row | None", await self._get(t.event_types, name=name))
+
+    async def put_event_type(self, row: Row) -> None:
+        await self._delete(t.event_types, t.event_types.c.name == row["name"])
+        await self._insert(t.event_types, row)
+        await self._changed(ChangeKind.EVENT_TYPE, row["name"])
+
+    # -- pipelines -----------------------------------------------------------------------
+    async def create_pipeline(self, row: PipelineRecord) -> None:
+        await self._insert(t.pipelines, row)
+        await self._insert(
+            t.pipeline_versions,
+            {
+                "pipeline_id": row["id"],
+                "version": row["version"],
+                "name": row["name"],
+                "definition": row["definition"],
+                "created_at": row["created_at"],
+            },
+        )
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineRecord | None:
+        return cast("PipelineRecord | None", await self._get(t.pipelines, id=pipeline_id))
+
+    async def pipelines_by_id(self, ids: Iterable[str]) -> dict[str, PipelineRecord]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = await self._list(t.pipelines, where=[t.pipelines.c.id.in_(wanted)])
+        return {r["id"]: r for r in rows}
+
+    async def list_pipelines(self, limit: int, after: str | None) -> list[PipelineRecord]:
+        return await self._list(t.pipelines, limit=limit, after=after)
+
+    async def pipeline_summaries(
+        self, ids: Sequence[str]
+    ) -> dict[str, tuple[int, ExecutionRecord | None]]:
+        if not ids:
+            return {}
+        tr, e = t.triggers, t.executions
+        counts = dict(
+            (
+                await self.conn.execute(
+                    select(tr.c.pipeline_id, func.count())
+                    .where(tr.c.pipeline_id.in_(list(ids)))
+                    .group_by(tr.c.pipeline_id)
+                )
+            ).all()
+        )
+        out: dict[str, tuple[int, ExecutionRecord | None]] = {}
+        for pipeline_id in ids:
+            last = await self._list(e, where=[e.c.pipeline_id == pipeline_id], limit=1)
+            out[pipeline_id] = (int(counts.get(pipeline_id, 0)), last[0] if last else None)
+        return out
+
+    async def update_pipeline(
+        self, pipeline_id: str, values: Row, new_version: Row | None = None
+    ) -> None:
+        if new_version is not None:
+            await self._insert(t.pipeline_versions, new_version)
+        await self._update(t.pipelines, values, t.pipelines.c.id == pipeline_id)
+        await self._changed(ChangeKind.PIPELINE, pipeline_id)
+
+    async def delete_pipeline(self, pipeline_id: str) -> list[str]:
+        tr = t.triggers
+        ids = [
+            str(r[0])
+            for r in (
+                await self.conn.execute(select(tr.c.id).where(tr.c.pipeline_id == pipeline_id))
+            )
+        ]
+        await self._delete(tr, tr.c.pipeline_id == pipeline_id)
+        await self._delete(t.pipelines, t.pipelines.c.id == pipeline_id)
+        for trigger_id in ids:
+            await self._changed(ChangeKind.TRIGGER, trigger_id)
+        await self._changed(ChangeKind.PIPELINE, pipeline_id)
+        return ids
+
+    async def pipeline_versions(self, pipeline_id: str) -> list[Row]:
+        v = t.pipeline_versions
+        return await self._list(v, where=[v.c.pipeline_id == pipeline_id], order="version")
+
+    async def get_pipeline_version(self, pipeline_id: str, version: int) -> Row | None:
+        return cast(
+            "Row | None",
+            await self._get(t.pipeline_versions, pipeline_id=pipeline_id, version=version),
+        )
+
+    # -- triggers ------------------------------------------------------------------------
+    async def create_trigger(self, row: TriggerRecord) -> None:
+        await self._insert(t.triggers, row)
+        await self._changed(ChangeKind.TRIGGER, row["id"])
+
+    async def get_trigger(self, trigger_id: str) -> TriggerRecord | None:
+        return cast("TriggerRecord | None", await self._get(t.triggers, id=trigger_id))
+
+    async def triggers_by_id(self, ids: Iterable[str]) -> list[TriggerRecord]:
+        wanted = list(set(ids))
+        if not wanted:
+            return []
+        return await self._list(t.triggers, where=[t.triggers.c.id.in_(wanted)])
+
+    async def all_triggers(self) -> list[TriggerRecord]:
+        return await self._list(t.triggers, descending=False)
+
+    async def list_triggers(
+        self,
+        *,
+        pipeline_id: str | None,
+        event_type: str | None,
+        enabled: bool | None,
+        limit: int,
+        after: str | None,
+    ) -> list[TriggerRecord]:
+        tr = t.triggers
+        where = []
+        if pipeline_id is not None:
+            where.append(tr.c.pipeline_id == pipeline_id)
+        if event_type is not None:
+            where.append(tr.c.event_type == event_type)
+        if enabled is not None:
+            where.append(tr.c.enabled == enabled)
+        return await self._list(tr, where=where, limit=limit, after=after)
+
+    async def update_trigger(self, trigger_id: str, values: Row) -> None:
+        await self._update(t.triggers, values, t.triggers.c.id == trigger_id)
+        await self._changed(ChangeKind.TRIGGER, trigger_id)
+
+    async def delete_trigger(self, trigger_id: str) -> bool:
+        deleted = await self._delete(t.triggers, t.triggers.c.id == trigger_id)
+        if deleted:
+            await self._changed(ChangeKind.TRIGGER, trigger_id)
+        return bool(deleted)
+
+    async def hold_triggers(self, ids: Iterable[str]) -> None:
+        if not self.row_locks:
+            return
+        wanted = sorted(set(ids))
+        if wanted:  # in id order, so two holders never wait on each other in a circle
+            tr = t.triggers
+            await self.conn.execute(
+                select(tr.c.id).where(tr.c.id.in_(wanted)).order_by(tr.c.id).with_for_update()
+            )
+
+    async def count_fires(self, fires: Mapping[str, int], now: float) -> None:
+        if not fires:
+            return
+        tr, f = t.triggers, t.trigger_fires
+        bucket = int(now)
+        for trigger_id, count in sorted(fires.items()):
+            await self._update(
+                tr,
+                {"fire_count": tr.c.fire_count + count, "last_fired_at": now},
+                tr.c.id == trigger_id,
+            )
+        stmt = self.repo.insert(f)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[f.c.trigger_id, f.c.bucket],
+            set_={"fires": f.c.fires + stmt.excluded.fires},
+        )
+        await self.conn.execute(
+            stmt,
+            [{"trigger_id": k, "bucket": bucket, "fires": n} for k, n in sorted(fires.items())],
+        )
+
+    async def recent_fires(self, trigger_id: str, since: float) -> int:
+        f = t.trigger_fires
+        value = (
+            await self.conn.execute(
+                select(func.sum(f.c.fires)).where(
+                    f.c.trigger_id == trigger_id, f.c.bucket >= int(since)
+                )
+            )
+        ).scalar()
+        return int(value or 0)
+
+    async def reset_breaker(self, trigger_id: str) -> None:
+        f = t.trigger_fires
+        await self._delete(f, f.c.trigger_id == trigger_id)
+
+    async def trip_trigger(self, trigger_id: str, reason: str, now: float) -> None:
+        await self._update(
+            t.triggers,
+            {"enabled": False, "tripped_at": now, "tripped_reason": reason},
+            t.triggers.c.id == trigger_id,
+        )
+        await self._changed(ChangeKind.TRIGGER, trigger_id)
+
+    async def _filtered_count(self, trigger: TriggerRecord) -> int:
+        """Events this trigger's filter turned away (kept as ids on the event rows)."""
+        sql = text(
+            "SELECT count(*) FROM events, json_each(events.filtered) "
+            "WHERE events.event_type = :event_type AND json_each.value = :trigger_id"
+        )
+        params = {"event_type": trigger["event_type"], "trigger_id": trigger["id"]}
+        return int((await self.conn.execute(sql, params)).scalar() or 0)
+
+    async def trigger_stats(self, trigger: TriggerRecord, now: float) -> TriggerStats:
+        d, e = t.decisions, t.executions
+        trigger_id = trigger["id"]
+        outcomes = await self.conn.execute(
+            select(d.c.outcome, func.count())
+            .where(d.c.trigger_id == trigger_id)
+            .group_by(d.c.outcome)
+        )
+        decisions = {str(k): int(n) for k, n in outcomes.all()}
+        filtered = await self._filtered_count(trigger)
+        if filtered:
+            decisions["filtered"] = decisions.get("filtered", 0) + filtered
+        codes = await self.conn.execute(
+            select(d.c.reason_code, func.count())
+            .where(d.c.trigger_id == trigger_id, d.c.outcome == "suppressed")
+            .group_by(d.c.reason_code)
+        )
+        rate = {
+            name: await self._count(e, e.c.trigger_id == trigger_id, e.c.created_at >= now - span)
+            for name, span in (("last_minute", 60.0), ("last_hour", 3600.0))
+        }
+        return {
+            "fire_count": int(trigger.get("fire_count") or 0),
+            "last_fired_at": trigger.get("last_fired_at"),
+            "decisions": decisions,
+            "suppressed": {str(k or "unknown"): int(n) for k, n in codes.all()},
+            "rate": rate,
+        }
+
+    # -- events and decisions ------------------------------------------------------------
+    async def known_event_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        ev = t.events
+        rows = await self.conn.execute(select(ev.c.event_id).where(ev.c.event_id.in_(list(ids))))
+        return {str(r[0]) for r in rows.all()}
+
+    async def store_ingest(self, batch: IngestBatch) -> set[str]:
+        inserted = await self._insert_missing(t.events, batch.events, "event_id")
+        executions, steps, decisions, fires = (
+            batch.executions,
+            batch.steps,
+            batch.decisions,
+            batch.fires,
+        )
+        if len(inserted) < len(batch.events):
+            executions = [r for r in executions if r["event_id"] in inserted]
+            kept = {r["id"] for r in executions}
+            steps = [r for r in steps if r["execution_id"] in kept]
+            decisions = [r for r in decisions if r["event_id"] in inserted]
+            fires = {}
+            for r in executions:
+                trigger_id = r["trigger_id"]
+                if trigger_id is not None:
+                    fires[trigger_id] = fires.get(trigger_id, 0) + 1
+            batch.fires = fires
+        await self._insert(t.executions, executions)
+        await self._insert(t.steps, steps)
+        await self._insert(t.decisions, decisions)
+        return {str(i) for i in inserted}
+
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        return cast("EventRecord | None", await self._get(t.events, event_id=event_id))
+
+    async def list_events(
+        self,
+        *,
+        event_type: str | None,
+        source: str | None,
+        test: bool | None,
+        since: float | None,
+        limit: int,
+        after: int | None,
+    ) -> list[EventRecord]:
+        ev = t.events
+        where = []
+        if event_type:
+            where.append(ev.c.event_type == event_type)
+        if source:
+            where.append(ev.c.source == source)
+        if test is not None:
+            where.append(ev.c.test == test)
+        if since is not None:
+            where.append(ev.c.received_at >= since)
+        return await self._list(ev, where=where, order="seq", limit=limit, after=after)
+
+    async def select_event_ids(
+        self, event_type: str, since: float | None, until: float | None, limit: int
+    ) -> list[str]:
+        ev = t.events
+        where = [ev.c.event_type == event_type, ev.c.test.is_(False)]
+        if since is not None:
+            where.append(ev.c.received_at >= since)
+        if until is not None:
+            where.append(ev.c.received_at < until)
+        rows = await self.conn.execute(
+            select(ev.c.event_id).where(*where).order_by(ev.c.seq.asc()).limit(limit)
+        )
+        return [str(r[0]) for r in rows.all()]
+
+    async def recent_events(self, event_type: str, limit: int) -> list[EventRecord]:
+        ev = t.events
+        return await self._list(
+            ev,
+            where=[ev.c.event_type == event_type, ev.c.test.is_(False)],
+            order="seq",
+            limit=limit,
+        )
+
+    async def decisions_of(self, event_id: str) -> list[DecisionRecord]:
+        d = t.decisions
+        return await self._list(d, where=[d.c.event_id == event_id], order="seq", descending=False)
+
+    async def record_decisions(self, rows: Sequence[DecisionRecord]) -> None:
+        await self._insert(t.decisions, rows)
+
+    async def settle_decision(
+        self, event_id: str, trigger_id: str, outcome: str, values: Row
+    ) -> int:
+        d = t.decisions
+        return await self._update(
+            d,
+            values,
+            d.c.event_id == event_id,
+            d.c.trigger_id == trigger_id,
+            d.c.outcome == outcome,
+        )
+
+    async def add_event_fired(self, event_id: str, count: int) -> None:
+        ev = t.events
+        await self._update(ev, {"fired_count": ev.c.fired_count + count}, ev.c.event_id == event_id)
+
+    # -- executions ----------------------------------------------------------------------
+    async def create_execution(
+        self, row: ExecutionRecord, steps: Sequence[StepRecord], *, once: bool = False
+    ) -> bool:
+        if once:
+            if not await self._insert_missing(t.executions, [row], "id"):
+                return False
+        else:
+            await self._insert(t.executions, row)
+        await self._insert(t.steps, steps)
+        return True
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        return cast("ExecutionRecord | None", await self._get(t.executions, id=execution_id))
+
+    async def hold_execution(self, execution_id: str) -> None:
+        if self.row_locks:
+            e = t.executions
+            await self.conn.execute(select(e.c.id).where(e.c.id == execution_id).with_for_update())
+
+    async def lock_execution(self, execution_id: str) -> ExecutionRecord | None:
+        return cast("ExecutionRecord | None", await self._lock(t.executions, id=execution_id))
+
+    async def list_executions(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        trigger_id: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int,
+        after: str | None,
+    ) -> list[ExecutionRecord]:
+        e = t.executions
+        where: list[Any] = []
+        for column, value in (
+            (e.c.pipeline_id, pipeline_id),
+            (e.c.trigger_id, trigger_id),
+            (e.c.event_id, event_id),
+            (e.c.status, status),
+        ):
+            if value:
+                where.append(column == value)
+        if since is not None:
+            where.append(e.c.created_at >= since)
+        if until is not None:
+            where.append(e.c.created_at < until)
+        return await self._list(e, where=where, limit=limit, after=after)
+
+    async def executions_for(self, trigger_id: str, event_id: str) -> list[ExecutionRecord]:
+        e = t.executions
+        return await self._list(e, where=[e.c.trigger_id == trigger_id, e.c.event_id == event_id])
+
+    async def execution_by_parent_key(self, key: str) -> str | None:
+        e = t.executions
+        value = (await self.conn.execute(select(e.c.id).where(e.c.parent_key == key))).scalar()
+        return str(value) if value is not None else None
+
+    async def count_recent_executions(self, trigger_id: str, since: float, cap: int) -> int:
+        e = t.executions
+        recent = (
+            select(e.c.id)
+            .where(e.c.trigger_id == trigger_id, e.c.created_at >= since)
+            .limit(cap)
+            .subquery()
+        )
+        return int((await self.conn.execute(select(func.count()).select_from(recent))).scalar_one())
+
+    async def open_executions(self, trigger_id: str, key: str) -> list[ExecutionRecord]:
+        e = t.executions
+        return await self._list(
+            e,
+            where=[
+                e.c.trigger_id == trigger_id,
+                e.c.concurrency_key == key,
+                e.c.status.in_(OPEN_EXECUTION),
+            ],
+        )
+
+    async def mark_running(self, execution_id: str, now: float, deadline: float | None) -> None:
+        e = t.executions
+        await self._update(
+            e,
+            {"status": ExecutionStatus.RUNNING, "started_at": now, "deadline_at": deadline},
+            e.c.id == execution_id,
+            e.c.status == ExecutionStatus.QUEUED,
+        )
+
+    async def finish_execution(
+        self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
+    ) -> bool:
+        e = t.executions
+        changed = await self._update(
+            e,
+            {"status": status, "error": error, "finished_at": now},
+            e.c.id == execution_id,
+            e.c.status.in_(OPEN_EXECUTION),
+        )
+        return bool(changed)
+
+    async def cancel_open_steps(self, execution_id: str, now: float) -> None:
+        s = t.steps
+        await self._update(
+            s,
+            {
+                "status": StepStatus.CANCELLED,
+                "finished_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "ready_at": None,
+            },
+            s.c.execution_id == execution_id,
+            s.c.status.in_(OPEN_STEPS),
+        )
+        a = t.attempts
+        await self._update(
+            a,
+            {"status": StepStatus.CANCELLED, "finished_at": now, "error": "cancelled"},
+            a.c.execution_id == execution_id,
+            a.c.status == StepStatus.RUNNING,
+        )
+
+    async def release_next_held(self, trigger_id: str, key: str, now: float) -> str | None:
+        e = t.executions
+        waiting = await self._list(
+            e,
+            where=[
+                e.c.trigger_id == trigger_id,
+                e.c.concurrency_key == key,
+                e.c.held.is_(True),
+                e.c.status == ExecutionStatus.QUEUED,
+            ],
+            descending=False,
+            limit=1,
+        )
+        if not waiting:
+            return None
+        nxt = waiting[0]["id"]
+        await self._update(e, {"held": False}, e.c.id == nxt)
+        s = t.steps
+        await self._update(s, {"ready_at": now}, s.c.execution_id == nxt, s.c.ready_at >= HELD)
+        return str(nxt)
+
+    async def reset_for_retry(self, execution_id: str) -> None:
+        s, e = t.steps, t.executions
+        await self._update(
+            s,
+            {
+                "status": StepStatus.PENDING,
+                "error": None,
+                "ready_at": None,
+                "finished_at": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "attempt_base": s.c.attempts,
+            },
+            s.c.execution_id == execution_id,
+            s.c.status.in_((StepStatus.FAILED, StepStatus.CANCELLED)),
+        )
+        await self._update(
+            e,
+            {
+                "status": ExecutionStatus.QUEUED,
+                "error": None,
+                "finished_at": None,
+                "deadline_at": None,
+                "retry_count": e.c.retry_count + 1,
+            },
+            e.c.id == execution_id,
+        )
+
+    async def overdue_executions(self, now: float) -> list[ExecutionRecord]:
+        e = t.executions
+        return await self._list(
+            e,
+            where=[
+                e.c.status == ExecutionStatus.RUNNING,
+                e.c.deadline_at.is_not(None),
+                e.c.deadline_at < now,
+            ],
+        )
+
+    async def void_leases(self) -> None:
+        s = t.steps
+        await self._update(s, {"lease_expires_at": 0.0}, s.c.status == StepStatus.RUNNING)
+
+    # -- steps and attempts --------------------------------------------------------------
+    async def steps_of(self, execution_id: str) -> list[StepRecord]:
+        result = await self.conn.execute(_steps_of(), {"b_execution_id": execution_id})
+        return [cast(StepRecord, dict(r)) for r in result.mappings().all()]
+
+    def _claimable_statement(self, one_execution: bool) -> Any:
+        return _claimable(one_execution)
+
+    async def claim_steps(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        execution_id: str | None = None,
+    ) -> list[StepRecord]:
+        s = t.steps
+        stmt = self._claimable_statement(execution_id is not None)
+        params = {"b_now": now, "b_limit": limit * 4, "b_execution_id": execution_id}
+        candidates = (await self.conn.execute(stmt, params)).all()
+        if not candidates:
+            return []
+        limited = {c.execution_id for c in candidates if c.max_parallel}
+        running: dict[str, int] = {}
+        if limited:
+            rows = await self.conn.execute(
+                select(s.c.execution_id, func.count())
+                .where(
+                    s.c.execution_id.in_(limited),
+                    s.c.status == "running",
+                    s.c.lease_expires_at >= now,
+                )
+                .group_by(s.c.execution_id)
+            )
+            running = {r[0]: int(r[1]) for r in rows.all()}
+        claimed: list[StepRecord] = []
+        for c in candidates:
+            if len(claimed) >= limit:
+                break
+            if c.max_parallel:
+                if running.get(c.execution_id, 0) >= c.max_parallel:
+                    continue
+                running[c.execution_id] = running.get(c.execution_id, 0) + 1
+            result = await self.conn.execute(
+                _claim(),
+                {
+                    "b_execution_id": c.execution_id,
+                    "b_step_id": c.step_id,
+                    "b_now": now,
+                    "b_owner": owner,
+                    "b_until": now + lease_seconds,
+                },
+            )
+            row = result.mappings().first()
+            if row:
+                claimed.append(cast(StepRecord, dict(row)))
+        return claimed
+
+    async def start_attempts(self, claims: Sequence[StepRecord], worker: str, now: float) -> None:
+        if not claims:
+            return
+        for claim in claims:
+            if claim["attempts"] > 1:  # an earlier attempt may have been cut short
+                await self.conn.execute(
+                    _interrupt_attempts(),
+                    {
+                        "b_execution_id": claim["execution_id"],
+                        "b_step_id": claim["step_id"],
+                        "b_attempt": claim["attempts"],
+                        "b_now": now,
+                    },
+                )
+        await self._insert(
+            t.attempts,
+            [
+                {
+                    "execution_id": c["execution_id"],
+                    "step_id": c["step_id"],
+                    "attempt": c["attempts"],
+                    "status": StepStatus.RUNNING,
+                    "worker": worker,
+                    "started_at": now,
+                }
+                for c in claims
+            ],
+        )
+
+    async def show_attempt(
+        self, key: StepKey, attempt: int, params: Any, logs: list[dict[str, Any]]
+    ) -> None:
+        a = t.attempts
+        await self._update(
+            a,
+            {"params": params, "logs": logs},
+            a.c.execution_id == key[0],
+            a.c.step_id == key[1],
+            a.c.attempt == attempt,
+            a.c.status == StepStatus.RUNNING,
+        )
+
+    async def finish_attempt(
+        self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
+    ) -> bool:
+        where = {"b_execution_id": key[0], "b_step_id": key[1], "b_attempt": attempt}
+        params = {f"b_{k}": step.get(k) for k in _STEP_RESULT}
+        params.update(where, b_owner=owner)
+        if not (await self.conn.execute(_finish_step(), params)).rowcount:
+            return False
+        values = {f"b_{k}": record.get(k) for k in _ATTEMPT_RESULT}
+        values.update(where)
+        await self.conn.execute(_finish_attempt(), values)
+        return True
+
+    async def renew_leases(self, owner: str, keys: Sequence[StepKey], until: float) -> set[StepKey]:
+        s = t.steps
+        held: set[StepKey] = set()
+        for execution_id, step_id in keys:
+            changed = await self._update(
+                s,
+                {"lease_expires_at": until},
+                s.c.execution_id == execution_id,
+                s.c.step_id == step_id,
+                s.c.lease_owner == owner,
+                s.c.status == StepStatus.RUNNING,
+            )
+            if changed:
+                held.add((execution_id, step_id))
+        return held
+
+    async def release_steps(self, owner: str, keys: Sequence[StepKey], now: float) -> None:
+        s, a = t.steps, t.attempts
+        for execution_id, step_id in keys:
+            step = await self._get(s, execution_id=execution_id, step_id=step_id)
+            if step is None or step["lease_owner"] != owner or step["status"] != "running":
+                continue
+            await self._update(
+                s,
+                {
+                    "status": StepStatus.PENDING,
+                    "ready_at": now,
+                    "attempts": s.c.attempts - 1,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                },
+                s.c.execution_id == execution_id,
+                s.c.step_id == step_id,
+            )
+            await self._delete(
+                a,
+                a.c.execution_id == execution_id,
+                a.c.step_id == step_id,
+                a.c.attempt == step["attempts"],
+            )
+
+    async def mark_ready(self, execution_id: str, step_id: str, at: float) -> bool:
+        result = await self.conn.execute(
+            _mark_ready(), {"b_execution_id": execution_id, "b_step_id": step_id, "b_at": at}
+        )
+        return bool(result.rowcount)
+
+    async def attempts_of(self, execution_id: str) -> list[AttemptRecord]:
+        a = t.attempts
+        return await self._list(
+            a, where=[a.c.execution_id == execution_id], order="seq", descending=False
+        )
+
+    # -- deliveries ----------------------------------------------------------------------
+    async def record_delivery(self, row: Row) -> None:
+        await self._insert(t.deliveries, row)
+
+    async def list_deliveries(
+        self, *, execution_id: str | None, channel: str | None, limit: int, after: int | None
+    ) -> list[Row]:
+        d = t.deliveries
+        where = []
+        if execution_id:
+            where.append(d.c.execution_id == execution_id)
+        if channel:
+            where.append(d.c.channel == channel)
+        return await self._list(d, where=where, order="seq", limit=limit, after=after)
+
+    # -- flow-control state --------------------------------------------------------------
+    async def _put_state(
+        self, trigger_id: str, kind: str, key: str, event_id: str, until: float
+    ) -> None:
+        st = t.trigger_state
+        await self._delete(st, st.c.trigger_id == trigger_id, st.c.kind == kind, st.c.key == key)
+        await self._insert(
+            st,
+            {
+                "trigger_id": trigger_id,
+                "kind": kind,
+                "key": key,
+                "value": {"event_id": event_id},
+                "expires_at": until,
+            },
+        )
+
+    async def claim_dedup(
+        self, trigger_id: str, key: str, event_id: str, now: float, until: float
+    ) -> str | None:
+        row = await self._get(t.trigger_state, trigger_id=trigger_id, kind="dedup", key=key)
+        if row is not None and row["expires_at"] > now:
+            return str((row["value"] or {}).get("event_id"))
+        await self._put_state(trigger_id, "dedup", key, event_id, until)
+        return None
+
+    async def put_debounce(
+        self, trigger_id: str, key: str, event_id: str, until: float
+    ) -> str | None:
+        row = await self._get(t.trigger_state, trigger_id=trigger_id, kind="debounce", key=key)
+        await self._put_state(trigger_id, "debounce", key, event_id, until)
+        return (row["value"] or {}).get("event_id") if row is not None else None
+
+    async def take_due_debounces(self, now: float, limit: int) -> list[Row]:
+        st = t.trigger_state
+        due = await self._list(
+            st,
+            where=[st.c.kind == "debounce", st.c.expires_at <= now],
+            order="expires_at",
+            descending=False,
+            limit=limit,
+        )
+        taken = []
+        for state in due:
+            # Whoever deletes the row fires it: a concurrent sweeper deletes nothing.
+            if await self._delete(
+                st,
+                st.c.trigger_id == state["trigger_id"],
+                st.c.kind == "debounce",
+                st.c.key == state["key"],
+                st.c.expires_at <= now,
+            ):
+                taken.append(state)
+        return taken
+
+    async def prune(self, now: float) -> None:
+        st, f = t.trigger_state, t.trigger_fires
+        await self._delete(st, st.c.kind == "dedup", st.c.expires_at < now)
+        await self._delete(f, f.c.bucket < int(now) - 31 * 86400)
+
+    # -- channels and secrets ------------------------------------------------------------
+    async def list_channels(self) -> list[Row]:
+        return await self._list(t.channels, order="name", descending=False)
+
+    async def put_channel(self, name: str, config: dict[str, Any], now: float) -> None:
+        await self._delete(t.channels, t.channels.c.name == name)
+        await self._insert(t.channels, {"name": name, "config": config, "updated_at": now})
+        await self._changed(ChangeKind.CONFIG, f"channel:{name}")
+
+    async def delete_channel(self, name: str) -> bool:
+        deleted = bool(await self._delete(t.channels, t.channels.c.name == name))
+        if deleted:
+            await self._changed(ChangeKind.CONFIG, f"channel:{name}")
+        return deleted
+
+    async def list_secrets(self) -> list[Row]:
+        return await self._list(t.secrets, order="name", descending=False)
+
+    async def put_secret(self, name: str, value: str, now: float) -> None:
+        await self._delete(t.secrets, t.secrets.c.name == name)
+        await self._insert(t.secrets, {"name": name, "value": value, "updated_at": now})
+        await self._changed(ChangeKind.CONFIG, f"secret:{name}")
+
+    async def delete_secret(self, name: str) -> bool:
+        deleted = bool(await self._delete(t.secrets, t.secrets.c.name == name))
+        if deleted:
+            await self._changed(ChangeKind.CONFIG, f"secret:{name}")
+        return deleted
+
+    # -- platform records ----------------------------------------------------------------
+    async def get_record(self, kind: str, record_id: str) -> Row | None:
+        return cast("Row | None", await self._get(RECORDS[kind], id=record_id))
+
+    async def insert_record(self, kind: str, row: Row) -> None:
+        await self._insert(RECORDS[kind], row)
+
+    async def update_record(self, kind: str, record_id: str, values: Row) -> None:
+        table = RECORDS[kind]
+        await self._update(table, values, table.c.id == record_id)
+
+    async def delete_record(self, kind: str, record_id: str) -> bool:
+        table = RECORDS[kind]
+        return bool(await self._delete(table, table.c.id == record_id))
+
+    async def list_records(
+        self, kind: str, *, where: Mapping[str, Any], limit: int | None, after: str | None
+    ) -> list[Row]:
+        table = RECORDS[kind]
+        clauses = [
+            table.c[k].is_not(None) if v is ... else table.c[k] == v for k, v in where.items()
+        ]
+        return await self._list(table, where=clauses, limit=limit, after=after)
+
+    async def deployment_by_key(self, key: str) -> Row | None:
+        return cast("Row | None", await self._get(t.deployments, idempotency_key=key))
+
+    async def ping(self) -> None:
+        await self.conn.execute(select(1))
+
+
+class SqlRepository(Repository):
+    """A SQL database behind SQLAlchemy Core. Subclasses say how to connect and begin."""
+
+    session_class: type[SqlSession] = SqlSession
+
+    def __init__(self, url: str, clock: Any = None) -> None:
+        from bud.clock import SystemClock
+
+        self.url = url
+        self.clock = clock or SystemClock()
+
+    def now(self) -> float:
+        return float(self.clock.now())
+
+    def insert(self, table: Table) -> Any:
+        """The dialect's INSERT (it has ON CONFLICT DO NOTHING / DO UPDATE)."""
+        raise NotImplementedError
+
+    def begin(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A connection inside a transaction."""
+        raise NotImplementedError
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        from bud.store.migrations import migrate
+
+        await self._connect()
+        await migrate(self)
+
+    async def close(self) -> None:
+        await self._disconnect()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        async with self.begin() as conn:
+            session = self.session_class(conn, self)
+            yield session
+            await self._before_commit(session)
+
+    async def _before_commit(self, session: SqlSession) -> None:
+        """Hook for backends that announce catalogue changes (NOTIFY)."""
