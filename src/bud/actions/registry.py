@@ -23,6 +23,10 @@ class ActionRegistry:
             raise TypeError(f"{action!r} is not an Action (declare it with @bud.actions.action)")
         self._actions[action.name] = action
 
+    def unregister(self, name: str) -> None:
+        """Forget an action (a plugin removed); pipelines that use it then fail their step."""
+        self._actions.pop(name, None)
+
     def get(self, name: str) -> Action:
         try:
             return self._actions[name]

@@ -143,6 +143,10 @@ class Catalogue:
             self._definitions[key] = found
         return found
 
+    def forget_definitions(self) -> None:
+        """Parse pipeline versions again on next use (the registered actions changed)."""
+        self._definitions.clear()
+
     async def pipeline_name(self, pipeline_id: str) -> str | None:
         if pipeline_id not in self._names:
             async with self.repo.read() as session:

@@ -20,6 +20,7 @@ from bud.engine.matcher import TriggerView
 from bud.engine.metrics import Metrics
 from bud.engine.records import execution_row
 from bud.engine.scheduler import initial_steps
+from bud.errors import BudError
 from bud.settings import Settings
 from bud.store import Session
 from bud.store.records import DecisionRecord, PipelineRecord
@@ -83,7 +84,17 @@ class Launcher:
             if verdict.outcome != "fired":
                 return Outcome(verdict.outcome, verdict.code, verdict.reason)
             reason = verdict.reason
-        definition = await self.catalogue.definition(pipeline["id"], pipeline["version"], session)
+        try:
+            definition = await self.catalogue.definition(
+                pipeline["id"], pipeline["version"], session
+            )
+        except BudError as exc:  # it validated when saved; an action it uses is gone since
+            return Outcome(
+                "error",
+                "invalid_pipeline",
+                f"pipeline {pipeline['id']} version {pipeline['version']} cannot run: "
+                f"{exc.message}",
+            )
         execution = execution_row(
             pipeline,
             definition,

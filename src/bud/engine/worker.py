@@ -181,10 +181,13 @@ class Worker:
             if execution is None:
                 return None
             if execution["status"] == ExecutionStatus.QUEUED:
-                definition = await self.catalogue.definition(
-                    execution["pipeline_id"], execution["pipeline_version"], session
-                )
-                timeout = definition.timeout_seconds
+                try:
+                    definition = await self.catalogue.definition(
+                        execution["pipeline_id"], execution["pipeline_version"], session
+                    )
+                    timeout = definition.timeout_seconds
+                except BudError:
+                    timeout = None  # the step fails below, with the reason
                 await session.mark_running(execution["id"], now, now + timeout if timeout else None)
             steps = await session.steps_of(execution["id"])
         return execution, steps
@@ -211,12 +214,19 @@ class Worker:
                     f"attempt {attempt - 1} was interrupted (the process running it stopped) "
                     f"and no attempts are left (max_attempts {row['max_attempts']})"
                 )
-            definition = await self.catalogue.definition(
-                execution["pipeline_id"], execution["pipeline_version"]
-            )
-            step = definition.step(step_id)
-            on_failure = step.on_failure
-            action = self.catalogue.registry.get(step.action)
+            try:
+                definition = await self.catalogue.definition(
+                    execution["pipeline_id"], execution["pipeline_version"]
+                )
+                step = definition.step(step_id)
+                on_failure = step.on_failure
+                action = self.catalogue.registry.get(step.action)
+            except (BudError, KeyError) as exc:
+                message = exc.message if isinstance(exc, BudError) else f"no step {exc}"
+                raise _Unrunnable(
+                    f"cannot run step {step_id}: pipeline {execution['pipeline_id']} version "
+                    f"{execution['pipeline_version']} does not validate any more: {message}"
+                ) from exc
             policy = step.retry or action.retry
             ctx, context = await self._context(
                 execution, step_rows, step_id, attempt, secret_values
@@ -252,11 +262,13 @@ class Worker:
             result.outputs = exc.outputs
         except _Exhausted as exc:
             result.status, result.error, result.retryable = StepStatus.FAILED, str(exc), False
+        except _Unrunnable as exc:  # may heal (the action registered again): retried as set
+            result.status, result.error, result.retryable = StepStatus.FAILED, str(exc), True
         except asyncio.CancelledError:
             if self.stopping:
                 raise
             return  # cancelled by request or timeout: the store already says so
-        except BudError as exc:  # the definition or the action cannot be found any more
+        except BudError as exc:
             result.status, result.error, result.retryable = StepStatus.FAILED, exc.message, True
         except Exception as exc:
             result.status, result.retryable = StepStatus.FAILED, True
@@ -529,3 +541,7 @@ class Worker:
 
 class _Exhausted(Exception):
     """The step's last allowed attempt was interrupted."""
+
+
+class _Unrunnable(Exception):
+    """The step's definition or its action cannot be found any more."""
