@@ -27,6 +27,7 @@ DEFINITION = {
             "action": "log",
             "params": {"message": "left {{ event.model_id }}"},
             "depends_on": ["first"],
+            "retry": RETRY,
         },
         {
             "id": "right",
@@ -40,6 +41,7 @@ DEFINITION = {
             "action": "set_output",
             "params": {"model": "{{ event.model_id }}"},
             "depends_on": ["left", "right"],
+            "retry": RETRY,
         },
     ]
 }

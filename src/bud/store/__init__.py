@@ -8,7 +8,12 @@ from bud.store.repository import Repository, Session, StepKey
 
 
 def open_repository(url: str, clock: Any = None) -> Repository:
-    """A repository for a URL: ``sqlite:///path`` or ``postgresql://...``."""
+    """A repository for a URL: ``sqlite:///path``, ``postgresql://...``, or ``memory://`` (the
+    in-memory fake, for tests)."""
+    if url == "memory://":
+        from bud.store.memory import MemoryRepository
+
+        return MemoryRepository(clock)
     if url.startswith("sqlite"):
         from bud.store.sqlite import SqliteRepository
 
