@@ -8,6 +8,7 @@ expression keeps its type: ``"{{ event.replicas }}"`` renders to an int.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
@@ -150,6 +151,17 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _template(text: str) -> jinja2.Template:
+    """A compiled template: compiling costs far more than rendering, and texts repeat."""
+    return _ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression(text: str) -> Any:
+    return _ENV.compile_expression(text, undefined_to_none=False)
+
+
 def render_string(template: str, context: Mapping[str, Any], *, where: str = "") -> Any:
     """Render one string; a lone ``{{ expr }}`` returns the expression's native value."""
     if not is_template(template):
@@ -158,12 +170,12 @@ def render_string(template: str, context: Mapping[str, Any], *, where: str = "")
     try:
         match = SINGLE_EXPR_RE.match(template)
         if match and "{{" not in match.group("expr") and "}}" not in match.group("expr"):
-            expr = _ENV.compile_expression(match.group("expr"), undefined_to_none=False)
+            expr = _expression(match.group("expr"))
             value = expr(**context)
             if isinstance(value, jinja2.Undefined):
                 value._fail_with_undefined_error()
             return _plain(value)
-        return _ENV.from_string(template).render(**context)
+        return _template(template).render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{prefix}{exc.message}", details={"path": where}) from exc
     except jinja2.TemplateSyntaxError as exc:

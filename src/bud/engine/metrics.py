@@ -17,8 +17,15 @@ class Metrics:
         )
         self.decisions = Counter(
             "bud_trigger_decisions_total",
-            "Trigger decisions (fired, filtered, disabled, suppressed, ...)",
+            "Trigger decisions other than filtered (fired, disabled, suppressed, ...)",
             ["event_type", "trigger_id", "outcome"],
+            registry=r,
+        )
+        self.filtered = Counter(
+            "bud_trigger_filtered_total",
+            "Candidate triggers whose filter did not match, by event type (per trigger: the "
+            "trigger's stats)",
+            ["event_type"],
             registry=r,
         )
         self.fired = Counter(

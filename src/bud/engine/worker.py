@@ -203,11 +203,13 @@ class Worker:
         logs: list[dict[str, Any]] = []
         secret_values = list(self.catalogue.secrets.values())
         action_name = row.get("action", "?")
+        execution_seen: ExecutionRecord | None = None
         try:
             prepared = await self._prepare(row, hint)
             if prepared is None:
                 return  # the execution is gone
             execution, step_rows = prepared
+            execution_seen = execution
             tries = attempt - int(row.get("attempt_base") or 0)
             if row.get("max_attempts") and tries > int(row["max_attempts"] or 0):
                 raise _Exhausted(
@@ -287,6 +289,7 @@ class Worker:
         outputs = result.outputs if isinstance(result.outputs, dict) else {"result": result.outputs}
         await self._complete(
             row,
+            execution_seen,
             definition,
             on_failure,
             result.status,
@@ -350,6 +353,7 @@ class Worker:
     async def _complete(
         self,
         row: StepRecord,
+        execution: ExecutionRecord | None,
         definition: PipelineDef | None,
         on_failure: str,
         status: StepStatus,
@@ -416,7 +420,8 @@ class Worker:
                         execution_id=execution_id,
                     )
                     await session.start_attempts(following, self.worker_id, now)
-                    execution = await session.get_execution(execution_id) if following else None
+                    if following and execution is None:
+                        execution = await session.get_execution(execution_id)
                     if execution is not None:
                         hint = (execution, step_rows)
         for next_row in following:
