@@ -246,13 +246,24 @@ class Worker:
                 ctx.params = params
                 action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
                 timeout = step.timeout_seconds or action.timeout_seconds
-                beat = asyncio.create_task(self._heartbeat(key, attempt, ctx, secret_values))
+                # Most steps finish in well under SHOW_AFTER: only a step still running then
+                # gets a heartbeat task (its attempt shown, its lease renewed).
+                beats: list[asyncio.Task[None]] = []
+                later = asyncio.get_running_loop().call_later(
+                    SHOW_AFTER,
+                    lambda: beats.append(
+                        asyncio.create_task(self._heartbeat(key, attempt, ctx, secret_values))
+                    ),
+                )
                 try:
-                    result.outputs = await asyncio.wait_for(action(ctx, params), timeout)
+                    async with asyncio.timeout(timeout):
+                        result.outputs = await action(ctx, params)
                 except TimeoutError:
                     raise ActionError(f"timed out after {timeout:g}s") from None
                 finally:
-                    beat.cancel()
+                    later.cancel()
+                    for beat in beats:
+                        beat.cancel()
         except (TemplateError, ValidationError) as exc:
             result.status, result.error, result.retryable = StepStatus.FAILED, exc.message, False
         except ActionError as exc:
@@ -438,7 +449,6 @@ class Worker:
         self, key: StepKey, attempt: int, ctx: ActionContext, secret_values: list[str]
     ) -> None:
         """Show the running attempt, then keep its lease and its log current."""
-        await self.clock.sleep(SHOW_AFTER)
         interval = max(0.5, self.settings.lease_seconds / 3)
         shown = -1
         while True:
