@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -37,6 +38,27 @@ def client_for(ctx: typer.Context, url: str | None = None) -> BudClient:
     """A client for the server the root options name (``url`` overrides theirs)."""
     state = ctx.find_object(State) or State(None, None, BudClient)
     return state.connect(url or state.url, state.api_key)
+
+
+# What ``bud serve`` imports beyond the client's own dependencies (the ``server`` extra).
+SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "jinja2", "jsonschema", "orjson")
+
+
+def require_server_extra(command: str) -> None:
+    """Exit 1 with an install hint when the ``server`` extra is missing (a client-only install)."""
+    missing = [name for name in SERVER_MODULES if not _importable(name)]
+    if missing:
+        fail(
+            f"`bud {command}` needs the server, which this install lacks "
+            f"(no {', '.join(missing)}): pip install 'bud-pipelines[server]'"
+        )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
 
 
 def fetch(ctx: typer.Context, get: Callable[[BudClient], T]) -> T:

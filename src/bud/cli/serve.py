@@ -10,7 +10,7 @@ import yaml
 from rich.text import Text
 
 from bud.cli import render
-from bud.cli.common import client_for, fail
+from bud.cli.common import client_for, fail, require_server_extra
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -54,6 +54,7 @@ def serve(
     ] = "info",
 ) -> None:
     """Run the server: REST API under /v1/, the web UI at /, /healthz and /metrics."""
+    require_server_extra("serve")
     import logging
 
     from bud.settings import Settings
