@@ -1044,32 +1044,6 @@ def test_a_busy_data_dir_is_one_error_line(tmp_path: Path) -> None:
     ]
 
 
-def test_serve_without_the_server_extra_says_what_to_install() -> None:
-    import subprocess
-    import sys
-
-    # A client-only install: the server's libraries cannot be imported.
-    code = (
-        "import sys\n"
-        "for name in ('fastapi', 'uvicorn', 'sqlalchemy'): sys.modules[name] = None\n"
-        "sys.argv = ['bud', 'serve']\n"
-        "from bud.cli import main\n"
-        "main()\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "300"},
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: `bud serve` needs the server, which this install lacks "
-        "(no fastapi, uvicorn, sqlalchemy): pip install 'bud-pipelines[server]'"
-    )
-
-
 def test_version_and_shell_completion() -> None:
     import bud as bud_package
 
