@@ -883,6 +883,8 @@ def test_json_values_are_inline_or_at_file_everywhere(bud: Bud, tmp_path: Path) 
     assert f"write @{event_json}" in " ".join(bare.stderr.split()).replace("│ ", "").replace(
         " │", ""
     )
+    too_long = bud("triggers", "update", trigger["id"], "--filter", "{" + "x" * 5000, code=2)
+    assert "not valid JSON" in too_long.stderr  # not taken for a file name, not a crash
     missing = bud("triggers", "test", trigger["id"], "--event", "@/nonexistent/e.json", code=2)
     assert "cannot read" in missing.stderr
 

@@ -169,10 +169,15 @@ def json_arg(value: str, what: str) -> Any:
     try:
         return json.loads(value)
     except ValueError as exc:
-        hint = ""
-        if Path(value).is_file():
-            hint = f"; to read the file, write @{value}"
+        hint = f"; to read the file, write @{value}" if _is_file(value) else ""
         raise typer.BadParameter(f"{what} is not valid JSON ({exc}): {value}{hint}") from exc
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a file anyway
+        return False
 
 
 def json_object(value: str, what: str) -> dict[str, Any]:
