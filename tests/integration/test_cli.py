@@ -751,7 +751,7 @@ def test_every_command_that_prints_a_record_takes_json() -> None:
     assert missing == []
 
 
-def test_help_shows_flags_without_a_value_type() -> None:
+def test_help_shows_flags_without_a_value_type_and_arguments_in_capitals() -> None:
     runner = CliRunner()
     for path in [(), *_commands()]:
         help_text = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
@@ -759,6 +759,8 @@ def test_help_shows_flags_without_a_value_type() -> None:
     serve_help = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).stdout
     assert re.search(r"--demo\s+Load the example", serve_help)
     assert re.search(r"--port\s+<int>", serve_help)  # options with a value keep their type
+    show_help = runner.invoke(app, ["pipelines", "show", "--help"]).stdout
+    assert "bud pipelines show [OPTIONS] {PIPELINE_ID}" in show_help  # arguments in capitals
 
 
 def test_create_run_and_update_print_json_records(bud: Bud, tmp_path: Path) -> None:
@@ -1068,3 +1070,23 @@ def test_version_and_shell_completion() -> None:
     assert complete("bud pipe") == ["pipelines"]
     assert "dry-run" in complete("bud pipelines ")
     assert complete("bud triggers create --fl") == ["--flow"]
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written (as after `| head`)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bud", "pipelines", "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""

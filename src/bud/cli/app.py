@@ -7,6 +7,8 @@ lives in its own module; this one holds the root: global options, errors, regist
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from typing import Annotated, Any
 
@@ -39,6 +41,9 @@ class _BudGroup(BudGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:  # the reader went away (``bud ... | head``): stop quietly
+            _drop_stdout()
+            raise typer.Exit(1) from None
         except BudError as exc:
             if debugging(ctx):
                 raise
@@ -48,6 +53,15 @@ class _BudGroup(BudGroup):
                 raise
             last = traceback.format_exception_only(exc)[-1].strip()
             fail(f"{last} (bud --debug ... shows the traceback)")
+
+
+def _drop_stdout() -> None:
+    # What is still buffered for the closed pipe would fail again at exit: send it nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's capture)
+        pass
 
 
 app = typer.Typer(

@@ -92,26 +92,31 @@ def take(items: Iterable[T], limit: int) -> list[T]:
 
 
 class BudGroup(TyperGroup):
-    """A command group whose help shows flags bare: ``--demo``, not ``--demo <bool>``."""
+    """A command group whose help reads like the docs: ``--demo``, not ``--demo <bool>``, and
+    arguments in capitals (``bud pipelines show PIPELINE_ID``).
+    """
 
     # Typed Any: the base class takes typer's vendored click Context, not a public name.
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
-            _bare_flags(command.get_params(ctx))
+            _plain_help(command.get_params(ctx))
         return command
 
     def get_params(self, ctx: Any) -> Any:
         params = super().get_params(ctx)
-        _bare_flags(params)
+        _plain_help(params)
         return params
 
 
-def _bare_flags(params: Iterable[Any]) -> None:
-    # A flag takes no value, so it has no type to show; an empty metavar shows none.
+def _plain_help(params: Iterable[Any]) -> None:
     for param in params:
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
+        if param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""  # a flag takes no value, so it has no type to show
+        elif param.param_type_name == "argument" and param.name:
+            param.metavar = param.name.upper()
 
 
 def group(name: str, help: str) -> typer.Typer:
