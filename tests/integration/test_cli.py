@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -1014,38 +1018,49 @@ def test_unexpected_errors_print_one_line_and_debug_shows_the_traceback(
     assert debug.exit_code == 1
 
 
-def test_a_busy_data_dir_is_one_error_line(tmp_path: Path) -> None:
-    import fcntl
-    import subprocess
-    import sys
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bud", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},
+    )
 
+
+def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def test_a_server_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    port = str(free_port())
     with open(data_dir / "bud.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running bud serve holds it
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bud",
-                "serve",
-                "--port",
-                str(free_port()),
-                "--data-dir",
-                data_dir,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "COLUMNS": "300"},
-        )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr + result.stdout
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [
+        busy = _serve("serve", "--port", port, "--data-dir", str(data_dir))
+        debug = _serve("--debug", "serve", "--port", port, "--data-dir", str(data_dir))
+    assert busy.returncode == 1
+    assert "Traceback" not in busy.stderr + busy.stdout
+    assert _errors(busy) == [
         f"error: the server did not start: {data_dir} is in use by another bud process; "
         "stop it or choose another --data-dir (bud --debug serve shows the traceback)"
     ]
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "DataDirLocked" in debug.stderr
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        in_use = _serve(
+            "serve", "--port", str(taken.getsockname()[1]), "--data-dir", str(tmp_path / "free")
+        )
+    assert in_use.returncode == 1
+    assert "Traceback" not in in_use.stderr
+    [error] = _errors(in_use)
+    assert error.startswith("error: the server did not start: [Errno 98]")
+    assert error.endswith("address already in use")
 
 
 def test_version_and_shell_completion() -> None:
@@ -1073,9 +1088,6 @@ def test_version_and_shell_completion() -> None:
 
 
 def test_a_closed_pipe_ends_quietly() -> None:
-    import subprocess
-    import sys
-
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written (as after `| head`)
     try:
