@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -233,7 +238,7 @@ def test_pipeline_files_list_show_update_validate_run(bud: Bud, tmp_path: Path) 
             }
         )
     )
-    with_event = bud("pipelines", "run", pipeline_id, "--event", str(event_file), "--wait")
+    with_event = bud("pipelines", "run", pipeline_id, "--event", f"@{event_file}", "--wait")
     done = bud.sdk.executions.get(_id("exe", with_event.stdout))
     assert done.steps is not None
     assert done.steps[0].params == {"message": "hello Llama"}
@@ -356,7 +361,8 @@ def test_dry_run_backtest_stats_and_replay(bud: Bud, tmp_path: Path) -> None:
     dry = bud("pipelines", "dry-run", pipeline.id, "--event", f"@{event_file}", "--param", "n=2")
     assert "model_7 x2 ******" in dry.stdout and "hk-4c3b2a19" not in dry.stdout
     assert "needs runtime output" in dry.stdout and "nothing was stored or run" in dry.stdout
-    as_json = bud.json("pipelines", "dry-run", pipeline.id)
+    # Without an event the first step cannot render: the JSON is printed, and the exit code is 1.
+    as_json = json.loads(bud("pipelines", "dry-run", pipeline.id, "--json", code=1).stdout)
     assert "event.model_id" in as_json["steps"][0]["error"]
     assert bud.sdk.executions.list().to_list() == []
 
@@ -451,7 +457,7 @@ def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
 
     data_file = tmp_path / "data.yaml"
     data_file.write_text(yaml.safe_dump({**data, "model_source": "ollama"}))
-    other = bud("events", "publish", "model.added", "--data-file", str(data_file))
+    other = bud("events", "publish", "model.added", "--data", f"@{data_file}")
     other_id = _id("evt", other.stdout)
     test_event = bud.json("events", "publish", "model.added", "--data", json.dumps(data), "--test")
     assert test_event["test"] is True
@@ -721,3 +727,385 @@ def _wait(get: Any, timeout: float = 10) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+# ---------------------------------------------------------------------------------------------
+# Conventions (docs/cli.md): --json, @file, exit codes, errors, help, version, completion
+
+
+def _commands(group: Any = None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every leaf command of the CLI, as its path (``("pipelines", "create")``)."""
+    import typer.main
+
+    group = group or typer.main.get_command(app)
+    for name, command in sorted(getattr(group, "commands", {}).items()):
+        if getattr(command, "commands", None):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+# Commands that print no record: a one-line answer (delete), JSON already (health), a server.
+WITHOUT_JSON = {"serve", "health"}
+
+
+def test_every_command_that_prints_a_record_takes_json() -> None:
+    commands = list(_commands())
+    assert ("pipelines", "create") in commands and ("triggers", "update") in commands
+    missing = [
+        " ".join(path)
+        for path in commands
+        if path[-1] != "delete"
+        and " ".join(path) not in WITHOUT_JSON
+        and "--json" not in CliRunner().invoke(app, [*path, "--help"]).stdout
+    ]
+    assert missing == []
+
+
+def test_help_shows_flags_without_a_value_type_and_arguments_in_capitals() -> None:
+    runner = CliRunner()
+    for path in [(), *_commands()]:
+        help_text = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "<bool>" not in help_text, " ".join(path)
+    serve_help = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).stdout
+    assert re.search(r"--demo\s+Load the example", serve_help)
+    assert re.search(r"--port\s+<int>", serve_help)  # options with a value keep their type
+    show_help = runner.invoke(app, ["pipelines", "show", "--help"]).stdout
+    assert "bud pipelines show [OPTIONS] {PIPELINE_ID}" in show_help  # arguments in capitals
+
+
+def test_create_run_and_update_print_json_records(bud: Bud, tmp_path: Path) -> None:
+    pipeline_file = tmp_path / "p.json"
+    pipeline_file.write_text(json.dumps({"name": "Greeter", "definition": LOG_ONLY}))
+    pipeline = bud.json("pipelines", "create", str(pipeline_file))
+    assert bud.sdk.pipelines.get(pipeline["id"]).name == "Greeter"
+    assert bud.json("pipelines", "update", pipeline["id"], "--name", "Hello")["name"] == "Hello"
+
+    trigger = bud.json(
+        "triggers", "create", "--pipeline", pipeline["id"], "--event-type", "model.added"
+    )
+    assert trigger["id"].startswith("trig_") and trigger["pipeline_id"] == pipeline["id"]
+    updated = bud.json("triggers", "update", trigger["id"], "--name", "all models")
+    assert updated["name"] == "all models"
+    assert bud.json("triggers", "disable", trigger["id"])["enabled"] is False
+    assert bud.json("triggers", "enable", trigger["id"])["enabled"] is True
+
+    started = bud.json("pipelines", "run", pipeline["id"], "--param", "n=1")
+    assert bud.sdk.executions.get(started["id"]).pipeline_id == pipeline["id"]
+    finished = bud.json("pipelines", "run", pipeline["id"], "--wait")
+    assert finished["status"] == "succeeded"
+    assert [s["step_id"] for s in finished["steps"]] == ["say"]
+    watched = bud.json("executions", "watch", finished["id"])
+    assert watched["id"] == finished["id"] and watched["status"] == "succeeded"
+
+    cluster = bud.json("clusters", "create", "Production", "--id", "cluster_prod")
+    assert cluster["id"] == "cluster_prod"
+    assert bud.json("clusters", "update", "cluster_prod", "--name", "Prod")["name"] == "Prod"
+    model = bud.json("models", "add", "Llama", "--source", "hugging_face")
+    assert bud.json("models", "update", model["id"], "--set", "size=2")["metadata"] == {"size": 2}
+    deployment = bud.json(
+        "deployments", "create", "--model", model["id"], "--cluster", "cluster_prod", "--name", "l"
+    )
+    assert deployment["status"] == "running"
+    failed = bud.json("deployments", "update", deployment["id"], "--status", "failed")
+    assert failed["status"] == "failed"
+
+    assert bud.json("channels", "set", "webhook", "--url", "https://hooks.example/x")["name"] == (
+        "webhook"
+    )
+    secret = bud("secrets", "set", "token", "s3cret", "--json").stdout
+    assert json.loads(secret)["name"] == "token" and "s3cret" not in secret
+    registered = bud.json("event-types", "register", "team.done", "--description", "done")
+    assert registered["name"] == "team.done"
+    demo = bud.json("demo")
+    assert set(demo["pipelines"]) == {"Auto-Deploy New Models", "Deployment Failure Alerts"}
+
+
+def test_cancel_and_retry_print_json(bud: Bud) -> None:
+    slow = bud.sdk.pipelines.create(
+        name="slow",
+        definition={"steps": [{"id": "nap", "action": "delay", "params": {"seconds": 30}}]},
+    )
+    execution = bud.sdk.pipelines.run(slow.id)
+    cancelled = bud.json("executions", "cancel", execution.id)
+    assert cancelled["id"] == execution.id
+    bud.sdk.executions.wait(execution.id, timeout=10)
+    retried = bud.json("executions", "retry", execution.id)
+    assert retried["status"] in ("queued", "running")
+    bud.sdk.executions.cancel(execution.id)
+
+
+def test_json_values_are_inline_or_at_file_everywhere(bud: Bud, tmp_path: Path) -> None:
+    pipeline = bud.sdk.pipelines.create(name="greeter", definition=LOG_ONLY)
+    data = {"model_id": "m1", "model_name": "Llama", "model_source": "hugging_face"}
+    event = {"event_type": "model.added", "data": data}
+    event_json = tmp_path / "event.json"
+    event_json.write_text(json.dumps(event))
+    event_yaml = tmp_path / "event.yaml"
+    event_yaml.write_text(yaml.safe_dump(event))
+    filter_file = tmp_path / "filter.yaml"
+    filter_file.write_text("model_source: hugging_face\n")
+    flow_file = tmp_path / "flow.json"
+    flow_file.write_text(json.dumps({"rate_limit": {"max": 5, "per_seconds": 60}}))
+
+    trigger = bud.json(
+        "triggers",
+        "create",
+        "--pipeline",
+        pipeline.id,
+        "--event-type",
+        "model.added",
+        "--filter",
+        f"@{filter_file}",
+        "--flow",
+        f"@{flow_file}",
+    )
+    assert trigger["filter"] == {"model_source": "hugging_face"}
+    assert trigger["flow"] == {"rate_limit": {"max": 5, "per_seconds": 60}}
+
+    for value in (json.dumps(event), f"@{event_json}", f"@{event_yaml}"):
+        assert bud.json("triggers", "test", trigger["id"], "--event", value)["would_fire"] is True
+        dry = bud.json("pipelines", "dry-run", pipeline.id, "--event", value)
+        assert dry["steps"][0]["params"] == {"message": "hello Llama"}
+        run = bud.json("pipelines", "run", pipeline.id, "--event", value, "--wait")
+        assert run["steps"][0]["params"] == {"message": "hello Llama"}
+    from_stdin = bud(
+        "triggers", "test", trigger["id"], "--event", "@-", "--json", input=json.dumps(event)
+    )
+    assert json.loads(from_stdin.stdout)["would_fire"] is True
+
+    data_yaml = tmp_path / "data.yaml"
+    data_yaml.write_text(yaml.safe_dump(data))
+    published = bud.json("events", "publish", "model.added", "--data", f"@{data_yaml}")
+    assert bud.sdk.events.get(published["event_id"]).data == data
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"what": {"type": "string"}}}))
+    bud(
+        "event-types",
+        "register",
+        "team.noted",
+        "--schema",
+        f"@{schema}",
+        "--example",
+        '{"what": "x"}',
+    )
+    assert bud.sdk.event_types.get("team.noted").example == {"what": "x"}
+
+    # A bare path is not JSON: a usage error that says how to read the file.
+    bare = bud("pipelines", "run", pipeline.id, "--event", str(event_json), code=2)
+    assert f"write @{event_json}" in " ".join(bare.stderr.split()).replace("│ ", "").replace(
+        " │", ""
+    )
+    too_long = bud("triggers", "update", trigger["id"], "--filter", "{" + "x" * 5000, code=2)
+    assert "not valid JSON" in too_long.stderr  # not taken for a file name, not a crash
+    missing = bud("triggers", "test", trigger["id"], "--event", "@/nonexistent/e.json", code=2)
+    assert "cannot read" in missing.stderr
+
+
+def test_flow_control_on_create_and_update(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(name="p", definition=LOG_ONLY)
+    created = bud(
+        "triggers",
+        "create",
+        "--pipeline",
+        pipeline.id,
+        "--event-type",
+        "model.added",
+        "--flow",
+        '{"dedup": {"key": "{{ event.model_id }}", "window_seconds": 60}}',
+    )
+    trigger_id = _id("trig", created.stdout)
+    assert bud.sdk.event_triggers.get(trigger_id).flow == {
+        "dedup": {"key": "{{ event.model_id }}", "window_seconds": 60}
+    }
+    assert "dedup" in bud("triggers", "show", trigger_id).stdout
+    bud("triggers", "update", trigger_id, "--flow", '{"concurrency": {"policy": "skip"}}')
+    assert bud.sdk.event_triggers.get(trigger_id).flow == {"concurrency": {"policy": "skip"}}
+    bud("triggers", "update", trigger_id, "--flow", "{}")
+    assert not bud.sdk.event_triggers.get(trigger_id).flow
+    bad = bud("triggers", "update", trigger_id, "--flow", '{"rate_limit": {"max": "many"}}', code=1)
+    assert bad.stderr.startswith("error: ") and "rate_limit" in bad.stderr
+
+
+def test_publish_prints_how_many_triggers_fired(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(name="p", definition=LOG_ONLY)
+    bud.sdk.event_triggers.create(pipeline.id, "model.added", filter={"model_source": "hf"})
+    bud.sdk.event_triggers.create(pipeline.id, "model.added", filter={"model_source": "ollama"})
+    data = {"model_id": "m1", "model_name": "Llama", "model_source": "hf"}
+    published = bud("events", "publish", "model.added", "--data", json.dumps(data)).stdout
+    assert "fired 1 of 2 candidate trigger(s)" in published
+    as_json = bud.json("events", "publish", "model.added", "--data", json.dumps(data))
+    assert (as_json["fired_count"], as_json["candidate_count"]) == (1, 2)
+    assert len(as_json["executions"]) == 1
+    assert sorted(d["outcome"] for d in as_json["decisions"]) == ["filtered", "fired"]
+    bud.sdk.event_types.register("team.nothing_listens")
+    nothing = bud("events", "publish", "team.nothing_listens").stdout
+    assert "fired 0 of 0 candidate trigger(s)" in nothing
+    test = bud("events", "publish", "model.added", "--data", json.dumps(data), "--test").stdout
+    assert "test event" in test and "fired nothing" in test
+
+
+def test_validate_prints_each_problem_path_once(bud: Bud, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "stepz": [],
+                "steps": [
+                    {"id": "a", "action": "log", "params": {"message": "a"}, "depends_on": ["x"]}
+                ],
+            }
+        )
+    )
+    invalid = bud("pipelines", "validate", str(broken), code=1)
+    lines = invalid.stderr.splitlines()
+    assert lines[0] == f"error: {broken}: the definition is invalid"
+    assert "  steps[0] (a).depends_on: unknown step 'x'; steps are: a" in lines
+    assert any(line.startswith("  definition.stepz: unknown field") for line in lines)
+    assert not any(line.count("depends_on") > 1 or line.count("stepz") > 1 for line in lines)
+    as_json = json.loads(bud("pipelines", "validate", str(broken), "--json", code=1).stdout)
+    assert as_json["valid"] is False
+
+
+def test_exit_codes(bud: Bud, tmp_path: Path) -> None:
+    """0 done; 1 a refused request or a failed run or render; 2 a usage mistake."""
+    pipeline = bud.sdk.pipelines.create(name="p", definition=LOG_ONLY)
+    reads_event = bud.sdk.pipelines.create(
+        name="needs event",
+        definition={
+            "steps": [
+                {"id": "a", "action": "log", "params": {"message": "{{ event.model_id }}"}},
+                {
+                    "id": "b",
+                    "action": "log",
+                    "depends_on": ["a"],
+                    "params": {"message": "{{ steps.a.outputs.message }}"},
+                },
+            ]
+        },
+    )
+    doomed = bud.sdk.pipelines.create(
+        name="doomed",
+        definition={
+            "steps": [
+                {"id": "x", "action": "fail", "params": {"message": "no", "retryable": False}}
+            ]
+        },
+    )
+    assert bud("pipelines", "dry-run", pipeline.id).exit_code == 0
+    # A step reading another step's outputs is fine; one that cannot render is not.
+    event = '{"event_type": "model.added", "data": {"model_id": "m"}}'
+    ok = bud("pipelines", "dry-run", reads_event.id, "--event", event)
+    assert "needs runtime output" in ok.stdout
+    cannot = bud("pipelines", "dry-run", reads_event.id, code=1)
+    assert "event.model_id" in cannot.stdout
+    assert cannot.stderr.startswith("error: 1 step(s) cannot render: a")
+    assert bud("pipelines", "run", doomed.id, "--wait", code=1).exit_code == 1
+    assert bud("pipelines", "show", "pipe_missing", code=1).stderr.startswith("error: ")
+    assert bud("pipelines", "show", code=2).exit_code == 2
+    assert bud("pipelines", "run", pipeline.id, "--param", "novalue", code=2).exit_code == 2
+    assert bud("no-such-command", code=2).exit_code == 2
+
+
+def test_unexpected_errors_print_one_line_and_debug_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(url: str | None, api_key: str | None) -> BudClient:
+        raise ValueError("the client broke")
+
+    monkeypatch.setattr(cli_app, "make_client", broken)
+    runner = CliRunner()
+    result = runner.invoke(app, ["pipelines", "list"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: ValueError: the client broke (bud --debug ... shows the traceback)"
+    ]
+    debug = runner.invoke(app, ["--debug", "pipelines", "list"])
+    assert isinstance(debug.exception, ValueError)  # left to the traceback printer
+    assert debug.exit_code == 1
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bud", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+
+
+def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def test_a_server_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port = str(free_port())
+    with open(data_dir / "bud.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running bud serve holds it
+        busy = _serve("serve", "--port", port, "--data-dir", str(data_dir))
+        debug = _serve("--debug", "serve", "--port", port, "--data-dir", str(data_dir))
+    assert busy.returncode == 1
+    assert "Traceback" not in busy.stderr + busy.stdout
+    assert _errors(busy) == [
+        f"error: the server did not start: {data_dir} is in use by another bud process; "
+        "stop it or choose another --data-dir (bud --debug serve shows the traceback)"
+    ]
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "DataDirLocked" in debug.stderr
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        in_use = _serve(
+            "serve", "--port", str(taken.getsockname()[1]), "--data-dir", str(tmp_path / "free")
+        )
+    assert in_use.returncode == 1
+    assert "Traceback" not in in_use.stderr
+    [error] = _errors(in_use)
+    assert error.startswith("error: the server did not start: [Errno 98]")
+    assert error.endswith("address already in use")
+
+
+def test_version_and_shell_completion() -> None:
+    import bud as bud_package
+
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert (version.exit_code, version.stdout) == (0, f"bud {bud_package.__version__}\n")
+
+    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="bud")
+    assert script.exit_code == 0 and "_BUD_COMPLETE=complete_bash" in script.stdout
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {
+            "_BUD_COMPLETE": "complete_bash",
+            "COMP_WORDS": line,
+            "COMP_CWORD": str(len(words) - 1),
+        }
+        return runner.invoke(app, [], prog_name="bud", env=env).stdout.split()
+
+    assert complete("bud pipe") == ["pipelines"]
+    assert "dry-run" in complete("bud pipelines ")
+    assert complete("bud triggers create --fl") == ["--flow"]
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written (as after `| head`)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bud", "pipelines", "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""

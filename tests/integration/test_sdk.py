@@ -1,8 +1,10 @@
-"""The SDK against the real app in process: the product document's examples, errors, paging."""
+"""The SDK against the real app in process: the product document's examples, errors, paging.
+
+Every method of both clients is exercised in tests/integration/test_sdk_methods.py.
+"""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import warnings
@@ -17,7 +19,6 @@ import pytest
 
 import bud
 from bud import (
-    AsyncBudClient,
     AuthenticationError,
     BudClient,
     ConflictError,
@@ -27,7 +28,6 @@ from bud import (
     ValidationError,
     WaitTimeout,
 )
-from bud.cli.demo import DEMO_PIPELINES
 from bud.settings import Settings
 from tests.support import HttpReceiver, free_port
 
@@ -36,9 +36,54 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-# the product document's two example definitions, as the demo loads them
-AUTO_DEPLOY = copy.deepcopy(DEMO_PIPELINES[0]["definition"])
-FAILURE_ALERTS = copy.deepcopy(DEMO_PIPELINES[1]["definition"])
+# The product document's two example definitions, as it writes them.
+AUTO_DEPLOY: dict[str, Any] = {
+    "steps": [
+        {
+            "id": "health_check",
+            "action": "cluster_health",
+            "params": {"cluster_id": "cluster_prod"},
+        },
+        {
+            "id": "deploy",
+            "action": "deployment_create",
+            "params": {
+                "model_id": "{{ event.model_id }}",
+                "cluster_id": "cluster_prod",
+                "deployment_name": "{{ event.model_name }}-auto",
+            },
+            "depends_on": ["health_check"],
+        },
+        {
+            "id": "notify",
+            "action": "notification",
+            "params": {
+                "message": "Deployed {{ event.model_name }} successfully",
+                "channel": "slack",
+            },
+            "depends_on": ["deploy"],
+        },
+    ]
+}
+FAILURE_ALERTS: dict[str, Any] = {
+    "steps": [
+        {
+            "id": "log_failure",
+            "action": "log",
+            "params": {"message": "Deployment failed: {{ event.deployment_id }}", "level": "error"},
+        },
+        {
+            "id": "send_alert",
+            "action": "notification",
+            "params": {
+                "message": "🚨 Deployment {{ event.deployment_name }} failed: "
+                "{{ event.error_message }}",
+                "channel": "slack",
+                "priority": "high",
+            },
+        },
+    ]
+}
 LOG_ONLY = {
     "steps": [
         {
@@ -640,63 +685,6 @@ def test_on_each_store_backend(app_client: BudClient) -> None:
     app_client.events.publish("model.added", _model_added_data())
     execution = _wait_for_execution(app_client, pipeline_id=pipeline.id)
     assert app_client.executions.wait(execution.id, timeout=20).status == "succeeded"
-
-
-# ---------------------------------------------------------------------------------------------
-# The async client
-
-
-async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
-    from bud.server.app import create_app
-
-    app = create_app(_settings(tmp_path))
-    async with (
-        app.router.lifespan_context(app),
-        AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
-    ):
-        assert (await client.health())["status"] == "ok"
-        await client.clusters.create("Production", id="cluster_prod", environment="production")
-        pipeline = await client.pipelines.create(name="Auto-Deploy New Models", definition=LOG_ONLY)
-        trigger = await client.event_triggers.create(
-            pipeline_id=pipeline.id,
-            event_type="model.added",
-            filter={"model_source": "hugging_face", "auto_deploy": True},
-            enabled=True,
-        )
-        assert [t.id async for t in client.event_triggers.list(pipeline_id=pipeline.id)] == [
-            trigger.id
-        ]
-        assert [p.id for p in await client.pipelines.list()] == [pipeline.id]
-        assert await client.actions.list().first() is not None
-
-        model = await client.models.add("Llama-3.2-1B", "hugging_face", auto_deploy=True)
-        execution = None
-        for _ in range(100):
-            execution = await client.executions.list(pipeline_id=pipeline.id).first()
-            if execution is not None:
-                break
-            await _asleep(0.05)
-        assert execution is not None
-        done = await client.executions.wait(execution.id, timeout=20)
-        assert done.status == "succeeded", done.error
-        event = await client.events.get(done.event_id or "")
-        assert event.data["model_id"] == model.id
-
-        with pytest.raises(NotFoundError):
-            await client.pipelines.get("pipe_missing")
-        await client.event_triggers.disable(trigger.id)
-        updated = await client.event_triggers.update(trigger.id, filter={})
-        assert (updated.filter, updated.enabled) == ({}, False)
-        batch = await client.events.publish_many(
-            [{"event_type": "model.added", "data": _model_added_data()}]
-        )
-        assert len(batch) == 1
-
-
-async def _asleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ lives in its own module; this one holds the root: global options, errors, regist
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from bud.cli.common import State, client_for, fail
+import bud
+from bud.cli.common import BudGroup, State, client_for, debugging, fail
 from bud.cli.config import actions_app, channels_app, health, secrets_app
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
@@ -26,15 +29,39 @@ from bud.errors import BudError
 __all__ = ["app", "client_for", "main", "make_client"]
 
 
-class _BudGroup(TyperGroup):
-    """The root group: turns SDK errors into ``error: <message>`` and exit code 1."""
+class _BudGroup(BudGroup):
+    """The root group: turns every error into ``error: <message>`` and exit code 1.
+
+    Usage mistakes stay click's (exit 2); ``--debug`` lets errors through with their traceback.
+    """
 
     # Typed Any: the base class takes typer's vendored click Context, not a public name.
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:  # the reader went away (``bud ... | head``): stop quietly
+            _drop_stdout()
+            raise typer.Exit(1) from None
         except BudError as exc:
+            if debugging(ctx):
+                raise
             fail(exc.message, problems=exc.details.get("errors"))
+        except Exception as exc:
+            if debugging(ctx):
+                raise
+            last = traceback.format_exception_only(exc)[-1].strip()
+            fail(f"{last} (bud --debug ... shows the traceback)")
+
+
+def _drop_stdout() -> None:
+    # What is still buffered for the closed pipe would fail again at exit: send it nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's capture)
+        pass
 
 
 app = typer.Typer(
@@ -42,7 +69,7 @@ app = typer.Typer(
     name="bud",
     help="Bud Pipelines: event triggers with filters start DAG pipelines of actions.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,  # locals may hold API keys and secret values
 )
 
@@ -50,6 +77,12 @@ app = typer.Typer(
 def make_client(url: str | None, api_key: str | None) -> BudClient:
     """The SDK client every command uses (tests replace this to reach an in-process app)."""
     return BudClient(base_url=url, api_key=api_key)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"bud {bud.__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -65,9 +98,18 @@ def root(
         str | None,
         typer.Option("--api-key", envvar="BUD_API_KEY", help="API key, sent as a Bearer token."),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error, not only its message.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Bud Pipelines: event triggers with filters start DAG pipelines of actions."""
-    ctx.obj = State(url, api_key, make_client)  # looked up per run: tests replace it
+    ctx.obj = State(url, api_key, make_client, debug)  # looked up per run: tests replace it
 
 
 def main() -> None:

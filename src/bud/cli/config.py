@@ -8,7 +8,17 @@ import typer
 from rich.text import Text
 
 from bud.cli import render
-from bud.cli.common import IdArg, JsonFlag, deleted, fetch, given, group, say, show
+from bud.cli.common import (
+    IdArg,
+    JsonFlag,
+    deleted,
+    fetch,
+    given,
+    group,
+    printed_json,
+    say,
+    show,
+)
 
 actions_app = group("actions", "The actions pipeline steps can run.")
 channels_app = group("channels", "Notification channels: slack, webhook, email.")
@@ -48,12 +58,15 @@ def set_channel(
     url: Annotated[str | None, typer.Option(help="Webhook URL (slack, webhook).")] = None,
     smtp_url: Annotated[str | None, typer.Option("--smtp-url", help="smtp://... (email).")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="Sender address (email).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Configure a notification channel."""
     config = given(**{"url": url, "smtp_url": smtp_url, "from": sender})
     if not config:
         raise typer.BadParameter("give --url (slack, webhook) or --smtp-url and --from (email)")
     channel = fetch(ctx, lambda client: client.channels.set(name, **config))
+    if printed_json(as_json, channel):
+        return
     say(
         Text(f"Channel {channel.name} set ", style="green") + Text(render.fmt_value(channel.config))
     )
@@ -83,12 +96,14 @@ def set_secret(
             help="The value; prompted for (hidden) when left out, so it stays out of shell history."
         ),
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Create or replace a secret."""
+    """Create or replace a secret (its value is never printed, not even with --json)."""
     if value is None:
         value = str(typer.prompt(f"Value for {name}", hide_input=True))
     secret = fetch(ctx, lambda client: client.secrets.set(name, value))
-    say(f"Secret {secret.name} set", "green")
+    if not printed_json(as_json, secret):
+        say(f"Secret {secret.name} set", "green")
 
 
 @secrets_app.command("delete")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Group, RenderableType
@@ -17,12 +17,13 @@ from bud.cli.common import (
     client_for,
     fetch,
     group,
-    json_object,
     optional_object,
+    printed_json,
     say,
     show,
     take,
 )
+from bud.client import BudClient
 from bud.schemas import Event, ReplayResult
 
 events_app = group("events", "Publish events and see which triggers they fired.")
@@ -33,9 +34,8 @@ event_types_app = group("event-types", "The event type catalog.")
 def publish_event(
     ctx: typer.Context,
     event_type: Annotated[str, typer.Argument(help="e.g. model.added.")],
-    data: Annotated[str | None, typer.Option(help="The data: a JSON object (or @file).")] = None,
-    data_file: Annotated[
-        str | None, typer.Option("--data-file", help="The data from a JSON/YAML file.")
+    data: Annotated[
+        str | None, typer.Option(help="The data: a JSON object, inline or @file.")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Who produced it.")] = None,
     event_id: Annotated[str | None, typer.Option("--id", help="The event id (dedup key).")] = None,
@@ -44,21 +44,29 @@ def publish_event(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Publish an event."""
-    if data is not None and data_file is not None:
-        raise typer.BadParameter("give --data or --data-file, not both")
-    payload: dict[str, Any] = {}
-    if data is not None:
-        payload = json_object(data, "--data")
-    elif data_file is not None:
-        payload = json_object(f"@{data_file}", "--data-file")
-    accepted = fetch(
-        ctx,
-        lambda client: client.events.publish(
+    """Publish an event; prints its id and how many triggers it fired."""
+    payload = optional_object(data, "--data") or {}
+    with client_for(ctx) as client:
+        accepted = client.events.publish(
             event_type, payload, source=source, event_id=event_id, test=test
-        ),
-    )
+        )
+        if not accepted.duplicate:
+            accepted = _with_decisions(client, accepted)
     show(accepted, as_json, _published_view)
+
+
+def _with_decisions(client: BudClient, accepted: Event) -> Event:
+    """The accepted event with what matching decided: fired count, decisions, executions."""
+    stored = client.events.get(accepted.event_id)
+    return accepted.model_copy(
+        update={
+            "fired_count": stored.fired_count,
+            "candidate_count": stored.candidate_count,
+            "decisions": stored.decisions,
+            "executions": stored.executions,
+            "received_at": stored.received_at,
+        }
+    )
 
 
 def _published_view(accepted: Event) -> RenderableType:
@@ -70,7 +78,9 @@ def _published_view(accepted: Event) -> RenderableType:
     else:
         line = Text(f"Published {accepted.event_id} ", style="green")
         line.append(f"({accepted.event_type})", style="")
-        if accepted.fired_count is not None:
+        if accepted.test:
+            line.append(": a test event, explained and fired nothing", style="")
+        elif accepted.fired_count is not None:
             of = f" of {accepted.candidate_count}" if accepted.candidate_count is not None else ""
             line.append(f": fired {accepted.fired_count}{of} candidate trigger(s)", style="")
     return Group(line, Text(f"Details: bud events show {accepted.event_id}", style="dim"))
@@ -226,6 +236,7 @@ def register_event_type(
         str | None, typer.Option(help="JSON Schema for the data: inline JSON or @file.")
     ] = None,
     example: Annotated[str | None, typer.Option(help="Example data: inline JSON or @file.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Register a custom event type."""
     schema_body = optional_object(schema, "--schema")
@@ -236,4 +247,5 @@ def register_event_type(
             name, description=description, schema=schema_body, example=example_body
         ),
     )
-    say(f"Registered event type {event_type.name}", "green")
+    if not printed_json(as_json, event_type):
+        say(f"Registered event type {event_type.name}", "green")

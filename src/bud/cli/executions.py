@@ -20,6 +20,7 @@ from bud.cli.common import (
     fail,
     fetch,
     group,
+    printed_json,
     say,
     show,
     take,
@@ -73,16 +74,20 @@ def _execution_with_outputs(execution: Execution) -> RenderableType:
 
 
 @executions_app.command("cancel")
-def cancel_execution(ctx: typer.Context, execution_id: IdArg) -> None:
+def cancel_execution(ctx: typer.Context, execution_id: IdArg, as_json: JsonFlag = False) -> None:
     """Cancel a queued or running execution."""
     execution = fetch(ctx, lambda client: client.executions.cancel(execution_id))
+    if printed_json(as_json, execution):
+        return
     say(Text(f"Execution {execution.id}: ") + render.status(execution.status))
 
 
 @executions_app.command("retry")
-def retry_execution(ctx: typer.Context, execution_id: IdArg) -> None:
+def retry_execution(ctx: typer.Context, execution_id: IdArg, as_json: JsonFlag = False) -> None:
     """Retry a failed or cancelled execution."""
     execution = fetch(ctx, lambda client: client.executions.retry(execution_id))
+    if printed_json(as_json, execution):
+        return
     say(Text(f"Retrying execution {execution.id}: ") + render.status(execution.status))
     say(f"Follow it: bud executions watch {execution.id}", "dim")
 
@@ -93,14 +98,23 @@ def watch_execution(
     execution_id: IdArg,
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 0.3,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Follow an execution's steps live until it ends; exit 0 if it succeeded, else 1."""
+    """Follow an execution's steps live until it ends; exit 0 if it succeeded, else 1.
+
+    With --json nothing is shown while it runs; the finished execution is printed as JSON.
+    """
     with client_for(ctx) as client:
-        follow(client, execution_id, timeout=timeout, interval=interval)
+        follow(client, execution_id, timeout=timeout, interval=interval, as_json=as_json)
 
 
 def follow(
-    client: BudClient, execution_id: str, *, timeout: float | None = None, interval: float = 0.3
+    client: BudClient,
+    execution_id: str,
+    *,
+    timeout: float | None = None,
+    interval: float = 0.3,
+    as_json: bool = False,
 ) -> None:
     """Show progress until the execution is final, then exit 0 if it succeeded, else 1."""
     console = render.out()
@@ -113,6 +127,13 @@ def follow(
         time.sleep(interval)
         return client.executions.get(execution_id)
 
+    if as_json:
+        while not execution.done:
+            execution = poll()
+        render.print_json(execution)
+        if execution.status != "succeeded":
+            raise typer.Exit(1)
+        return
     if console.is_terminal:
         with Live(render.execution_view(execution), console=console, refresh_per_second=8) as live:
             while not execution.done:

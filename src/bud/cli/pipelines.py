@@ -21,18 +21,22 @@ from bud.cli.common import (
     fail,
     fetch,
     group,
-    json_object,
     key_values,
     load_file,
+    optional_object,
+    printed_json,
     say,
     show,
     take,
     warn,
 )
 from bud.cli.executions import follow
-from bud.schemas import DryRunResult, EventTrigger, Pipeline
+from bud.schemas import DryRunResult, DryRunStep, EventTrigger, Pipeline
 
 pipelines_app = group("pipelines", "Create, inspect, validate and run pipelines.")
+
+# How the server begins the error of a step that reads earlier steps' outputs (docs/triggers.md).
+RUNTIME_ONLY = "needs runtime output"
 
 
 def _pipeline_file(
@@ -70,12 +74,13 @@ def create_pipeline(
     file: Annotated[
         str,
         typer.Argument(
-            help="YAML/JSON: {name, description, definition} or a "
+            help="A YAML/JSON file: {name, description, definition} or a "
             "bare definition ({steps: [...]}); - for stdin."
         ),
     ],
     name: Annotated[str | None, typer.Option(help="Name (required for a bare definition).")] = None,
     description: Annotated[str | None, typer.Option(help="Description.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a pipeline from a file."""
     name, definition, description = _pipeline_file(file, name, description)
@@ -87,6 +92,8 @@ def create_pipeline(
             name=name, definition=definition, description=description
         ),
     )
+    if printed_json(as_json, pipeline):
+        return
     _saved("Created", pipeline)
     say(
         f"Add a trigger: bud triggers create --pipeline {pipeline.id} --event-type model.added",
@@ -133,6 +140,7 @@ def update_pipeline(
     file: Annotated[str | None, typer.Argument(help="YAML/JSON as for create.")] = None,
     name: NameOpt = None,
     description: DescriptionOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Update a pipeline (a new definition makes a new version)."""
     definition: dict[str, Any] | None = None
@@ -146,6 +154,8 @@ def update_pipeline(
             pipeline_id, name=name, definition=definition, description=description
         ),
     )
+    if printed_json(as_json, pipeline):
+        return
     _saved("Updated", pipeline)
     warn(pipeline.warnings)
 
@@ -166,21 +176,19 @@ def validate_pipeline(
     """Check a definition without saving it (exit 1 when invalid)."""
     _, definition, _ = _pipeline_file(file, None, None)
     result = fetch(ctx, lambda client: client.pipelines.validate(definition))
-    if as_json:
-        render.print_json(result)
-    elif result.valid:
-        say("✓ valid", "green")
+    if printed_json(as_json, result):
+        if not result.valid:
+            raise typer.Exit(1)
+        return
     if not result.valid:
-        if not as_json:
-            fail(f"{file}: the definition is invalid", problems=result.errors)
-        raise typer.Exit(1)
+        fail(f"{file}: the definition is invalid", problems=result.errors)
+    say("✓ valid", "green")
 
 
-def _event_option(event: str | None, inline: tuple[str, ...]) -> dict[str, Any] | None:
-    """``--event``: inline when it starts with one of ``inline``, else a file path."""
-    if event is None:
-        return None
-    return json_object(event if event.lstrip().startswith(inline) else f"@{event}", "--event")
+EventOpt = Annotated[
+    str | None,
+    typer.Option("--event", help="The event: inline JSON or @file (an envelope or its data)."),
+]
 
 
 @pipelines_app.command("run")
@@ -188,24 +196,27 @@ def run_pipeline(
     ctx: typer.Context,
     pipeline_id: IdArg,
     param: ParamsOpt = None,
-    event: Annotated[
-        str | None, typer.Option(help="An event to run with: a JSON/YAML file, or inline JSON.")
-    ] = None,
+    event: EventOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow it until it ends; exit 1 unless it succeeds.")
     ] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: give up after this many seconds.")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Start an execution by hand."""
+    """Start an execution by hand (with --json --wait: the finished execution)."""
     params = key_values(param, "--param")
-    event_body = _event_option(event, ("{",))
+    event_body = optional_object(event, "--event")
     with client_for(ctx) as client:
         execution = client.pipelines.run(pipeline_id, params=params or None, event=event_body)
-        say(f"Started execution {execution.id}", "green")
+        if as_json and not wait:
+            render.print_json(execution)
+            return
+        if not as_json:
+            say(f"Started execution {execution.id}", "green")
         if wait:
-            follow(client, execution.id, timeout=timeout)
+            follow(client, execution.id, timeout=timeout, as_json=as_json)
         else:
             say(f"Follow it: bud executions watch {execution.id}", "dim")
 
@@ -214,19 +225,16 @@ def run_pipeline(
 def dry_run_pipeline(
     ctx: typer.Context,
     pipeline_id: IdArg,
-    event: Annotated[
-        str | None,
-        typer.Option(help="The event to render against: inline JSON, @file, or a file path."),
-    ] = None,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="Run parameter key=value; repeatable."),
-    ] = None,
+    event: EventOpt = None,
+    param: ParamsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show every step's rendered params (secrets masked) or its error; runs nothing."""
+    """Show every step's rendered params (secrets masked) or its error; runs nothing.
+
+    Exits 1 when a step cannot render (a step that reads other steps' outputs is not an error).
+    """
     params = key_values(param, "--param")
-    event_body = _event_option(event, ("{", "@"))
+    event_body = optional_object(event, "--event")
     result = fetch(
         ctx,
         lambda client: client.pipelines.dry_run(
@@ -234,6 +242,20 @@ def dry_run_pipeline(
         ),
     )
     show(result, as_json, _dry_run_view)
+    broken = [step.step_id for step in result.steps if _render_error(step)]
+    if broken and not as_json:
+        fail(f"{len(broken)} step(s) cannot render: {', '.join(broken)}")
+    if broken:
+        raise typer.Exit(1)
+
+
+def _render_error(step: DryRunStep) -> bool:
+    """Whether the step failed to render (not merely waiting for earlier steps' outputs)."""
+    return bool(step.error) and not _needs_runtime(step)
+
+
+def _needs_runtime(step: DryRunStep) -> bool:
+    return (step.error or "").startswith(RUNTIME_ONLY)
 
 
 def _dry_run_view(result: DryRunResult) -> RenderableType:
@@ -251,7 +273,7 @@ def _dry_run_view(result: DryRunResult) -> RenderableType:
         if step.params is not None:
             cell.append(render.fmt_value(step.params))
         if step.error:
-            style = "yellow" if step.error.startswith("needs runtime output") else "red"
+            style = "yellow" if _needs_runtime(step) else "red"
             cell.append(("\n" if step.params is not None else "") + step.error, style=style)
         table.add_row(
             render.text(step.step_id),

@@ -21,6 +21,7 @@ from bud.cli.common import (
     given,
     group,
     key_values,
+    printed_json,
     say,
     show,
     take,
@@ -178,13 +179,15 @@ def update_model(
             help="key=value to change (value parsed as JSON when it can be); repeatable.",
         ),
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a model: emits model.updated."""
     changes = key_values(set_, "--set")
     if not changes:
         raise typer.BadParameter("nothing to change: give --set key=value")
     model = fetch(ctx, lambda client: client.models.update(model_id, **changes))
-    say(f"Updated model {model.id}", "green")
+    if not printed_json(as_json, model):
+        say(f"Updated model {model.id}", "green")
 
 
 @models_app.command("delete")
@@ -208,6 +211,7 @@ def create_cluster(
     health_url: Annotated[
         str | None, typer.Option("--health-url", help="Probed for health.")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a cluster."""
     cluster = fetch(
@@ -216,6 +220,8 @@ def create_cluster(
             name, id=cluster_id, environment=environment, status=status, health_url=health_url
         ),
     )
+    if printed_json(as_json, cluster):
+        return
     say(
         Text(f"Created cluster {cluster.id} ", style="green")
         + Text(f"({cluster.name}, {cluster.status})")
@@ -247,6 +253,7 @@ def update_cluster(
     name: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
     health_url: Annotated[str | None, typer.Option("--health-url")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a cluster (a status change to ready/unhealthy emits cluster.ready/unhealthy)."""
     if all(v is None for v in (status, reason, name, environment, health_url)):
@@ -264,7 +271,8 @@ def update_cluster(
             health_url=health_url,
         ),
     )
-    say(Text(f"Updated cluster {cluster.id}: ") + render.status(cluster.status))
+    if not printed_json(as_json, cluster):
+        say(Text(f"Updated cluster {cluster.id}: ") + render.status(cluster.status))
 
 
 @clusters_app.command("delete")
@@ -284,9 +292,12 @@ def create_deployment(
     model: Annotated[str, typer.Option("--model", help="Model id.")],
     cluster: Annotated[str, typer.Option("--cluster", help="Cluster id.")],
     name: Annotated[str, typer.Option("--name", help="Deployment name.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Deploy a model on a cluster (emits deployment.created or deployment.failed)."""
     deployment = fetch(ctx, lambda client: client.deployments.create(model, cluster, name))
+    if printed_json(as_json, deployment):
+        return
     line = Text(f"Deployment {deployment.id}: ") + render.status(deployment.status)
     if deployment.error_message:
         line.append(f" ({deployment.error_message})", style="red")
@@ -327,6 +338,7 @@ def update_deployment(
         str | None, typer.Option(help="e.g. failed (emits deployment.failed).")
     ] = None,
     error_message: Annotated[str | None, typer.Option("--error-message")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a deployment's status."""
     if status is None and error_message is None:
@@ -337,7 +349,8 @@ def update_deployment(
             deployment_id, status=status, error_message=error_message
         ),
     )
-    say(Text(f"Updated deployment {deployment.id}: ") + render.status(deployment.status))
+    if not printed_json(as_json, deployment):
+        say(Text(f"Updated deployment {deployment.id}: ") + render.status(deployment.status))
 
 
 @deployments_app.command("delete")

@@ -265,6 +265,7 @@ def trigger_detail(t: EventTrigger) -> Table:
             ("event type", t.event_type),
             ("filter", fmt_value(t.filter) if t.filter else "(every event)"),
             ("enabled", "yes" if t.enabled else "no"),
+            ("flow", fmt_value(t.flow) if t.flow else None),
             ("fired", t.fire_count),
             ("last fired", t.last_fired_at),
             ("created", t.created_at),

@@ -10,7 +10,15 @@ import yaml
 from rich.text import Text
 
 from bud.cli import render
-from bud.cli.common import client_for, fail
+from bud.cli.common import (
+    JsonFlag,
+    client_for,
+    debugging,
+    fail,
+    printed_json,
+    require_server_extra,
+)
+from bud.cli.startup import startup_failures
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -24,6 +32,7 @@ NEXT_STEPS = (
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(show_default="127.0.0.1", help="Interface to listen on.")
     ] = None,
@@ -54,6 +63,7 @@ def serve(
     ] = "info",
 ) -> None:
     """Run the server: REST API under /v1/, the web UI at /, /healthz and /metrics."""
+    require_server_extra("serve")
     import logging
 
     from bud.settings import Settings
@@ -79,10 +89,11 @@ def serve(
     )
     from bud import server
 
-    try:
-        server.run(settings, log_level=level)
-    except RuntimeError as exc:  # e.g. refusing a non-loopback host without API keys
-        fail(str(exc))
+    with startup_failures(debugging(ctx)):
+        try:
+            server.run(settings, log_level=level)
+        except RuntimeError as exc:  # e.g. refusing a non-loopback host without API keys
+            fail(str(exc))
 
 
 def demo(
@@ -90,12 +101,15 @@ def demo(
     url: Annotated[
         str | None, typer.Option("--url", help="Server URL (overrides the global --url).")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Load the product document's example pipelines, triggers and cluster (idempotent)."""
     from bud.cli.demo import load_demo
 
     with client_for(ctx, url) as client:
         result = load_demo(client)
+    if printed_json(as_json, result):
+        return
     console = render.out()
     for line in result["created"]:
         console.print(Text("created  ", style="green") + Text(line))

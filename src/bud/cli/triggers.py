@@ -23,6 +23,7 @@ from bud.cli.common import (
     group,
     json_object,
     optional_object,
+    printed_json,
     say,
     show,
     take,
@@ -32,6 +33,11 @@ from bud.client import NOT_GIVEN
 from bud.schemas import BacktestResult, TriggerStats
 
 triggers_app = group("triggers", "Event triggers: which events start which pipeline.")
+
+FLOW_HELP = (
+    "Flow control, JSON object or @file: dedup, rate_limit, debounce, concurrency, "
+    'circuit_breaker (docs/triggers.md), e.g. \'{"rate_limit": {"max": 10, "per_seconds": 60}}\'.'
+)
 
 
 @triggers_app.command("create")
@@ -48,9 +54,12 @@ def create_trigger(
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")] = False,
     name: Annotated[str | None, typer.Option(help="A name.")] = None,
     description: Annotated[str | None, typer.Option(help="A description.")] = None,
+    flow: Annotated[str | None, typer.Option("--flow", help=FLOW_HELP)] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create an event trigger."""
     flt = optional_object(filter, "--filter")
+    flow_body = optional_object(flow, "--flow")
     trigger = fetch(
         ctx,
         lambda client: client.event_triggers.create(
@@ -60,8 +69,11 @@ def create_trigger(
             enabled=not disabled,
             name=name,
             description=description,
+            flow=flow_body,
         ),
     )
+    if printed_json(as_json, trigger):
+        return
     state = "enabled" if trigger.enabled else "disabled"
     say(
         Text(f"Created trigger {trigger.id} ", style="green")
@@ -114,17 +126,22 @@ def update_trigger(
     name: NameOpt = None,
     description: DescriptionOpt = None,
     event_type: Annotated[str | None, typer.Option("--event-type", help="New event type.")] = None,
+    flow: Annotated[
+        str | None, typer.Option("--flow", help=FLOW_HELP + " '{}' removes it.")
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Change a trigger's filter, name, description or event type."""
+    """Change a trigger's filter, name, description, event type or flow control."""
     changes = given(
         filter=optional_object(filter, "--filter"),
         name=name,
         description=description,
         event_type=event_type,
+        flow=optional_object(flow, "--flow"),
     )
     if not changes:
         raise typer.BadParameter(
-            "nothing to change: give --filter, --name, --description or --event-type"
+            "nothing to change: give --filter, --name, --description, --event-type or --flow"
         )
     trigger = fetch(
         ctx,
@@ -134,24 +151,29 @@ def update_trigger(
             name=changes.get("name", NOT_GIVEN),
             description=changes.get("description", NOT_GIVEN),
             event_type=changes.get("event_type", NOT_GIVEN),
+            flow=changes.get("flow", NOT_GIVEN),
         ),
     )
+    if printed_json(as_json, trigger):
+        return
     say(f"Updated trigger {trigger.id}", "green")
     warn(trigger.warnings)
 
 
 @triggers_app.command("enable")
-def enable_trigger(ctx: typer.Context, trigger_id: IdArg) -> None:
+def enable_trigger(ctx: typer.Context, trigger_id: IdArg, as_json: JsonFlag = False) -> None:
     """Switch a trigger on."""
     trigger = fetch(ctx, lambda client: client.event_triggers.enable(trigger_id))
-    say(f"Enabled trigger {trigger.id}", "green")
+    if not printed_json(as_json, trigger):
+        say(f"Enabled trigger {trigger.id}", "green")
 
 
 @triggers_app.command("disable")
-def disable_trigger(ctx: typer.Context, trigger_id: IdArg) -> None:
+def disable_trigger(ctx: typer.Context, trigger_id: IdArg, as_json: JsonFlag = False) -> None:
     """Switch a trigger off (it keeps its filter and statistics)."""
     trigger = fetch(ctx, lambda client: client.event_triggers.disable(trigger_id))
-    say(f"Disabled trigger {trigger.id}", "yellow")
+    if not printed_json(as_json, trigger):
+        say(f"Disabled trigger {trigger.id}", "yellow")
 
 
 @triggers_app.command("delete")
@@ -169,7 +191,7 @@ def test_trigger(
         str,
         typer.Option(
             "--event",
-            help="An envelope or {data: ...} (bare data works too): inline JSON or @file.",
+            help="The event, inline JSON or @file: an envelope, {data: ...} or the bare data.",
         ),
     ],
     as_json: JsonFlag = False,

@@ -1,14 +1,17 @@
-"""The asynchronous client: ``AsyncBudClient`` mirrors ``BudClient`` with ``async`` methods."""
+"""The asyncio client, ``AsyncBudClient``: every resource and method of the SDK.
+
+This module is the one source of both clients: ``scripts/unasync.py`` writes ``_sync.py`` from
+it (``AsyncBudClient`` becomes ``BudClient``, ``async def`` becomes ``def``, ``await`` goes) and
+``scripts/check`` fails when the two differ. Edit this file, then run ``scripts/unasync.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -16,7 +19,6 @@ from pydantic import BaseModel
 from bud.client._base import (
     FINAL_STATUSES,
     NOT_GIVEN,
-    PAGE_SIZE,
     NotGiven,
     WaitTimeout,
     auth_headers,
@@ -25,12 +27,12 @@ from bud.client._base import (
     error_from_response,
     iso,
     list_params,
-    parse_items,
     resolve_api_key,
     resolve_base_url,
     transport_error,
     trigger_test_event,
 )
+from bud.client._io import AsyncPager, async_sleep
 from bud.errors import ValidationError
 from bud.schemas import (
     Action,
@@ -58,51 +60,6 @@ from bud.schemas import (
 __all__ = ["AsyncBudClient", "AsyncPager"]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class AsyncPager(Generic[M]):
-    """The objects of a list call, fetched page by page: ``async for`` them, or ``await`` all.
-
-    Nothing is requested until iteration starts; each new iteration starts from the first page.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[dict[str, Any]], Awaitable[Any]],
-        model: type[M],
-        params: dict[str, Any],
-        *,
-        paged: bool = True,
-    ) -> None:
-        self._fetch = fetch
-        self._model = model
-        self._params = params
-        self._paged = paged
-
-    async def __aiter__(self) -> AsyncIterator[M]:
-        query = dict(self._params)
-        if self._paged:
-            query["limit"] = PAGE_SIZE
-        while True:
-            items, cursor = parse_items(await self._fetch(query), self._model)
-            for item in items:
-                yield item
-            if not cursor or not self._paged:
-                return
-            query["cursor"] = cursor
-
-    async def to_list(self) -> list[M]:
-        """Every object, all pages fetched."""
-        return [item async for item in self]
-
-    async def first(self) -> M | None:
-        """The first object, or None; fetches one page at most."""
-        async for item in self:
-            return item
-        return None
-
-    def __await__(self) -> Generator[Any, None, list[M]]:
-        return self.to_list().__await__()
 
 
 class _Resource:
@@ -421,13 +378,7 @@ class Executions(_Resource):
         """One execution with its steps."""
         return await self._get(f"/v1/executions/{id}", Execution)
 
-    # The SDK contract names the parameter ``timeout`` in both clients, so keep it here too.
-    async def wait(
-        self,
-        id: str,
-        timeout: float = 60,
-        poll_interval: float = 0.2,
-    ) -> Execution:
+    async def wait(self, id: str, timeout: float = 60, poll_interval: float = 0.2) -> Execution:
         """Poll until the execution is final; raises WaitTimeout (a TimeoutError) otherwise."""
         deadline = time.monotonic() + timeout
         while True:
@@ -440,7 +391,7 @@ class Executions(_Resource):
                     f"execution {id} is still {execution.status} after {timeout:g}s",
                     details={"execution_id": id, "status": execution.status},
                 )
-            await asyncio.sleep(min(poll_interval, remaining))
+            await async_sleep(min(poll_interval, remaining))
 
     async def cancel(self, id: str) -> Execution:
         """Cancel a running or queued execution (ConflictError when already final)."""
@@ -452,7 +403,7 @@ class Executions(_Resource):
 
     async def attempts(self, id: str) -> builtins.list[Attempt]:
         """Every step attempt of an execution, with rendered params, outputs and errors."""
-        return await self._pager(f"/v1/executions/{id}/attempts", Attempt, paged=False)
+        return await self._pager(f"/v1/executions/{id}/attempts", Attempt, paged=False).to_list()
 
 
 class Actions(_Resource):
@@ -642,12 +593,13 @@ class Deliveries(_Resource):
 
 
 class AsyncBudClient:
-    """An asyncio client for a Bud Pipelines server; mirrors :class:`bud.BudClient`.
+    """An asyncio client for a Bud Pipelines server.
 
     ``base_url`` defaults to ``BUD_URL`` (else ``http://127.0.0.1:8010``) and ``api_key`` to
-    ``BUD_API_KEY``. ``transport`` (e.g. ``httpx.ASGITransport(app)``) or ``http_client`` (an
-    ``httpx.AsyncClient``) route requests elsewhere; a client you pass in is not closed by
-    :meth:`close`. ``list()`` methods return pagers: ``async for`` them or ``await`` them.
+    ``BUD_API_KEY``. ``transport`` (an httpx transport, e.g. ``httpx.MockTransport(handler)``)
+    or ``http_client`` (an ``httpx.AsyncClient``) route requests elsewhere, e.g. to an app in
+    process in tests; a client you pass in is not closed by :meth:`close`. ``list()`` methods
+    return a pager, :class:`AsyncPager`.
     """
 
     def __init__(

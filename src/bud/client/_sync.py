@@ -1,13 +1,16 @@
-"""The synchronous client: ``BudClient`` and its resources."""
+"""The synchronous client, ``BudClient``: every resource and method of the SDK.
+
+Generated from ``_async.py`` by ``scripts/unasync.py``: do not edit; change ``_async.py`` and
+run the script again (``scripts/check`` fails while the two differ).
+"""
 
 from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -15,7 +18,6 @@ from pydantic import BaseModel
 from bud.client._base import (
     FINAL_STATUSES,
     NOT_GIVEN,
-    PAGE_SIZE,
     NotGiven,
     WaitTimeout,
     auth_headers,
@@ -24,12 +26,12 @@ from bud.client._base import (
     error_from_response,
     iso,
     list_params,
-    parse_items,
     resolve_api_key,
     resolve_base_url,
     transport_error,
     trigger_test_event,
 )
+from bud.client._io import Pager, sleep
 from bud.errors import ValidationError
 from bud.schemas import (
     Action,
@@ -57,45 +59,6 @@ from bud.schemas import (
 __all__ = ["BudClient", "Pager"]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class Pager(Generic[M]):
-    """The objects of a list call, fetched page by page as you iterate.
-
-    Nothing is requested until iteration starts; each new iteration starts from the first page.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[dict[str, Any]], Any],
-        model: type[M],
-        params: dict[str, Any],
-        *,
-        paged: bool = True,
-    ) -> None:
-        self._fetch = fetch
-        self._model = model
-        self._params = params
-        self._paged = paged
-
-    def __iter__(self) -> Iterator[M]:
-        query = dict(self._params)
-        if self._paged:
-            query["limit"] = PAGE_SIZE
-        while True:
-            items, cursor = parse_items(self._fetch(query), self._model)
-            yield from items
-            if not cursor or not self._paged:
-                return
-            query["cursor"] = cursor
-
-    def to_list(self) -> list[M]:
-        """Every object, all pages fetched."""
-        return list(self)
-
-    def first(self) -> M | None:
-        """The first object, or None; fetches one page at most."""
-        return next(iter(self), None)
 
 
 class _Resource:
@@ -336,7 +299,8 @@ class Events(_Resource):
     def publish_many(self, events: builtins.list[dict[str, Any]]) -> builtins.list[Event]:
         """Publish a batch of envelope dicts in one request; the accepted events in order."""
         body = {"events": [envelope(e) for e in events]}
-        return self._send("POST", "/v1/events/batch", BatchResult, body).events
+        result = self._send("POST", "/v1/events/batch", BatchResult, body)
+        return result.events
 
     def get(self, event_id: str) -> Event:
         """One event with its ``decisions`` (one per candidate trigger) and ``executions``."""
@@ -424,7 +388,7 @@ class Executions(_Resource):
                     f"execution {id} is still {execution.status} after {timeout:g}s",
                     details={"execution_id": id, "status": execution.status},
                 )
-            time.sleep(min(poll_interval, remaining))
+            sleep(min(poll_interval, remaining))
 
     def cancel(self, id: str) -> Execution:
         """Cancel a running or queued execution (ConflictError when already final)."""
@@ -624,12 +588,13 @@ class Deliveries(_Resource):
 
 
 class BudClient:
-    """A client for a Bud Pipelines server.
+    """A synchronous client for a Bud Pipelines server.
 
     ``base_url`` defaults to ``BUD_URL`` (else ``http://127.0.0.1:8010``) and ``api_key`` to
-    ``BUD_API_KEY``. ``transport`` (an httpx transport) or ``http_client`` (an
-    ``httpx.Client``, e.g. a Starlette ``TestClient``) route requests elsewhere, e.g. to an
-    in-process app in tests; a client you pass in is not closed by :meth:`close`.
+    ``BUD_API_KEY``. ``transport`` (an httpx transport, e.g. ``httpx.MockTransport(handler)``)
+    or ``http_client`` (an ``httpx.Client``) route requests elsewhere, e.g. to an app in
+    process in tests; a client you pass in is not closed by :meth:`close`. ``list()`` methods
+    return a pager, :class:`Pager`.
     """
 
     def __init__(
