@@ -30,6 +30,8 @@ class Settings:
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
     catalogue_poll_seconds: float = 0.5  # bound on how stale another process's change can be
+    heartbeat_seconds: float = 5.0  # processes record that they are alive this often
+    run_workers: bool = True  # False: an API node that runs no steps (bud serve --no-workers)
     health_probe_seconds: float = 15.0
     max_chain_depth: int = 8
     breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped

@@ -745,8 +745,8 @@ def _commands(group: Any = None, path: tuple[str, ...] = ()) -> Iterator[tuple[s
             yield (*path, name)
 
 
-# Commands that print no record: a one-line answer (delete), JSON already (health), a server.
-WITHOUT_JSON = {"serve", "health"}
+# Commands that print no record: a one-line answer (delete), JSON already (health), a process.
+WITHOUT_JSON = {"serve", "worker", "health"}
 
 
 def test_every_command_that_prints_a_record_takes_json() -> None:

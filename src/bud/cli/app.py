@@ -16,13 +16,14 @@ import typer
 
 import bud
 from bud.cli.common import BudGroup, State, client_for, debugging, fail
-from bud.cli.config import actions_app, channels_app, health, secrets_app
+from bud.cli.config import actions_app, channels_app, health, secrets_app, status
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
 from bud.cli.pipelines import pipelines_app
 from bud.cli.platform import clusters_app, deployments_app, models_app
 from bud.cli.serve import demo, serve
 from bud.cli.triggers import triggers_app
+from bud.cli.worker import worker
 from bud.client import BudClient
 from bud.errors import BudError
 
@@ -119,8 +120,10 @@ def main() -> None:
 
 # The order here is the order ``bud --help`` lists them in.
 app.command()(serve)
+app.command()(worker)
 app.command("demo")(demo)
 app.command()(health)
+app.command()(status)
 for _group in (
     pipelines_app,
     triggers_app,

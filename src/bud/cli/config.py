@@ -30,6 +30,15 @@ def health(ctx: typer.Context) -> None:
     render.print_json(fetch(ctx, lambda client: client.health()))
 
 
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The processes sharing the server's store: API nodes and workers, their last heartbeat."""
+    answer = fetch(ctx, lambda client: client.health())
+    if as_json:
+        render.print_json(answer)
+        return
+    render.processes_table(answer)
+
+
 @actions_app.command("list")
 def list_actions(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the actions steps can run."""

@@ -582,3 +582,26 @@ def deliveries_table(deliveries: Iterable[Delivery]) -> Table:
             when(d.created_at),
         )
     return table
+
+
+def processes_table(health: dict[str, Any]) -> None:
+    """``bud status``: the store, then one row per process sharing it."""
+    console = out()
+    console.print(f"store {health.get('store', '?')}, answered by {health.get('worker', '?')}")
+    table = grid("id", "kind", "state", "host", "pid", "steps", "last seen", "started")
+    for p in health.get("processes") or []:
+        info = p.get("info") or {}
+        steps = (
+            f"{info.get('running', 0)}/{info.get('slots', 0)}" if info.get("runs_steps") else "-"
+        )
+        table.add_row(
+            text(p.get("id")),
+            text(p.get("kind")),
+            Text(str(p.get("state")), style="green" if p.get("state") == "alive" else "red"),
+            text(p.get("host")),
+            text(p.get("pid")),
+            steps,
+            when(p.get("last_seen")),
+            when(p.get("started_at")),
+        )
+    console.print(table)

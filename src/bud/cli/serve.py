@@ -58,6 +58,10 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, show_default="16", help="Concurrent steps per process.")
     ] = None,
+    no_workers: Annotated[
+        bool,
+        typer.Option("--no-workers", help="An API node: run no steps (bud worker runs them)."),
+    ] = False,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
@@ -80,6 +84,7 @@ def serve(
             database_url=database_url,
             demo=True if demo else None,
             workers=workers,
+            run_workers=False if no_workers else None,
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         fail(f"cannot load settings: {exc}")

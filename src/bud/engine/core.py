@@ -10,6 +10,8 @@ completion) and the ``Sweeper`` (timers). The operator's verbs (cancel, retry) l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -34,6 +36,9 @@ from bud.store.records import ExecutionStatus
 
 __all__ = ["Engine"]
 
+log = logging.getLogger("bud.engine")
+WORK_CHANNEL = "bud_work"  # the channel bud.store.postgres notifies when steps become ready
+
 
 class Engine:
     def __init__(
@@ -46,8 +51,10 @@ class Engine:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         run_workers: bool = True,
+        kind: str = "serve",
     ) -> None:
         self.repo = repo
+        self.kind = kind
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
@@ -77,6 +84,7 @@ class Engine:
         )
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self.started_at = self.clock.now()
 
     async def start(self) -> None:
         if self.repo.exclusive:
@@ -88,11 +96,14 @@ class Engine:
         self._loops.append(
             asyncio.create_task(self.catalogue.watch(self._stopping), name="bud-catalogue")
         )
+        await self.beat()
+        self._loops.append(asyncio.create_task(self._heartbeats(), name="bud-heartbeat"))
         if self.run_workers:
             self.worker.start()
             self._loops.append(
                 asyncio.create_task(self.sweeper.run(self._stopping), name="bud-sweeper")
             )
+            self._loops.append(asyncio.create_task(self._listen_for_work(), name="bud-wakeups"))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, give running steps ``grace`` seconds, then give back what is left."""
@@ -105,6 +116,56 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
+        with contextlib.suppress(Exception):
+            async with self.repo.transaction() as session:
+                await session.forget_process(self.worker_id)
+
+    async def beat(self) -> None:
+        """Tell the store this process is alive, and what it is doing."""
+        now = self.clock.now()
+        async with self.repo.transaction() as session:
+            await session.beat(
+                {
+                    "id": self.worker_id,
+                    "kind": self.kind,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "started_at": self.started_at,
+                    "last_seen": now,
+                    "info": {
+                        "runs_steps": self.run_workers,
+                        "slots": self.worker.slots if self.run_workers else 0,
+                        "running": self.worker.running,
+                    },
+                }
+            )
+
+    async def processes(self) -> list[dict[str, Any]]:
+        """The processes sharing the store: alive, or lost within the last hour."""
+        now = self.clock.now()
+        async with self.repo.read() as session:
+            rows = await session.processes(now - 3600)
+        lost_after = 3 * self.settings.heartbeat_seconds
+        return [
+            {**row, "state": "alive" if now - row["last_seen"] <= lost_after else "lost"}
+            for row in rows
+        ]
+
+    async def _heartbeats(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.heartbeat_seconds)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.beat()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def _listen_for_work(self) -> None:
+        """Other processes' commits that made steps ready wake this worker (LISTEN/NOTIFY)."""
+        async for _ in self.repo.wakeups(WORK_CHANNEL):
+            self.signals.wake()
 
     async def changed(self) -> None:
         """A write through this process changed the catalogue: read it back before answering."""
@@ -145,4 +206,5 @@ class Engine:
             )
             await session.reset_for_retry(execution_id)
             await scheduler.advance(session, execution_id, definition, now)
+            session.wake_workers()
         self.signals.wake()

@@ -109,6 +109,8 @@ class Launcher:
         execution["held"] = held
         execution["delivery"] = start.delivery
         batch.executions.append(execution)
+        if not held:
+            session.wake_workers()
         batch.steps += initial_steps(
             execution["id"], definition, self.catalogue.registry, batch.now, held=held
         )

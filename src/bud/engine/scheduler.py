@@ -76,7 +76,10 @@ async def release_next(session: Session, execution_id: str, now: float) -> str |
     row = await session.get_execution(execution_id)
     if row is None or row["trigger_id"] is None or row["concurrency_key"] is None:
         return None
-    return await session.release_next_held(row["trigger_id"], row["concurrency_key"], now)
+    released = await session.release_next_held(row["trigger_id"], row["concurrency_key"], now)
+    if released is not None:
+        session.wake_workers()
+    return released
 
 
 def initial_steps(

@@ -95,6 +95,10 @@ class Worker:
     def slots(self) -> int:
         return max(1, self.settings.workers)
 
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
     def start(self) -> None:
         self._loop = asyncio.create_task(self._work_loop(), name="bud-worker")
 
@@ -435,6 +439,8 @@ class Worker:
                         execution = await session.get_execution(execution_id)
                     if execution is not None:
                         hint = (execution, step_rows)
+                if len(following) < len(ready):
+                    session.wake_workers()  # more is ready than this worker takes on
         for next_row in following:
             # The next step needs what this transaction just read: hand it over.
             self._spawn(next_row, hint)

@@ -37,7 +37,8 @@ class Bud:
         registry: ActionRegistry | None = None,
         repo: Repository | None = None,
         clock: Clock | None = None,
-        run_workers: bool = True,
+        run_workers: bool | None = None,
+        kind: str = "serve",
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -49,7 +50,8 @@ class Bud:
             settings,
             platform=lambda ingestor: BuiltinPlatform(self.repo, ingestor, self.clock),
             clock=self.clock,
-            run_workers=run_workers,
+            run_workers=settings.run_workers if run_workers is None else run_workers,
+            kind=kind,
         )
         assert isinstance(self.engine.platform, BuiltinPlatform)
         self.platform = self.engine.platform
@@ -90,9 +92,9 @@ class Bud:
         if self.engine.run_workers:
             self.platform.start_probing(self.settings.health_probe_seconds)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         await self.platform.stop()
-        await self.engine.stop()
+        await self.engine.stop(grace)
         await self.repo.close()
         if self._lock is not None:
             self._lock.close()

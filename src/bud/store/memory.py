@@ -67,6 +67,7 @@ class _State:
         self.channels: dict[str, Row] = {}
         self.secrets: dict[str, Row] = {}
         self.records: dict[str, dict[str, Row]] = {k: {} for k in _KINDS}
+        self.processes: dict[str, Row] = {}
 
 
 class MemorySession(Session):
@@ -829,6 +830,19 @@ class MemorySession(Session):
             if r.get("idempotency_key") == key:
                 return copy.deepcopy(r)
         return None
+
+    async def beat(self, process: Row) -> None:
+        self.s.processes[process["id"]] = copy.deepcopy(process)
+
+    async def processes(self, seen_since: float) -> list[Row]:
+        rows = [p for p in self.s.processes.values() if p["last_seen"] >= seen_since]
+        return _page(rows, "started_at", None, None, desc=False)
+
+    async def forget_process(self, process_id: str) -> None:
+        self.s.processes.pop(process_id, None)
+
+    def wake_workers(self) -> None:
+        return None  # one process: its own signals wake its workers
 
     async def ping(self) -> None:
         return None

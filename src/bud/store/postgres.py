@@ -26,6 +26,7 @@ from bud.store.sql import SqlRepository, SqlSession, _claimable, json_dumps
 log = logging.getLogger("bud.store")
 
 CATALOGUE_CHANNEL = "bud_catalogue"
+WORK_CHANNEL = "bud_work"
 _CATALOGUE_LOCK = 727275
 
 
@@ -92,6 +93,8 @@ class PostgresRepository(SqlRepository):
     async def _before_commit(self, session: SqlSession) -> None:
         if session._catalogue_changed:
             await session.conn.execute(text(f"SELECT pg_notify('{CATALOGUE_CHANNEL}', '')"))
+        if session._wake_workers:
+            await session.conn.execute(text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
 
     async def wakeups(self, channel: str) -> AsyncIterator[str]:
         """NOTIFY payloads on ``channel`` from a dedicated connection, reconnecting on loss."""

@@ -404,6 +404,23 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def deployment_by_key(self, key: str) -> Row | None: ...
 
+    # -- processes sharing the store -----------------------------------------------------
+    @abc.abstractmethod
+    async def beat(self, process: Row) -> None:
+        """Record a process's heartbeat (insert or replace by ``id``)."""
+
+    @abc.abstractmethod
+    async def processes(self, seen_since: float) -> list[Row]:
+        """Processes whose last heartbeat is at or after ``seen_since``, oldest first."""
+
+    @abc.abstractmethod
+    async def forget_process(self, process_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def wake_workers(self) -> None:
+        """After this transaction commits, wake idle workers of every process (NOTIFY on
+        PostgreSQL); steps became ready."""
+
     # -- health --------------------------------------------------------------------------
     @abc.abstractmethod
     async def ping(self) -> None: ...

@@ -101,6 +101,18 @@ catalogue_log = Table(
     Column("created_at", Float, nullable=False),
 )
 
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # serve | worker
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("info", Json, nullable=False),  # running steps, slots, ...
+)
+
 trigger_state = Table(
     "trigger_state",
     metadata,

@@ -174,6 +174,7 @@ class SqlSession(Session):
         self.conn = conn
         self.repo = repo
         self._catalogue_changed = False
+        self._wake_workers = False
 
     # -- generic rows (private) ----------------------------------------------------------
     async def _insert(self, table: Table, rows: Any) -> None:
@@ -1068,6 +1069,23 @@ class SqlSession(Session):
 
     async def deployment_by_key(self, key: str) -> Row | None:
         return cast("Row | None", await self._get(t.deployments, idempotency_key=key))
+
+    async def beat(self, process: Row) -> None:
+        p = t.processes
+        await self._delete(p, p.c.id == process["id"])
+        await self._insert(p, process)
+
+    async def processes(self, seen_since: float) -> list[Row]:
+        p = t.processes
+        return await self._list(
+            p, where=[p.c.last_seen >= seen_since], order="started_at", descending=False
+        )
+
+    async def forget_process(self, process_id: str) -> None:
+        await self._delete(t.processes, t.processes.c.id == process_id)
+
+    def wake_workers(self) -> None:
+        self._wake_workers = True
 
     async def ping(self) -> None:
         await self.conn.execute(select(1))

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from bud import schemas
 from bud.server.deps import BudDep
 from bud.server.responses import Json
+from bud.services.common import iso_times
 
 router = APIRouter(tags=["meta"])
 
@@ -17,10 +18,12 @@ router = APIRouter(tags=["meta"])
 async def healthz(bud: BudDep) -> Json:
     async with bud.repo.read() as session:
         await session.ping()
+    processes = [iso_times(p, "started_at", "last_seen") for p in await bud.engine.processes()]
     return Json(
         {
             "status": "ok",
             "store": bud.repo.dialect,
+            "processes": processes,
             "triggers": len(bud.engine.catalogue.matcher),
             "worker": bud.engine.worker_id,
         }
