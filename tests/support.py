@@ -278,3 +278,50 @@ class BudProcess:
 def bud_server(tmp_path: Path, **kwargs: Any) -> Iterator[BudProcess]:
     with BudProcess(tmp_path / "bud", **kwargs) as proc:
         yield proc
+
+
+class WorkerProcess:
+    """A real ``bud worker`` process against a shared PostgreSQL store."""
+
+    def __init__(self, database_url: str, log: Path, env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
+        self.log = log
+        self.env = {**os.environ, "BUD_POLL_SECONDS": "0.2", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, concurrency: int = 4) -> WorkerProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bud",
+                "worker",
+                "--database-url",
+                self.database_url,
+                "--concurrency",
+                str(concurrency),
+            ],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM, then wait for the drain; the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
