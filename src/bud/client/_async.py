@@ -446,9 +446,14 @@ class Executions(_Resource):
         """Cancel a running or queued execution (ConflictError when already final)."""
         return await self._send("POST", f"/v1/executions/{id}/cancel", Execution)
 
-    async def retry(self, id: str) -> Execution:
-        """Run a failed or cancelled execution's unfinished steps again."""
-        return await self._send("POST", f"/v1/executions/{id}/retry", Execution)
+    async def retry(self, id: str, *, from_step: str | None = None) -> Execution:
+        """Run a failed or cancelled execution's unfinished steps again.
+
+        With ``from_step``, that step and every step downstream of it run again too, even
+        if they succeeded (a succeeded execution can be re-run this way).
+        """
+        body = {"from_step": from_step} if from_step else None
+        return await self._send("POST", f"/v1/executions/{id}/retry", Execution, body)
 
     async def attempts(self, id: str) -> builtins.list[Attempt]:
         """Every step attempt of an execution, with rendered params, outputs and errors."""

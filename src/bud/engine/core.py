@@ -202,18 +202,24 @@ class Engine:
         self.metrics.executions.labels("cancelled").inc()
         self.cancel_local(execution_id)
 
-    async def retry(self, execution_id: str) -> None:
+    async def retry(self, execution_id: str, *, from_step: str | None = None) -> None:
         now = _now()
         async with self.store.transaction() as tx:
             row = await tx.lock(t.executions, id=execution_id)
             if row is None:
                 raise NotFoundError(f"execution {execution_id} not found")
-            if row["status"] not in ("failed", "cancelled"):
+            # helper:ui: with from_step a succeeded execution can be re-run from that step.
+            retryable = (
+                ("failed", "cancelled", "succeeded") if from_step else ("failed", "cancelled")
+            )
+            if row["status"] not in retryable:
                 raise ConflictError(
                     f"execution {execution_id} is {row['status']}; only failed or cancelled "
                     "executions can be retried"
                 )
             definition = await self.definition(tx, row["pipeline_id"], row["pipeline_version"])
+            if from_step is not None:  # helper:ui
+                await _reset_from_step(tx, execution_id, definition, from_step)
             await tx.update(
                 t.steps,
                 {
@@ -249,3 +255,36 @@ class Engine:
     async def notify_finished(self) -> None:
         async with self._finished:
             self._finished.notify_all()
+
+
+async def _reset_from_step(
+    tx: Tx, execution_id: str, definition: PipelineDef, from_step: str
+) -> None:
+    """helper:ui: make ``from_step`` and every step downstream of it pending again."""
+    if from_step not in {s.id for s in definition.steps}:
+        raise ValidationError(
+            f"from_step: {from_step!r} is not a step of this execution",
+            details={"path": "from_step", "known": [s.id for s in definition.steps]},
+        )
+    chosen: set[str] = set()
+    todo = [from_step]
+    while todo:
+        step_id = todo.pop()
+        if step_id not in chosen:
+            chosen.add(step_id)
+            todo.extend(definition.dependents(step_id))
+    await tx.update(
+        t.steps,
+        {
+            "status": StepStatus.PENDING,
+            "error": None,
+            "outputs": None,
+            "started_at": None,
+            "ready_at": None,
+            "finished_at": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        },
+        t.steps.c.execution_id == execution_id,
+        t.steps.c.step_id.in_(sorted(chosen)),
+    )

@@ -19,6 +19,7 @@ async def _initial(conn: Any) -> None:
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
+    (2, "ingest error log", _initial),  # helper:ui: creates the new ingest_errors table
 ]
 LATEST = MIGRATIONS[-1][0]
 
