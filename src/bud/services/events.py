@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 import orjson
-from sqlalchemy import ColumnElement, cast, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from bud.engine.core import Engine, envelope_from_row
@@ -42,7 +42,7 @@ def payload_clause(dialect: str, path: str, value: str | None) -> ColumnElement[
         at = t.events.c.data[tuple(parts)]
         if value is None:
             return at.is_not(None)
-        return at == cast(orjson.dumps(_json_or_text(value)).decode(), JSONB)
+        return at == literal(_json_or_text(value), type_=JSONB)
     where = "$" + "".join(f'."{p}"' for p in parts)
     clause: ColumnElement[bool]
     if value is None:
