@@ -105,6 +105,7 @@ def test_events_are_searched_by_payload_and_by_what_they_started(app_client: Bud
     assert ids(data_path="meta.gpu", data_value="true") == [started.event_id]
     assert set(ids(data_path="meta.size")) == {started.event_id, idle.event_id}
     assert ids(started_nothing="true") == [idle.event_id]
+    assert ids(filtered_by=trigger.id) == [idle.event_id]  # hf filter, s3 event
     assert ids(started_nothing="false") == [started.event_id]
     with pytest.raises(ValidationError) as info:
         ids(data_path="meta..$x", data_value="1")

@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 import orjson
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, exists, func, literal, literal_column, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from bud.engine.core import Engine, envelope_from_row
@@ -57,6 +57,19 @@ def payload_clause(dialect: str, path: str, value: str | None) -> ColumnElement[
     else:  # SQLite's json_extract answers numbers, text, and 1/0 for true/false
         clause = func.json_extract(t.events.c.data, where) == wanted
     return clause
+
+
+def filtered_clause(dialect: str, trigger_id: str) -> ColumnElement[bool]:
+    """helper:ui: events whose ``filtered`` list (triggers that did not match) holds the id."""
+    column = t.events.c.filtered
+    if dialect == "postgresql":
+        return type_coerce(column, JSONB).contains([trigger_id])
+    member = (
+        select(literal(1))
+        .select_from(func.json_each(column))
+        .where(literal_column("json_each.value") == trigger_id)
+    )
+    return exists(member)
 
 
 def _json_or_text(value: str) -> Any:
@@ -137,9 +150,12 @@ class EventService:
         data_path: str | None = None,
         data_value: str | None = None,
         started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
         where = []
+        if filtered_by:  # helper:ui: events whose filter check failed for this trigger
+            where.append(filtered_clause(self.store.dialect, filtered_by))
         if data_path:  # helper:ui: search by payload path and value
             where.append(payload_clause(self.store.dialect, data_path, data_value))
         if started_nothing is not None:  # helper:ui

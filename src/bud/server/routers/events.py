@@ -78,6 +78,7 @@ async def list_events(
     data_path: str | None = None,
     data_value: str | None = None,
     started_nothing: bool | None = None,
+    filtered_by: str | None = None,
 ) -> Json:
     return Json(
         await bud.events.list(
@@ -90,6 +91,7 @@ async def list_events(
             data_path=data_path,
             data_value=data_value,
             started_nothing=started_nothing,
+            filtered_by=filtered_by,
         )
     )
 

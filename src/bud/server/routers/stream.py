@@ -141,6 +141,7 @@ async def stream(
     data_path: str | None = None,
     data_value: str | None = None,
     started_nothing: bool | None = None,
+    filtered_by: str | None = None,
 ) -> StreamingResponse:
     """Server-sent events for an execution page, the executions list or the event log."""
     if execution_id:
@@ -173,6 +174,7 @@ async def stream(
                 data_path=data_path,
                 data_value=data_value,
                 started_nothing=started_nothing,
+                filtered_by=filtered_by,
             )
             return result
 
