@@ -197,7 +197,7 @@ function labelCells(root) {
     : [...(root.querySelectorAll ? root.querySelectorAll("table.table") : [])];
   for (const table of tables) {
     const heads = [...table.querySelectorAll(":scope > thead th")].map((th) => th.textContent.trim());
-    for (const tr of table.querySelectorAll(":scope > tbody > tr")) {
+    for (const tr of table.querySelectorAll(":scope > tbody > tr:not(.detail-row)")) {
       [...tr.children].forEach((td, i) => {
         if (!td.hasAttribute("data-label") && heads[i] !== undefined) td.dataset.label = heads[i];
       });

@@ -133,7 +133,7 @@ export async function executionsList(ctx, container, { pipelineId = null } = {})
         }
         if (added.length) {
           fresh = new Set(added.map((x) => x.id));
-          items = [...added.sort((a, b) => (a.id < b.id ? 1 : -1)), ...items];
+          items = [...added, ...items]; // the server sends them newest first
         }
         draw();
       },
@@ -278,7 +278,7 @@ const G_LABEL = 120;
 const G_ROW = 24;
 const G_TOP = 22;
 
-/** The Gantt chart: one row per step; queue delay hatched, then one bar per attempt. */
+/** The Gantt chart: one row per step; queue delay in grey, then one bar per attempt. */
 export function timelineSvg(exe, byStep, readyOf) {
   const steps = exe.steps || [];
   if (!steps.length) return h("p", { class: "empty" }, "No steps.");
@@ -540,7 +540,7 @@ export async function executionPage(ctx, id) {
     h("div", { class: "exec-graphs" },
       h("section", { class: "card" }, h("h2", {}, "Steps"), legend(), dagHost),
       h("section", { class: "card" }, h("h2", {}, "Timeline"),
-        h("p", { class: "hint" }, "Hatched: waiting in the queue. Bars: attempts, coloured by status."),
+        h("p", { class: "hint" }, "Grey: waiting in the queue. Bars: attempts, coloured by status."),
         timelineHost)),
     h("h2", {}, "Step details"),
     stepsHost);

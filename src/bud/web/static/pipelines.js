@@ -203,7 +203,7 @@ export async function pipelinesPage(ctx) {
       toggle),
     formHost,
     pipelines.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "table" },
+      ? h("div", { class: "table-wrap" }, h("table", { class: "table table-cards" },
         h("caption", { class: "sr-only" }, "Pipelines"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
           h("th", { scope: "col", class: "num" }, "Version"),
