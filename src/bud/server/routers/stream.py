@@ -19,6 +19,7 @@ A stream ends when the client goes away and when the server shuts down
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from bud.server.deps import BudDep
 from bud.timeutil import now, to_iso
 
 router = APIRouter(tags=["stream"])
+log = logging.getLogger("bud.server.stream")
 
 INTERVAL = 0.3  # seconds between two reads of one stream
 HEARTBEAT = 15.0  # seconds of silence before a comment line (keeps proxies from timing out)
@@ -62,8 +64,12 @@ def close_streams(app: FastAPI) -> None:
     streams_of(app).close()
 
 
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _frame(event: str, data: Any) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
 
 
 async def _watch(
@@ -74,8 +80,11 @@ async def _watch(
     while not streams.closing:
         try:
             frames = await produce()
-        except BudError as exc:
+        except BudError as exc:  # the execution was deleted, a filter is wrong: final
             yield _frame("error", exc.to_dict()["error"])
+            return
+        except Exception:  # a passing store error: end; the client reconnects
+            log.exception("live stream read failed")
             return
         for frame in frames:
             yield frame
@@ -93,7 +102,7 @@ def _execution_producer(bud: Any, execution_id: str) -> Callable[[], Awaitable[l
         nonlocal last
         execution = await bud.executions.get(execution_id)
         attempts = (await bud.executions.attempts(execution_id))["items"]
-        key = orjson.dumps([execution, attempts])
+        key = _dumps([execution, attempts])
         if key == last:
             return []
         last = key
@@ -113,7 +122,7 @@ def _list_producer(topic: str, read: Read, key: str) -> Callable[[], Awaitable[l
         rows = (await read())["items"]
         changed = []
         for row in rows:
-            raw = orjson.dumps(row)
+            raw = _dumps(row)
             if seen.get(row[key]) != raw:
                 seen[row[key]] = raw
                 changed.append(row)

@@ -273,8 +273,10 @@ function stepDetail(exe, step, stepAttempts, ready, { open, onRetryFrom }) {
   return det;
 }
 
-const G_W = 640;
-const G_LABEL = 120;
+// In viewBox units; the chart is drawn at its card's width, so a narrow screen gets a
+// narrower box (and text of a readable size).
+const gWidth = () => (window.innerWidth < 600 ? 360 : 640);
+const gLabel = () => (window.innerWidth < 600 ? 84 : 120);
 const G_ROW = 24;
 const G_TOP = 22;
 
@@ -288,6 +290,8 @@ export function timelineSvg(exe, byStep, readyOf) {
     for (const a of list) t1 = Math.max(t1, ms(a.finished_at) || (a.status === "running" ? serverNow() : 0));
   }
   const span = Math.max(t1 - t0, 1);
+  const G_W = gWidth();
+  const G_LABEL = gLabel();
   const plot = G_W - G_LABEL - 8;
   const x = (t) => G_LABEL + ((Math.min(Math.max(t, t0), t1) - t0) / span) * plot;
   const height = G_TOP + steps.length * G_ROW + 6;
@@ -307,7 +311,7 @@ export function timelineSvg(exe, byStep, readyOf) {
     const ready = readyOf.get(st.step_id) || [];
     const g = s("g", { class: "gantt-row", "data-step-id": st.step_id, "data-status": st.status });
     g.append(s("text", { class: "gantt-label", x: 0, y: y + 15 },
-      st.step_id.length > 16 ? `${st.step_id.slice(0, 15)}…` : st.step_id));
+      st.step_id.length > 14 ? `${st.step_id.slice(0, 13)}…` : st.step_id));
     list.forEach((a, i) => {
       const start = ms(a.started_at);
       const end = ms(a.finished_at) || serverNow();
