@@ -32,7 +32,7 @@ def payload_clause(dialect: str, path: str, value: str | None) -> ColumnElement[
     ``value`` is read as JSON when it parses (``5``, ``true``, ``"5"``), else as a string;
     without a value the path only has to exist.
     """
-    parts = [p for p in path.removeprefix("data.").split(".") if p]
+    parts = path.removeprefix("data.").split(".")
     if not parts or not all(KEY_RE.match(p) for p in parts):
         raise ValidationError(
             f"data_path: {path!r} is not a dotted path of field names such as model.source",
