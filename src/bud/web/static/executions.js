@@ -273,15 +273,13 @@ function stepDetail(exe, step, stepAttempts, ready, { open, onRetryFrom }) {
   return det;
 }
 
-// In viewBox units; the chart is drawn at its card's width, so a narrow screen gets a
-// narrower box (and text of a readable size).
-const gWidth = () => (window.innerWidth < 600 ? 360 : 640);
-const gLabel = () => (window.innerWidth < 600 ? 84 : 120);
+// The chart is drawn for its box's width (one viewBox unit a pixel), so its text stays
+// readable in a narrow card or on a phone.
 const G_ROW = 24;
 const G_TOP = 22;
 
 /** The Gantt chart: one row per step; queue delay in grey, then one bar per attempt. */
-export function timelineSvg(exe, byStep, readyOf) {
+export function timelineSvg(exe, byStep, readyOf, width = 640) {
   const steps = exe.steps || [];
   if (!steps.length) return h("p", { class: "empty" }, "No steps.");
   const t0 = ms(exe.created_at);
@@ -290,8 +288,8 @@ export function timelineSvg(exe, byStep, readyOf) {
     for (const a of list) t1 = Math.max(t1, ms(a.finished_at) || (a.status === "running" ? serverNow() : 0));
   }
   const span = Math.max(t1 - t0, 1);
-  const G_W = gWidth();
-  const G_LABEL = gLabel();
+  const G_W = Math.max(280, Math.round(width));
+  const G_LABEL = G_W < 480 ? 84 : 120;
   const plot = G_W - G_LABEL - 8;
   const x = (t) => G_LABEL + ((Math.min(Math.max(t, t0), t1) - t0) / span) * plot;
   const height = G_TOP + steps.length * G_ROW + 6;
@@ -394,10 +392,26 @@ export async function executionPage(ctx, id) {
     return { byStep, readyOf };
   };
 
+  // Shrink the DAG to its card when that keeps its text readable; otherwise it scrolls.
+  const fitDag = () => {
+    const svg = dagHost.querySelector("svg.dag");
+    const room = dagHost.clientWidth;
+    if (!svg || !room) return;
+    const natural = Number(svg.getAttribute("width"));
+    svg.classList.toggle("dag-fit", natural > room && natural <= room * 1.5);
+  };
+  new ResizeObserver(fitDag).observe(dagHost);
+
   const drawTimeline = () => {
     const { byStep, readyOf } = grouped();
-    replace(timelineHost, timelineSvg(exe, byStep, readyOf));
+    replace(timelineHost, timelineSvg(exe, byStep, readyOf, timelineHost.clientWidth || 640));
   };
+  let drawnWidth = 0;
+  new ResizeObserver(() => {
+    if (Math.abs(timelineHost.clientWidth - drawnWidth) < 8) return;
+    drawnWidth = timelineHost.clientWidth;
+    drawTimeline();
+  }).observe(timelineHost);
 
   function draw(force = false) {
     const key = JSON.stringify([exe, attempts, selected]);
@@ -439,6 +453,7 @@ export async function executionPage(ctx, id) {
       const again = [...dagHost.querySelectorAll(".dag-node")].find((n) => n.dataset.stepId === focusedStep);
       if (again) again.focus({ preventScroll: true });
     }
+    fitDag();
     drawTimeline();
     for (const d of stepsHost.querySelectorAll("details")) {
       if (d.open) opened.add(d.dataset.stepId);
