@@ -317,6 +317,28 @@ def test_bulk_replay_by_type_and_time_range(page: Any, client: Any) -> None:
     assert len(list(client.executions.list(trigger_id=trigger.id))) == 2
 
 
+def test_a_cluster_status_change_asks_first(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    cluster_id = unique("cluster").replace("-", "_")
+    client.clusters.create(name="Confirm me", id=cluster_id, status="provisioning")
+    page.goto("/#/platform")
+    menu = page.get_by_label(f"Set status of {cluster_id}")
+    menu.select_option("ready")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("publishes cluster.ready")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(menu).to_have_value("provisioning")
+    assert client.clusters.get(cluster_id).status == "provisioning"
+    menu.select_option("ready")
+    page.get_by_role("dialog").get_by_role("button", name="Set to ready").click()
+    expect(page.locator(f'tr[data-cluster-id="{cluster_id}"]')).to_have_attribute(
+        "data-status", "ready"
+    )
+    assert client.clusters.get(cluster_id).status == "ready"
+
+
 # ---------------------------------------------------------------------------------------------
 # 4 and 5. The trigger form before Save, and the trigger's statistics
 

@@ -106,6 +106,8 @@ def test_events_are_searched_by_payload_and_by_what_they_started(app_client: Bud
     assert set(ids(data_path="meta.size")) == {started.event_id, idle.event_id}
     assert ids(started_nothing="true") == [idle.event_id]
     assert ids(filtered_by=trigger.id) == [idle.event_id]  # hf filter, s3 event
+    found = app_client.events.list(data_path="meta.size", data_value="7", started_nothing=False)
+    assert [e.event_id for e in found] == [started.event_id]  # the same search from the SDK
     assert ids(started_nothing="false") == [started.event_id]
     with pytest.raises(ValidationError) as info:
         ids(data_path="meta..$x", data_value="1")

@@ -348,10 +348,29 @@ class Events(_Resource):
         source: str | None = None,
         since: datetime | str | None = None,
         test: bool | None = None,
+        *,
+        data_path: str | None = None,
+        data_value: str | None = None,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> Pager[Event]:
-        """Events, optionally of one type, from one source, or since a time."""
+        """Events, optionally of one type, from one source, or since a time.
+
+        ``data_path`` / ``data_value`` search the payload (the value read as JSON when it
+        parses); ``started_nothing`` keeps events no trigger fired for (or, False, the
+        others); ``filtered_by`` the events a trigger's filter turned down.
+        """
         return self._pager(
-            "/v1/events", Event, event_type=event_type, source=source, since=iso(since), test=test
+            "/v1/events",
+            Event,
+            event_type=event_type,
+            source=source,
+            since=iso(since),
+            test=test,
+            data_path=data_path,
+            data_value=data_value,
+            started_nothing=started_nothing,
+            filtered_by=filtered_by,
         )
 
     def replay(
