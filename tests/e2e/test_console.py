@@ -66,6 +66,10 @@ def test_a_live_execution_updates_without_reload_or_polling(page: Any, client: A
     first = ticking.inner_text()
     expect(ticking).not_to_have_text(first)
     expect(page.locator('.gantt-row[data-step-id="a"] .gantt-bar')).to_have_count(1)
+    expect(wait.locator(".running-note")).to_contain_text("running for")
+    expect(
+        page.locator('.gantt-row[data-step-id="wait"] .gantt-bar[data-status="running"]')
+    ).to_have_count(1)
 
     status = page.locator(".status-host")
     expect(status).to_have_attribute("data-status", "succeeded", timeout=15_000)

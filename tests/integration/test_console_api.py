@@ -43,6 +43,26 @@ def test_retry_from_a_step_runs_it_and_everything_downstream_again(app_client: B
     assert info.value.details["path"] == "from_step"
 
 
+def test_the_cli_retries_from_a_step(
+    app_client: BudClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import bud.cli.app as cli_app
+
+    http = app_client._http  # type: ignore[attr-defined]
+    monkeypatch.setattr(cli_app, "make_client", lambda url, api_key: BudClient(http_client=http))
+    pipeline = app_client.pipelines.create(name="cli", definition=CHAIN)
+    execution = app_client.executions.wait(app_client.pipelines.run(pipeline.id).id, timeout=20)
+    result = CliRunner().invoke(
+        cli_app.app, ["executions", "retry", execution.id, "--from-step", "c"]
+    )
+    assert result.exit_code == 0, result.output
+    assert execution.id in result.stdout
+    app_client.executions.wait(execution.id, timeout=20)
+    assert attempts_by_step(app_client, execution.id) == {"a": 1, "b": 1, "c": 2, "side": 1}
+
+
 def test_an_unsaved_trigger_is_checked_all_at_once_and_tested(app_client: BudClient) -> None:
     pipeline = app_client.pipelines.create(
         name="draft",

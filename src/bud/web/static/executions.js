@@ -248,7 +248,9 @@ function stepDetail(exe, step, stepAttempts, ready, { open, onRetryFrom }) {
     step.error ? h("div", { class: "form-error", role: "note" }, h("strong", {}, "Error: "), step.error)
       : null,
     running ? h("p", { class: "running-note", "data-running-attempt": latest.attempt },
-      `Attempt ${latest.attempt} running for `, durationEl(latest.started_at, null)) : null,
+      `Attempt ${latest.attempt} running for `, durationEl(latest.started_at, null))
+      : step.status === "running" && step.started_at ? h("p", { class: "running-note" },
+        `Attempt ${count || 1} running for `, durationEl(step.started_at, null)) : null,
     h("dl", { class: "kv kv-inline" },
       h("dt", {}, "depends on"), h("dd", {}, step.depends_on.length ? step.depends_on.join(", ") : "—"),
       h("dt", {}, "queued for"), h("dd", {}, latest && ready[ready.length - 1]
@@ -322,7 +324,14 @@ export function timelineSvg(exe, byStep, readyOf, width = 640) {
         x: x(start), y: y + 3, height: 16, rx: 3, width: Math.max(2, x(end) - x(start)) },
       s("title", {}, `${st.step_id} attempt ${a.attempt}: ${a.status}, ${fmtMs(end - start)}`)));
     });
-    if (!list.length) {
+    const inFlight = list.some((a) => a.status === "running");
+    if (st.status === "running" && st.started_at && !inFlight) {
+      // Running, with its attempt not recorded yet: a bar from the step's start.
+      const start = ms(st.started_at);
+      g.append(s("rect", { class: "gantt-bar", "data-status": "running", x: x(start), y: y + 3,
+        height: 16, rx: 3, width: Math.max(2, x(serverNow()) - x(start)) },
+      s("title", {}, `${st.step_id}: running for ${fmtMs(serverNow() - start)}`)));
+    } else if (!list.length) {
       g.append(s("text", { class: "gantt-none", x: G_LABEL + 4, y: y + 15 }, st.status));
     }
     svg.append(g);
