@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from bud.server.responses import Json
 from bud.services import Bud
 
 router = APIRouter(tags=["events"])
+log = logging.getLogger("bud.server.events")
 
 
 class EventIn(BaseModel):
@@ -42,9 +44,11 @@ async def _publish(request: Request, bud: Bud, raws: list[Any]) -> list[dict[str
     except BudError as exc:
         if exc.status_code < 500:
             client = request.client.host if request.client else None
-            await bud.events.record_rejection(
-                raws if len(raws) != 1 else raws[0], exc, client=client
-            )
+            body = raws if len(raws) != 1 else raws[0]
+            try:
+                await bud.events.record_rejection(body, exc, client=client)
+            except Exception:  # the log is a help: never let it hide the refusal itself
+                log.exception("could not record a refused publish")
         raise
     return envelopes
 

@@ -487,6 +487,8 @@ function statsPanel(ctx, trigger, close) {
           ["last minute", String((st.rate || {}).last_minute || 0)],
           ["last hour", String((st.rate || {}).last_hour || 0)]].map(([k, v]) =>
           h("div", { class: "stat", "data-stat": k }, h("dt", {}, k), h("dd", {}, v)))),
+      h("p", { class: "hint" }, "Filtered-out events are counted since the server started; " +
+        "the other decisions are counted from the store."),
       suppressed.length ? h("p", {}, "Suppressed by reason: ", suppressed.map(([reason, n], i) =>
         [i ? ", " : "", code(reason), ` ${n}`])) : h("p", { class: "muted" }, "Nothing suppressed."),
       h("p", { class: "muted" }, "Last fired ", timeEl(st.last_fired_at), "."),
