@@ -42,7 +42,7 @@ function select(id, options, value) {
   return el;
 }
 
-function executionRows(items, pipelines) {
+function executionRows(items, pipelines, triggers) {
   return items.map((x) => {
     const p = pipelines.get(x.pipeline_id);
     return h("tr", { "data-execution-id": x.id, "data-status": x.status },
@@ -50,7 +50,9 @@ function executionRows(items, pipelines) {
       h("td", {}, h("span", { class: "cell-stack" }, badge(x.status), executionMarks(x))),
       h("td", {}, h("a", { href: `#/pipelines/${encodeURIComponent(x.pipeline_id)}/steps` },
         p ? p.name : x.pipeline_id), h("span", { class: "sub" }, ` v${x.pipeline_version}`)),
-      h("td", {}, x.trigger_id ? code(x.trigger_id) : h("span", { class: "muted" }, x.origin)),
+      h("td", {}, x.trigger_id ? [triggers.get(x.trigger_id)
+        ? h("div", { class: "trigger-name" }, triggers.get(x.trigger_id)) : null, code(x.trigger_id)]
+        : h("span", { class: "muted" }, x.origin)),
       h("td", {}, x.event_id ? h("a", { href: `#/events/${encodeURIComponent(x.event_id)}` },
         code(x.event_id)) : h("span", { class: "muted" }, "—")),
       h("td", {}, timeEl(x.created_at)),
@@ -67,6 +69,7 @@ export async function executionsList(ctx, container, { pipelineId = null } = {})
     listAll("/v1/event-triggers", fixed ? { pipeline_id: pipelineId } : {}, 1000, ctx.signal),
   ]);
   const pipelines = new Map(pipelineList.map((p) => [p.id, p]));
+  const triggerNames = new Map(triggerList.filter((t) => t.name).map((t) => [t.id, t.name]));
   const statusSel = select("filter-status", [["", "All statuses"], ...STATUSES.map((s) => [s, s])],
     fixed ? "" : q.get("status"));
   const pipelineSel = fixed ? null : select("filter-pipeline",
@@ -102,7 +105,7 @@ export async function executionsList(ctx, container, { pipelineId = null } = {})
       h("caption", { class: "sr-only" }, "Executions"),
       h("thead", {}, h("tr", {}, ["Execution", "Status", "Pipeline", "Trigger", "Event", "Created",
         "Duration"].map((c) => h("th", { scope: "col", class: c === "Duration" ? "num" : null }, c)))),
-      h("tbody", {}, executionRows(shown, pipelines)))));
+      h("tbody", {}, executionRows(shown, pipelines, triggerNames)))));
     for (const id of fresh) {
       const tr = tableHost.querySelector(`tr[data-execution-id="${CSS.escape(id)}"]`);
       if (tr) tr.classList.add("is-new");
@@ -353,6 +356,11 @@ export async function executionPage(ctx, id) {
   } catch {
     /* the pipeline may be deleted: its id will do */
   }
+  let triggerName = null;
+  if (first.trigger_id) {
+    triggerName = await api.get(`/v1/event-triggers/${encodeURIComponent(first.trigger_id)}`, null,
+      ctx.signal).then((t) => t.name, () => null);
+  }
 
   const statusHost = h("span", { class: "status-host", "aria-live": "polite" });
   const marksHost = h("span", { class: "marks" });
@@ -436,7 +444,8 @@ export async function executionPage(ctx, id) {
       h("dt", {}, "pipeline"), h("dd", {}, h("a", { href: `#/pipelines/${encodeURIComponent(exe.pipeline_id)}/steps` },
         pipelineName), ` (version ${exe.pipeline_version})`),
       h("dt", {}, "started by"), h("dd", {}, exe.trigger_id
-        ? [h("span", {}, "trigger "), code(exe.trigger_id)] : exe.origin),
+        ? [h("span", {}, "trigger "), triggerName ? [h("span", { class: "trigger-name" }, triggerName), " "]
+          : null, code(exe.trigger_id)] : exe.origin),
       h("dt", {}, "event"), h("dd", {}, exe.event_id
         ? h("a", { href: `#/events/${encodeURIComponent(exe.event_id)}` }, code(exe.event_id)) : "—"),
       (exe.delivery || 0) > 0 ? [h("dt", {}, "delivery"), h("dd", {},
