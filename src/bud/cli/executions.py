@@ -83,9 +83,19 @@ def cancel_execution(ctx: typer.Context, execution_id: IdArg, as_json: JsonFlag 
 
 
 @executions_app.command("retry")
-def retry_execution(ctx: typer.Context, execution_id: IdArg, as_json: JsonFlag = False) -> None:
-    """Retry a failed or cancelled execution."""
-    execution = fetch(ctx, lambda client: client.executions.retry(execution_id))
+def retry_execution(
+    ctx: typer.Context,
+    execution_id: IdArg,
+    from_step: Annotated[
+        str | None,
+        typer.Option("--from-step", help="Run this step and every step after it again."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Retry a failed or cancelled execution (or re-run one from a step)."""
+    execution = fetch(
+        ctx, lambda client: client.executions.retry(execution_id, from_step=from_step)
+    )
     if printed_json(as_json, execution):
         return
     say(Text(f"Retrying execution {execution.id}: ") + render.status(execution.status))

@@ -315,10 +315,29 @@ class Events(_Resource):
         source: str | None = None,
         since: datetime | str | None = None,
         test: bool | None = None,
+        *,
+        data_path: str | None = None,
+        data_value: str | None = None,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> AsyncPager[Event]:
-        """Events, optionally of one type, from one source, or since a time."""
+        """Events, optionally of one type, from one source, or since a time.
+
+        ``data_path`` / ``data_value`` search the payload (the value read as JSON when it
+        parses); ``started_nothing`` keeps events no trigger fired for (or, False, the
+        others); ``filtered_by`` the events a trigger's filter turned down.
+        """
         return self._pager(
-            "/v1/events", Event, event_type=event_type, source=source, since=iso(since), test=test
+            "/v1/events",
+            Event,
+            event_type=event_type,
+            source=source,
+            since=iso(since),
+            test=test,
+            data_path=data_path,
+            data_value=data_value,
+            started_nothing=started_nothing,
+            filtered_by=filtered_by,
         )
 
     async def replay(
@@ -397,9 +416,14 @@ class Executions(_Resource):
         """Cancel a running or queued execution (ConflictError when already final)."""
         return await self._send("POST", f"/v1/executions/{id}/cancel", Execution)
 
-    async def retry(self, id: str) -> Execution:
-        """Run a failed or cancelled execution's unfinished steps again."""
-        return await self._send("POST", f"/v1/executions/{id}/retry", Execution)
+    async def retry(self, id: str, *, from_step: str | None = None) -> Execution:
+        """Run a failed or cancelled execution's unfinished steps again.
+
+        With ``from_step``, that step and every step downstream of it run again too, even
+        if they succeeded (a succeeded execution can be re-run this way).
+        """
+        body = {"from_step": from_step} if from_step else None
+        return await self._send("POST", f"/v1/executions/{id}/retry", Execution, body)
 
     async def attempts(self, id: str) -> builtins.list[Attempt]:
         """Every step attempt of an execution, with rendered params, outputs and errors."""

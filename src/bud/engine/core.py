@@ -28,8 +28,9 @@ from bud.engine.metrics import Metrics
 from bud.engine.signals import Signals
 from bud.engine.sweeper import Sweeper
 from bud.engine.worker import Worker
-from bud.errors import ConflictError, NotFoundError
+from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
+from bud.pipelines import PipelineDef
 from bud.settings import Settings
 from bud.store import Repository
 from bud.store.records import ExecutionStatus
@@ -190,13 +191,18 @@ class Engine:
         self.signals.closed(execution_id)
         await self.signals.finished()
 
-    async def retry(self, execution_id: str) -> None:
+    async def retry(self, execution_id: str, *, from_step: str | None = None) -> None:
+        """Resume a failed or cancelled execution where it stopped; with ``from_step``, run
+        that step and every step downstream of it again (a succeeded execution too)."""
         now = self.clock.now()
         async with self.repo.transaction() as session:
             row = await session.lock_execution(execution_id)
             if row is None:
                 raise NotFoundError(f"execution {execution_id} not found")
-            if row["status"] not in ("failed", "cancelled"):
+            retryable = (
+                ("failed", "cancelled", "succeeded") if from_step else ("failed", "cancelled")
+            )
+            if row["status"] not in retryable:
                 raise ConflictError(
                     f"execution {execution_id} is {row['status']}; only failed or cancelled "
                     "executions can be retried"
@@ -204,7 +210,26 @@ class Engine:
             definition = await self.catalogue.definition(
                 row["pipeline_id"], row["pipeline_version"], session
             )
+            if from_step is not None:
+                await session.reset_steps(execution_id, _downstream(definition, from_step))
             await session.reset_for_retry(execution_id)
             await scheduler.advance(session, execution_id, definition, now)
             session.wake_workers()
         self.signals.wake()
+
+
+def _downstream(definition: PipelineDef, from_step: str) -> list[str]:
+    """``from_step`` and every step that depends on it, directly or not."""
+    if from_step not in {s.id for s in definition.steps}:
+        raise ValidationError(
+            f"from_step: {from_step!r} is not a step of this execution",
+            details={"path": "from_step", "known": [s.id for s in definition.steps]},
+        )
+    chosen: set[str] = set()
+    todo = [from_step]
+    while todo:
+        step_id = todo.pop()
+        if step_id not in chosen:
+            chosen.add(step_id)
+            todo.extend(definition.dependents(step_id))
+    return sorted(chosen)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bud.server.app import create_app
 from bud.settings import Settings
 
@@ -24,8 +26,10 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     import uvicorn
 
     check_bind(settings)
+    from bud.server.routers.stream import close_streams
+
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -33,3 +37,13 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    handle_exit = server.handle_exit
+
+    def exit_closing_streams(sig: int, frame: Any) -> None:
+        # uvicorn waits for open responses before the lifespan ends: end the live streams first.
+        close_streams(app)
+        handle_exit(sig, frame)
+
+    server.handle_exit = exit_closing_streams  # type: ignore[method-assign]
+    server.run()

@@ -23,6 +23,7 @@ from bud.server.routers import (
     meta,
     pipelines,
     platform,
+    stream,
     triggers,
 )
 from bud.services import Bud
@@ -50,13 +51,15 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
         version="0.1.0",
         lifespan=lifespan,
         description="Event triggers with filters start DAG pipelines of actions.",
+        docs_url=None,  # /docs and /redoc are served by bud.web from local assets (offline)
+        redoc_url=None,
     )
     app.state.bud = core
     app.add_exception_handler(BudError, responses.bud_error_handler)
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
     app.add_exception_handler(HTTPException, responses.http_error_handler)
     app.add_exception_handler(Exception, responses.unhandled_handler)
-    for module in (insights, events, pipelines, triggers, executions, platform, meta):
+    for module in (insights, events, pipelines, triggers, executions, platform, meta, stream):
         app.include_router(module.router)
     if settings.demo:
         app.state.demo_inbox = collections.deque(maxlen=200)

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
+import orjson
 
 from bud.engine.core import Engine
 from bud.engine.matcher import explain_decision
 from bud.engine.records import envelope_from_row
-from bud.errors import ConflictError, NotFoundError, ValidationError
+from bud.errors import BudError, ConflictError, NotFoundError, ValidationError
 from bud.events import EventType, check_schema, validate_event_type_name
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
 from bud.timeutil import parse_iso
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+
+
+INGEST_ERRORS_KEPT = 1000  # the ingest error log keeps this many rows
+INGEST_BODY_CHARS = 2000
+
+
+def _data_path(path: str) -> list[str]:
+    """A dotted path into ``data`` (``model.source``; a leading ``data.`` is allowed)."""
+    parts = path.removeprefix("data.").split(".")
+    if not parts or not all(KEY_RE.match(p) for p in parts):
+        raise ValidationError(
+            f"data_path: {path!r} is not a dotted path of field names such as model.source",
+            details={"path": "data_path"},
+        )
+    return parts
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
 
 
 def event_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +86,9 @@ class EventService:
         out["decisions"] = [
             strip(iso_times(d, "created_at"), ("seq", "event_id")) for d in decisions
         ]
+        for d in out["decisions"]:  # trigger names (None when unnamed or deleted)
+            view = self.catalogue.matcher.get(d["trigger_id"])
+            d["trigger_name"] = view.name if view else None
         out["executions"] = sorted(e["id"] for e in executions)
         return out
 
@@ -72,9 +101,14 @@ class EventService:
         test: bool | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        data_path: str | None = None,
+        data_value: str | None = None,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> dict[str, Any]:
         limit = check_limit(limit)
         start = None
+        parts = _data_path(data_path) if data_path else None
         if since:
             try:
                 start = parse_iso(since)
@@ -90,9 +124,58 @@ class EventService:
                 since=start,
                 limit=limit + 1,
                 after=decode_cursor(cursor, int),
+                data_path=parts,
+                data_value=_json_or_text(data_value) if data_value is not None else None,
+                has_value=data_value is not None,
+                started_nothing=started_nothing,
+                filtered_by=filtered_by or None,
             )
         result = page([dict(r) for r in rows], limit, "seq")
         result["items"] = [event_out(r) for r in result["items"]]
+        return result
+
+    # -- ingest error log ------------------------------------------------------------------
+    async def record_rejection(
+        self, body: Any, error: BudError, *, client: str | None = None
+    ) -> None:
+        """Keep a refused publish (a bounded log) for ``GET /v1/ingest-errors``."""
+        first = body[0] if isinstance(body, list) and body else body
+        envelope = first if isinstance(first, dict) else {}
+        source = envelope.get("source") if isinstance(envelope.get("source"), str) else None
+        event_type = envelope.get("event_type")
+        path = error.details.get("path") if isinstance(error.details, dict) else None
+        try:
+            text = orjson.dumps(body).decode()
+        except TypeError:
+            text = repr(body)
+        row = {
+            "created_at": self.engine.clock.now(),
+            "source": (source or client or "unknown")[:128],
+            "event_type": event_type[:128] if isinstance(event_type, str) else None,
+            "status_code": error.status_code,
+            "code": error.code,
+            "error": str(error.message),
+            "path": path if isinstance(path, str) else None,
+            "body": text[:INGEST_BODY_CHARS],
+        }
+        async with self.repo.transaction() as session:
+            await session.record_ingest_error(row, keep=INGEST_ERRORS_KEPT)
+
+    async def rejections(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """The newest refused publishes first."""
+        limit = check_limit(limit)
+        async with self.repo.read() as session:
+            rows = await session.list_ingest_errors(limit + 1, decode_cursor(cursor, int))
+        result = page(rows, limit, "seq")
+        result["items"] = [
+            {
+                **iso_times(r, "created_at"),
+                "body_truncated": len(r["body"] or "") >= INGEST_BODY_CHARS,
+            }
+            for r in result["items"]
+        ]
         return result
 
     # -- event types ---------------------------------------------------------------------

@@ -110,8 +110,8 @@ class ExecutionService:
         await self.engine.cancel(execution_id)
         return await self.get(execution_id)
 
-    async def retry(self, execution_id: str) -> dict[str, Any]:
-        await self.engine.retry(execution_id)
+    async def retry(self, execution_id: str, *, from_step: str | None = None) -> dict[str, Any]:
+        await self.engine.retry(execution_id, from_step=from_step)
         return await self.get(execution_id)
 
     async def deliveries(

@@ -212,10 +212,68 @@ class TriggerService:
             await session.delete_trigger(trigger_id)
         await self.engine.changed()
 
+    async def check_draft(
+        self,
+        pipeline_id: Any,
+        event_type: Any,
+        filter: Any = None,
+        flow: Any = None,
+        enabled: Any = True,
+        event: Any = None,
+    ) -> dict[str, Any]:
+        """Check an unsaved trigger: every error at once, warnings, and a test.
+
+        Nothing is stored. ``errors`` lists ``{path, message}`` for each field that would be
+        refused on save; ``warnings`` are the template warnings; ``test`` is the answer of
+        ``test`` for ``event`` (when given and the type and filter are valid).
+        """
+        errors: list[dict[str, Any]] = []
+
+        def collect(check: Any, *args: Any) -> Any:
+            try:
+                return check(*args)
+            except ValidationError as exc:
+                path = exc.details.get("path") if isinstance(exc.details, dict) else None
+                errors.append({"path": path or "", "message": exc.message})
+                return None
+
+        etype = collect(self._check_event_type, event_type)
+        compiled = collect(self._check_filter, filter)
+        collect(check_flow, flow)
+        if not isinstance(enabled, bool):
+            errors.append({"path": "enabled", "message": "enabled must be true or false"})
+        pipeline = None
+        if isinstance(pipeline_id, str):
+            async with self.repo.read() as session:
+                pipeline = await session.get_pipeline(pipeline_id)
+        if pipeline is None:
+            errors.append(
+                {
+                    "path": "pipeline_id",
+                    "message": f"pipeline_id: pipeline {pipeline_id!r} not found",
+                }
+            )
+        warnings = (
+            self.template_warnings(pipeline["definition"], etype) if pipeline and etype else []
+        )
+        test = None
+        if event is not None and etype is not None and compiled is not None:
+            row = {"event_type": etype, "filter": compiled, "enabled": enabled is not False}
+            try:
+                test = {"trigger_id": None, **self._explain(row, event)}
+            except ValidationError as exc:
+                path = exc.details.get("path") if isinstance(exc.details, dict) else None
+                errors.append({"path": path or "event", "message": exc.message})
+        return {"valid": not errors, "errors": errors, "warnings": warnings, "test": test}
+
     async def test(self, trigger_id: str, event: Any) -> dict[str, Any]:
         """Explain how the trigger would treat an event; nothing is stored or fired."""
         async with self.repo.read() as session:
             row = await self._row(session, trigger_id)
+        return {"trigger_id": trigger_id, **self._explain(row, event)}
+
+    def _explain(self, row: dict[str, Any], event: Any) -> dict[str, Any]:
+        """How a trigger (stored or not) treats an event: the verdict, nothing stored."""
         if not isinstance(event, dict):
             raise ValidationError(
                 'event must be a JSON object (an envelope, or {"data": {...}})',
@@ -247,7 +305,6 @@ class TriggerService:
             }
         matched = bool(verdict["matched"])
         return {
-            "trigger_id": trigger_id,
             "matched": matched,
             "enabled": row["enabled"],
             "would_fire": matched and row["enabled"],

@@ -68,6 +68,7 @@ class _State:
         self.secrets: dict[str, Row] = {}
         self.records: dict[str, dict[str, Row]] = {k: {} for k in _KINDS}
         self.processes: dict[str, Row] = {}
+        self.ingest_errors: list[Row] = []
 
 
 class MemorySession(Session):
@@ -299,7 +300,19 @@ class MemorySession(Session):
         since: float | None,
         limit: int,
         after: int | None,
+        data_path: Sequence[str] | None = None,
+        data_value: Any = None,
+        has_value: bool = False,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> list[EventRecord]:
+        def holds(data: Any) -> bool:
+            for part in data_path or ():
+                if not isinstance(data, dict) or part not in data:
+                    return False
+                data = data[part]
+            return not has_value or data == data_value
+
         rows = [
             e
             for e in self.s.events.values()
@@ -307,8 +320,18 @@ class MemorySession(Session):
             and (not source or e["source"] == source)
             and (test is None or e["test"] == test)
             and (since is None or e["received_at"] >= since)
+            and (started_nothing is None or (e["fired_count"] == 0) == started_nothing)
+            and (not filtered_by or filtered_by in (e.get("filtered") or []))
+            and (not data_path or holds(e["data"]))
         ]
         return _page(rows, "seq", limit, after)
+
+    async def record_ingest_error(self, row: Row, *, keep: int) -> None:
+        self.s.ingest_errors.append({"seq": next(self.s.seq), **row})
+        del self.s.ingest_errors[:-keep]
+
+    async def list_ingest_errors(self, limit: int, after: int | None) -> list[Row]:
+        return _page(self.s.ingest_errors, "seq", limit, after)
 
     async def select_event_ids(
         self, event_type: str, since: float | None, until: float | None, limit: int
@@ -535,6 +558,21 @@ class MemorySession(Session):
             deadline_at=None,
             retry_count=int(e.get("retry_count") or 0) + 1,
         )
+
+    async def reset_steps(self, execution_id: str, step_ids: Sequence[str]) -> None:
+        for s in self._steps(execution_id):
+            if s["step_id"] in step_ids:
+                s.update(
+                    status=StepStatus.PENDING,
+                    error=None,
+                    outputs=None,
+                    started_at=None,
+                    ready_at=None,
+                    finished_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempt_base=s["attempts"],
+                )
 
     async def overdue_executions(self, now: float) -> list[ExecutionRecord]:
         rows = [

@@ -15,7 +15,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table, literal, text, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -55,6 +56,15 @@ class PostgresSession(SqlSession):
         )
         params = {"event_type": trigger["event_type"], "trigger_id": trigger["id"]}
         return int((await self.conn.execute(sql, params)).scalar() or 0)
+
+    def _filtered_by(self, trigger_id: str) -> Any:
+        return type_coerce(t.events.c.filtered, JSONB).contains([trigger_id])
+
+    def _data_holds(self, parts: list[str], value: Any, has_value: bool) -> Any:
+        at = t.events.c.data[tuple(parts)]
+        if not has_value:
+            return at.is_not(None)
+        return at == literal(value, type_=JSONB)
 
     def _claimable_statement(self, one_execution: bool) -> Any:
         return _claimable_skip_locked(one_execution)

@@ -175,7 +175,23 @@ class Session(abc.ABC):
         since: float | None,
         limit: int,
         after: int | None,
-    ) -> list[EventRecord]: ...
+        data_path: Sequence[str] | None = None,
+        data_value: Any = None,
+        has_value: bool = False,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
+    ) -> list[EventRecord]:
+        """Events, newest first. ``data_path`` (with ``data_value`` when ``has_value``) keeps
+        events whose data holds that value at the path, or has the path; ``started_nothing``
+        those that started no execution (or some); ``filtered_by`` those whose filter check
+        failed for that trigger."""
+
+    @abc.abstractmethod
+    async def record_ingest_error(self, row: Row, *, keep: int) -> None:
+        """Log a refused publish; keep only the newest ``keep``."""
+
+    @abc.abstractmethod
+    async def list_ingest_errors(self, limit: int, after: int | None) -> list[Row]: ...
 
     @abc.abstractmethod
     async def select_event_ids(
@@ -271,6 +287,10 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def reset_for_retry(self, execution_id: str) -> None:
         """Failed and cancelled steps become pending again; the execution queued."""
+
+    @abc.abstractmethod
+    async def reset_steps(self, execution_id: str, step_ids: Sequence[str]) -> None:
+        """Make these steps pending again, outputs cleared (a retry from a chosen step)."""
 
     @abc.abstractmethod
     async def overdue_executions(self, now: float) -> list[ExecutionRecord]:

@@ -299,3 +299,18 @@ secrets = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Publishes the server refused (bounded: the newest INGEST_ERRORS_KEPT rows stay).
+ingest_errors = Table(
+    "ingest_errors",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("source", String(128)),  # the envelope's source, else the client's address
+    Column("event_type", String(128)),
+    Column("status_code", Integer, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("path", Text),  # details.path of the error, when it names one
+    Column("body", Text),  # the request body, truncated
+)

@@ -15,7 +15,21 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from bud.store import schema as t
@@ -525,6 +539,11 @@ class SqlSession(Session):
         since: float | None,
         limit: int,
         after: int | None,
+        data_path: Sequence[str] | None = None,
+        data_value: Any = None,
+        has_value: bool = False,
+        started_nothing: bool | None = None,
+        filtered_by: str | None = None,
     ) -> list[EventRecord]:
         ev = t.events
         where = []
@@ -536,7 +555,43 @@ class SqlSession(Session):
             where.append(ev.c.test == test)
         if since is not None:
             where.append(ev.c.received_at >= since)
+        if started_nothing is not None:
+            where.append(ev.c.fired_count == 0 if started_nothing else ev.c.fired_count > 0)
+        if filtered_by:
+            where.append(self._filtered_by(filtered_by))
+        if data_path:
+            where.append(self._data_holds(list(data_path), data_value, has_value))
         return await self._list(ev, where=where, order="seq", limit=limit, after=after)
+
+    def _filtered_by(self, trigger_id: str) -> Any:
+        """Events whose ``filtered`` list (triggers that did not match) holds the id."""
+        member = (
+            select(literal(1))
+            .select_from(func.json_each(t.events.c.filtered))
+            .where(literal_column("json_each.value") == trigger_id)
+        )
+        return exists(member)
+
+    def _data_holds(self, parts: list[str], value: Any, has_value: bool) -> Any:
+        """Events whose ``data`` holds ``value`` at the path (SQLite's JSON functions)."""
+        data = t.events.c.data
+        where = "$" + "".join(f'."{p}"' for p in parts)
+        if not has_value:
+            return func.json_type(data, where).is_not(None)
+        if value is None:
+            return func.json_type(data, where) == "null"
+        if isinstance(value, (dict, list)):
+            return func.json(func.json_extract(data, where)) == func.json(json_dumps(value))
+        return func.json_extract(data, where) == value  # true/false read as 1/0
+
+    async def record_ingest_error(self, row: Row, *, keep: int) -> None:
+        ie = t.ingest_errors
+        await self._insert(ie, row)
+        newest = (await self.conn.execute(select(func.max(ie.c.seq)))).scalar() or 0
+        await self._delete(ie, ie.c.seq <= newest - keep)
+
+    async def list_ingest_errors(self, limit: int, after: int | None) -> list[Row]:
+        return await self._list(t.ingest_errors, order="seq", limit=limit, after=after)
 
     async def select_event_ids(
         self, event_type: str, since: float | None, until: float | None, limit: int
@@ -755,6 +810,25 @@ class SqlSession(Session):
                 "retry_count": e.c.retry_count + 1,
             },
             e.c.id == execution_id,
+        )
+
+    async def reset_steps(self, execution_id: str, step_ids: Sequence[str]) -> None:
+        s = t.steps
+        await self._update(
+            s,
+            {
+                "status": StepStatus.PENDING,
+                "error": None,
+                "outputs": None,
+                "started_at": None,
+                "ready_at": None,
+                "finished_at": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "attempt_base": s.c.attempts,
+            },
+            s.c.execution_id == execution_id,
+            s.c.step_id.in_(list(step_ids)),
         )
 
     async def overdue_executions(self, now: float) -> list[ExecutionRecord]:

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from bud.web.docs import mount_docs
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 # The UI only ever loads its own files and calls its own API: a strict policy means event
@@ -31,7 +33,7 @@ INDEX_HEADERS = {
 
 
 def mount(app: FastAPI) -> None:
-    """Add the UI to ``app``: ``/`` (and ``/ui``) answer index.html, ``/static`` its files."""
+    """Add the UI (``/``, ``/ui``, ``/static``) and the API docs pages to ``app``."""
 
     async def index() -> FileResponse:
         return FileResponse(
@@ -44,3 +46,4 @@ def mount(app: FastAPI) -> None:
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/ui", ui_redirect, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    mount_docs(app)

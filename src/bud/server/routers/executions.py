@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from bud import schemas
 from bud.server.deps import BudDep
@@ -50,9 +51,15 @@ async def cancel_execution(execution_id: str, bud: BudDep) -> Json:
     return Json(await bud.executions.cancel(execution_id))
 
 
+class RetryIn(BaseModel):
+    from_step: str | None = None
+
+
 @router.post("/v1/executions/{execution_id}/retry", response_model=schemas.Execution)
-async def retry_execution(execution_id: str, bud: BudDep) -> Json:
-    return Json(await bud.executions.retry(execution_id))
+async def retry_execution(execution_id: str, bud: BudDep, body: RetryIn | None = None) -> Json:
+    """Run the unfinished steps again; with ``from_step``, that step and all after it too."""
+    from_step = body.from_step if body else None
+    return Json(await bud.executions.retry(execution_id, from_step=from_step))
 
 
 @router.get("/v1/deliveries", response_model=schemas.Page[schemas.Delivery])

@@ -37,6 +37,15 @@ class TestIn(BaseModel):
     event: Any
 
 
+class DraftIn(BaseModel):
+    pipeline_id: Any = None
+    event_type: Any = None
+    filter: Any = None
+    flow: Any = None
+    enabled: Any = True
+    event: Any = None
+
+
 @router.post("/v1/event-triggers", status_code=201, response_model=schemas.EventTrigger)
 async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
     return Json(
@@ -51,6 +60,16 @@ async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
             body.flow,
         ),
         status_code=201,
+    )
+
+
+@router.post("/v1/event-triggers/check")
+async def check_trigger_draft(body: DraftIn, bud: BudDep) -> Json:
+    """Check an unsaved trigger (all errors at once, template warnings, an optional test)."""
+    return Json(
+        await bud.triggers.check_draft(
+            body.pipeline_id, body.event_type, body.filter, body.flow, body.enabled, body.event
+        )
     )
 
 

@@ -1,7 +1,8 @@
-// The shell: hash routing, navigation, polling tied to the current page, API-key prompt.
+// The shell: hash routing, navigation, timers tied to the current page, API-key prompt,
+// ticking durations and table cells labelled for the phone card layout.
 
 import { getApiKey, setApiKey, setUnauthenticatedHandler } from "./api.js";
-import { clear, errorBox, field, h, replace } from "./dom.js";
+import { clear, errorBox, field, h, replace, tickDurations } from "./dom.js";
 import { eventPage, eventsPage } from "./events.js";
 import { executionPage, executionsPage } from "./executions.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
@@ -187,7 +188,43 @@ function showKeyPrompt(err) {
   input.focus();
 }
 
+// ---------------------------------------------------------------------------------------
+// Tables become cards on phones: each cell carries its column's name (data-label), which
+// the stylesheet shows before the value below 760 px.
+
+function labelCells(root) {
+  const tables = root.matches && root.matches("table.table") ? [root]
+    : [...(root.querySelectorAll ? root.querySelectorAll("table.table") : [])];
+  for (const table of tables) {
+    const heads = [...table.querySelectorAll(":scope > thead th")].map((th) => th.textContent.trim());
+    for (const tr of table.querySelectorAll(":scope > tbody > tr:not(.detail-row)")) {
+      [...tr.children].forEach((td, i) => {
+        if (!td.hasAttribute("data-label") && heads[i] !== undefined) td.dataset.label = heads[i];
+      });
+    }
+  }
+}
+
+function watchTables() {
+  const main = document.getElementById("main");
+  new MutationObserver((records) => {
+    for (const r of records) {
+      for (const node of r.addedNodes) {
+        if (node.nodeType !== 1) continue;
+        if (node.closest && node.closest("table.table") && node !== node.closest("table.table")) {
+          labelCells(node.closest("table.table"));
+        } else {
+          labelCells(node);
+        }
+      }
+    }
+  }).observe(main, { childList: true, subtree: true });
+}
+
 setUnauthenticatedHandler(showKeyPrompt);
 setupNav();
+watchTables();
+// Durations of running things and "5s ago" times tick in place; nothing is fetched for it.
+setInterval(() => tickDurations(), 1000);
 window.addEventListener("hashchange", () => render());
 render();

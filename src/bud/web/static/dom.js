@@ -59,20 +59,41 @@ export function newId(prefix) {
 // ---------------------------------------------------------------------------------------
 // Formatting
 
+// The server's clock minus this browser's (set from the live streams), so "running for"
+// durations agree with the server's timestamps even when the clocks differ.
+let clockOffset = 0;
+export function setServerNow(iso) {
+  const t = new Date(iso).getTime();
+  if (!Number.isNaN(t)) clockOffset = t - Date.now();
+}
+export function serverNow() {
+  return Date.now() + clockOffset;
+}
+
+/** This browser's time zone as a UTC offset: "UTC", "UTC+1", "UTC-5:30". */
+export function zoneLabel(date = new Date()) {
+  const minutes = -date.getTimezoneOffset();
+  if (minutes === 0) return "UTC";
+  const sign = minutes > 0 ? "+" : "-";
+  const abs = Math.abs(minutes);
+  const mm = abs % 60;
+  return `UTC${sign}${Math.floor(abs / 60)}${mm ? `:${String(mm).padStart(2, "0")}` : ""}`;
+}
+
 export function fmtTime(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneLabel(d)}`;
 }
 
 export function relTime(iso) {
   if (!iso) return "never";
   const t = new Date(iso).getTime();
   if (Number.isNaN(t)) return String(iso);
-  const sec = Math.round((Date.now() - t) / 1000);
+  const sec = Math.round((serverNow() - t) / 1000);
   if (sec < 5) return "just now";
   if (sec < 60) return `${sec}s ago`;
   if (sec < 3600) return `${Math.floor(sec / 60)}m ago`;
@@ -80,21 +101,49 @@ export function relTime(iso) {
   return `${Math.floor(sec / 86400)}d ago`;
 }
 
-/** A <time> showing the relative age, with the exact time as its title. */
+/** A <time> showing the relative age (kept current), with the exact time and zone as its title. */
 export function timeEl(iso) {
   if (!iso) return h("span", { class: "muted" }, "never");
-  return h("time", { datetime: iso, title: fmtTime(iso) }, relTime(iso));
+  return h("time", { datetime: iso, title: fmtTime(iso), "data-rel": "" }, relTime(iso));
 }
 
-export function duration(start, end) {
-  if (!start) return "—";
+export function durationMs(start, end) {
+  if (!start) return null;
   const a = new Date(start).getTime();
-  const b = end ? new Date(end).getTime() : Date.now();
-  const ms = Math.max(0, b - a);
-  if (ms < 1000) return `${ms} ms`;
+  const b = end ? new Date(end).getTime() : serverNow();
+  return Math.max(0, b - a);
+}
+
+export function fmtMs(ms) {
+  if (ms == null) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
   const m = Math.floor(ms / 60000);
   return `${m}m ${Math.round((ms % 60000) / 1000)}s`;
+}
+
+export function duration(start, end) {
+  return fmtMs(durationMs(start, end));
+}
+
+/** A duration that ticks every second while `end` is empty (see tickDurations). */
+export function durationEl(start, end) {
+  const el = h("span", { class: "duration" }, duration(start, end));
+  if (start && !end) {
+    el.dataset.tickStart = start;
+    el.classList.add("is-running");
+  }
+  return el;
+}
+
+/** Bring every ticking duration and relative time on the page up to date (no request made). */
+export function tickDurations(root = document) {
+  for (const el of root.querySelectorAll("[data-tick-start]")) {
+    el.textContent = duration(el.dataset.tickStart, null);
+  }
+  for (const el of root.querySelectorAll("time[data-rel]")) {
+    el.textContent = relTime(el.getAttribute("datetime"));
+  }
 }
 
 export function pretty(value) {
@@ -214,6 +263,35 @@ export function showApiError(err, fields, fallback) {
     setFormError(fallback, message);
   }
   return best;
+}
+
+/**
+ * Ask before acting: a modal <dialog> with the question, optional extra content (a select,
+ * a switch) and two buttons. Resolves true when confirmed. Escape or "Back" resolves false.
+ */
+export function confirmDialog({ title, body, content, confirmLabel, danger = false }) {
+  return new Promise((resolve) => {
+    const titleId = newId("dlg");
+    const ok = h("button", { type: "submit", class: `btn ${danger ? "btn-danger" : "btn-primary"}`,
+      value: "ok" }, confirmLabel);
+    const back = h("button", { type: "button", class: "btn", value: "back" }, "Back");
+    const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
+      h("form", { method: "dialog", class: "form" },
+        h("h2", { id: titleId }, title),
+        body ? h("p", {}, body) : null,
+        content || null,
+        h("div", { class: "form-actions" }, ok, back)));
+    let answer = false;
+    ok.addEventListener("click", () => { answer = true; });
+    back.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    ok.focus();
+  });
 }
 
 export function button(text, attrs = {}) {

@@ -1,6 +1,6 @@
 // Pipelines: the list, the new-pipeline form, and the pipeline page with its four tabs.
 
-import { api, listAll } from "./api.js";
+import { api, eventTypes, listAll } from "./api.js";
 import { dagSvg } from "./dag.js";
 import {
   badge, button, clear, code, debounce, empty, field, formError, h, jsonBlock, pretty,
@@ -203,7 +203,7 @@ export async function pipelinesPage(ctx) {
       toggle),
     formHost,
     pipelines.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "table" },
+      ? h("div", { class: "table-wrap" }, h("table", { class: "table table-cards" },
         h("caption", { class: "sr-only" }, "Pipelines"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
           h("th", { scope: "col", class: "num" }, "Version"),
@@ -247,15 +247,19 @@ export async function pipelinePage(ctx, id, tab) {
   const panel = h("div", { role: "tabpanel", id: "tab-panel", "aria-labelledby": `tab-${tab}`,
     class: "tab-panel", tabindex: "0" });
 
-  const run = button("Run now", { class: "btn" });
+  const runHost = h("div", { class: "panel", id: "run-panel", hidden: true });
+  const run = button("Run now", { class: "btn", "aria-expanded": "false", "aria-controls": "run-panel" });
   run.addEventListener("click", async () => {
-    run.disabled = true;
-    try {
-      const exe = await api.post(`/v1/pipelines/${encodeURIComponent(id)}/run`, {});
-      ctx.navigate(`#/executions/${encodeURIComponent(exe.id)}`);
-    } catch (err) {
-      toast(err.message, "error");
-      run.disabled = false;
+    const open = runHost.hidden;
+    runHost.hidden = !open;
+    run.setAttribute("aria-expanded", String(open));
+    if (open) {
+      replace(runHost, runForm(ctx, pipeline, await eventTypes().catch(() => []), () => {
+        runHost.hidden = true;
+        run.setAttribute("aria-expanded", "false");
+        run.focus();
+      }));
+      runHost.querySelector("textarea").focus();
     }
   });
   const del = button("Delete pipeline", { class: "btn btn-danger-ghost" });
@@ -299,7 +303,87 @@ export async function pipelinePage(ctx, id, tab) {
   else if (tab === "executions") await executionsList(ctx, panel, { pipelineId: id });
   else if (tab === "definition") await definitionTab(ctx, panel, pipeline);
 
-  return h("section", { class: "page" }, head, tablist(id, tab), panel);
+  return h("section", { class: "page" }, head, runHost, tablist(id, tab), panel);
+}
+
+// ---------------------------------------------------------------------------------------
+// Run now: params and an optional event, both JSON, checked as you type and by the server.
+
+function jsonObjectField({ id, label, hint, value = "", rows = 5 }) {
+  const editor = jsonEditor({ id, rows, value });
+  const fieldEl = field({ label, input: editor.textarea, control: editor.el, className: "field-wide",
+    hint });
+  const check = () => {
+    const parsed = editor.parse();
+    const bad = !parsed.ok ? `${label} is not valid JSON: ${parsed.message}`
+      : (!parsed.empty && (parsed.value === null || typeof parsed.value !== "object"
+        || Array.isArray(parsed.value))) ? `${label} must be a JSON object` : null;
+    setFieldError(fieldEl, bad);
+    editor.mark(bad ? [{ line: parsed.line || 1, message: bad }] : []);
+    return bad ? null : parsed;
+  };
+  editor.textarea.addEventListener("input", check);
+  return { fieldEl, editor, check };
+}
+
+function runForm(ctx, pipeline, types, close) {
+  const declared = pipeline.definition.parameters || {};
+  const params = jsonObjectField({ id: "run-params", label: "Params", rows: 4,
+    value: Object.keys(declared).length ? pretty(declared) : "",
+    hint: h("span", {}, "Optional JSON object, read as ", code("{{ params.<name> }}"),
+      Object.keys(declared).length ? "; prefilled with the pipeline's defaults." : ".") });
+  const typeSel = h("select", { id: "run-event-type" }, h("option", { value: "" }, "No event"),
+    types.map((t) => h("option", { value: t.name }, t.name)));
+  const event = jsonObjectField({ id: "run-event-data", label: "Event data", rows: 6,
+    hint: h("span", {}, "The event's data, read as ", code("{{ event.<field> }}"),
+      ". Validated like a published event, never stored.") });
+  typeSel.addEventListener("change", () => {
+    const t = types.find((x) => x.name === typeSel.value);
+    event.editor.value = t ? pretty(t.example || {}) : "";
+    event.fieldEl.hidden = !t;
+    setFieldError(event.fieldEl, null);
+  });
+  event.fieldEl.hidden = true;
+  const typeField = field({ label: "Event type", input: typeSel });
+  const fallback = formError();
+  const start = h("button", { type: "submit", class: "btn btn-primary" }, "Start run");
+  const form = h("form", { class: "form", novalidate: true, "aria-label": "Run now" },
+    h("h2", {}, `Run ${pipeline.name}`), params.fieldEl, typeField, event.fieldEl, fallback,
+    h("div", { class: "form-actions" }, start, button("Close", { onclick: close })));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    setFormError(fallback, null);
+    setFieldError(typeField, null);
+    // Every problem at once, each at its field.
+    const p = params.check();
+    const ev = typeSel.value ? event.check() : { empty: true };
+    if (!p || !ev) return;
+    const body = { params: p.empty ? {} : p.value };
+    if (typeSel.value) body.event = { event_type: typeSel.value, data: ev.empty ? {} : ev.value };
+    start.disabled = true;
+    try {
+      const exe = await api.post(`/v1/pipelines/${encodeURIComponent(pipeline.id)}/run`, body);
+      ctx.navigate(`#/executions/${encodeURIComponent(exe.id)}`);
+    } catch (err) {
+      const path = err.path || "";
+      if (path.startsWith("params")) {
+        setFieldError(params.fieldEl, err.message);
+        const at = params.editor.lineOf(path, "params");
+        if (at) params.editor.mark([{ line: at.line, message: err.message }]);
+      } else if (path === "event.event_type" || path === "event_type") {
+        setFieldError(typeField, err.message);
+      } else if (path.startsWith("event") || path.startsWith("data")) {
+        setFieldError(event.fieldEl, err.message);
+        const at = event.editor.lineOf(path.replace(/^event\./, ""), "data");
+        if (at) event.editor.mark([{ line: at.line, message: err.message }]);
+      } else {
+        setFormError(fallback, err.message);
+      }
+    } finally {
+      start.disabled = false;
+    }
+  });
+  return form;
 }
 
 function stepsTab(panel, pipeline) {

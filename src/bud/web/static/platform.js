@@ -2,8 +2,8 @@
 
 import { api, listAll } from "./api.js";
 import {
-  badge, button, code, compact, empty, field, formError, h, replace, setFieldError, setFormError,
-  showApiError, timeEl, toast,
+  badge, button, code, compact, confirmDialog, empty, field, formError, h, replace, setFieldError,
+  setFormError, showApiError, timeEl, toast,
 } from "./dom.js";
 import { jsonEditor } from "./editor.js";
 
@@ -11,7 +11,7 @@ const CLUSTER_STATUSES = ["ready", "unhealthy", "provisioning", "offline"];
 const SOURCES = ["hugging_face", "s3", "local", "url", "registry"];
 
 function table(caption, headers, rows) {
-  return h("div", { class: "table-wrap" }, h("table", { class: "table" },
+  return h("div", { class: "table-wrap" }, h("table", { class: "table table-cards" },
     h("caption", { class: "sr-only" }, caption),
     h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, rows)));
@@ -197,6 +197,19 @@ function clusterStatusControl(ctx, c) {
     CLUSTER_STATUSES.map((st) => h("option", { value: st }, st)));
   sel.value = c.status;
   sel.addEventListener("change", async () => {
+    // ready and unhealthy publish cluster.ready / cluster.unhealthy, which may start pipelines.
+    const emits = sel.value === "ready" || sel.value === "unhealthy";
+    const ok = await confirmDialog({
+      title: `Set ${c.name || c.id} to ${sel.value}?`,
+      body: emits ? `This publishes cluster.${sel.value}, which can start pipelines.`
+        : `The cluster's status changes from ${c.status} to ${sel.value}.`,
+      confirmLabel: `Set to ${sel.value}`,
+    });
+    if (!ok) {
+      sel.value = c.status;
+      sel.focus();
+      return;
+    }
     sel.disabled = true;
     try {
       const saved = await api.patch(`/v1/clusters/${encodeURIComponent(c.id)}`,

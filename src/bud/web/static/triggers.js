@@ -3,8 +3,8 @@
 
 import { api, eventTypes, listAll } from "./api.js";
 import {
-  button, clear, code, compact, empty, field, formError, h, pretty, replace, setFieldError,
-  setFormError, switchField, timeEl, toast,
+  button, clear, code, compact, debounce, empty, field, fmtTime, formError, h, pretty, replace,
+  s, setFieldError, setFormError, switchField, timeEl, toast,
 } from "./dom.js";
 import { jsonEditor } from "./editor.js";
 
@@ -62,36 +62,110 @@ export function verdictView(verdict, caption = "Clauses") {
 }
 
 // ---------------------------------------------------------------------------------------
-// The form (add or edit)
+// The form (add or edit): Name, Event Type (with its fields), Filter, Enabled, flow control.
+// As you type, the unsaved trigger is checked by the server (POST /v1/event-triggers/check):
+// every error at its field, and the template warnings, before anything is saved. Test and
+// Backtest run against the unsaved fields too.
+
+/** The event type's data fields from its JSON schema: [{name, type, required, description}]. */
+export function schemaFields(type) {
+  const schema = (type && type.schema) || {};
+  const props = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
+  const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+  return Object.entries(props).map(([name, prop]) => ({
+    name,
+    type: Array.isArray(prop && prop.type) ? prop.type.join(" | ") : (prop && prop.type) || "any",
+    required: required.has(name),
+    description: (prop && prop.description) || "",
+    enum: prop && Array.isArray(prop.enum) ? prop.enum : null,
+  }));
+}
+
+function fieldHints(type, onPick) {
+  const fields = schemaFields(type);
+  if (!fields.length) {
+    return h("p", { class: "hint" }, type ? `${type.name} declares no fields; any data is accepted.` : "");
+  }
+  return h("div", { class: "field-hints" },
+    h("p", { class: "hint" }, `Fields of ${type.name} events (click to add a clause):`),
+    h("ul", { class: "chips", "aria-label": `Fields of ${type.name}` }, fields.map((f) => h("li", {},
+      h("button", { type: "button", class: "chip", "data-field": f.name,
+        title: [f.description, f.enum ? `one of ${f.enum.join(", ")}` : ""].filter(Boolean).join(" · ") || null,
+        onclick: () => onPick(f) },
+      h("span", { class: "chip-name" }, f.name), " ", h("span", { class: "chip-type" }, f.type),
+      f.required ? h("span", { class: "sr-only" }, " (required)") : null)))));
+}
+
+function backtestView(result) {
+  const pct = result.scanned ? Math.round((result.matched / result.scanned) * 100) : 0;
+  const eventLink = (id) => h("a", { href: `#/events/${encodeURIComponent(id)}` }, code(id));
+  return h("div", { class: "backtest", "data-scanned": result.scanned, "data-matched": result.matched },
+    h("p", { class: "strong" }, result.scanned
+      ? `Would have matched ${result.matched} of the last ${result.scanned} ${result.event_type} events (${pct}%).`
+      : `No stored ${result.event_type} events to backtest against yet.`),
+    result.examples && result.examples.length ? [h("h4", {}, "Matched, for example"),
+      h("ul", { class: "plain" }, result.examples.map((e) => h("li", {}, eventLink(e.event_id), " ",
+        h("span", { class: "muted" }, fmtTime(e.timestamp)))))] : null,
+    result.near_misses && result.near_misses.length ? [h("h4", {}, "Near misses (failed on one clause)"),
+      h("ul", { class: "plain" }, result.near_misses.map((e) => h("li", {}, eventLink(e.event_id), " ",
+        h("span", { class: "muted" }, e.summary))))] : null);
+}
+
+function testAnswer(answer, label) {
+  const verdictText = answer.matched
+    ? (answer.would_fire ? "Matches: this event would fire the trigger"
+      : "Matches, but the trigger is disabled: it would not fire")
+    : "Does not match";
+  return [
+    h("p", { class: `test-answer ${answer.matched ? "is-match" : "is-miss"}`, "data-matched": String(answer.matched) },
+      h("span", { class: answer.matched ? "tick" : "cross", "aria-hidden": "true" }, answer.matched ? "✓" : "✗"),
+      " ", h("strong", {}, verdictText)),
+    h("p", { class: "summary" }, "Summary: ", code(answer.summary)),
+    verdictView(answer.verdict, label),
+  ];
+}
 
 function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
   const editing = Boolean(trigger);
+  const nameInput = h("input", { id: "trigger-name", type: "text", autocomplete: "off",
+    value: (trigger && trigger.name) || "", placeholder: "e.g. Deploy new Hugging Face models" });
+  const nameField = field({ label: "Name", input: nameInput, hint: "Optional; shown in decisions and lists." });
   const select = h("select", { id: "trigger-event-type" },
     types.map((t) => h("option", { value: t.name }, t.name)));
   const initialType = trigger ? trigger.event_type
     : (types.find((t) => t.name === "model.added") || types[0] || {}).name;
   if (initialType) select.value = initialType;
-  const describe = () => {
-    const t = types.find((x) => x.name === select.value);
-    return t && t.description ? t.description : "";
-  };
-  const typeHint = h("span", {}, describe());
+  const typeOf = () => types.find((x) => x.name === select.value);
+  const typeHint = h("span", {}, (typeOf() || {}).description || "");
   const typeField = field({ label: "Event Type", input: select, hint: typeHint });
-  select.addEventListener("change", () => {
-    replace(typeHint, describe());
-    setFieldError(typeField, null);
-  });
 
   const editor = jsonEditor({
     id: "trigger-filter", rows: 5, placeholder: FILTER_EXAMPLE,
     value: trigger && trigger.filter && Object.keys(trigger.filter).length ? pretty(trigger.filter) : "",
   });
+  const hintsHost = h("div", {});
   const filterField = field({
     label: "Filter", input: editor.textarea, control: editor.el, className: "field-wide",
+    after: hintsHost,
     hint: h("span", {}, "Optional JSON condition on the event data, e.g. ", code(FILTER_EXAMPLE),
       ". Operators such as ", code("$in"), ", ", code("$gt"), ", ", code("$prefix"), ", ",
       code("$exists"), ". Empty: every event of the type."),
   });
+  const pick = (f) => {
+    // Add `"field": <example value>` to the filter object and select the value.
+    const parsed = editor.parse();
+    const current = parsed.ok && !parsed.empty && parsed.value && typeof parsed.value === "object"
+      && !Array.isArray(parsed.value) ? parsed.value : {};
+    const example = (typeOf() || {}).example || {};
+    const value = f.name in example ? example[f.name] : f.enum ? f.enum[0] : f.type === "boolean" ? true
+      : f.type === "number" || f.type === "integer" ? 0 : "";
+    editor.value = pretty({ ...current, [f.name]: value });
+    editor.textarea.dispatchEvent(new Event("input"));
+    editor.textarea.focus();
+  };
+  const drawHints = () => replace(hintsHost, fieldHints(typeOf(), pick));
+  drawHints();
+
   const flowEditor = jsonEditor({
     id: "trigger-flow", rows: 4, placeholder: FLOW_EXAMPLE,
     value: trigger && trigger.flow && Object.keys(trigger.flow).length ? pretty(trigger.flow) : "",
@@ -107,12 +181,33 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
     h("summary", {}, "Flow control (optional)"), flowField);
   const enabledField = switchField({ label: "Enabled", id: "trigger-enabled",
     checked: trigger ? trigger.enabled : true });
+  const warningsHost = h("div", { class: "notices", "aria-live": "polite", id: "trigger-warnings" });
   const fallback = formError();
+
+  // Try it before it is live: a sample event and a backtest over stored events.
+  const sample = jsonEditor({ id: "trigger-sample", rows: 7, value: "" });
+  const sampleField = field({ label: "Sample event", input: sample.textarea, control: sample.el,
+    className: "field-wide",
+    hint: "An event envelope or just its data, prefilled with the type's example. Nothing is fired." });
+  const fillSample = () => {
+    sample.value = pretty({ event_type: select.value, data: (typeOf() || {}).example || {} });
+  };
+  fillSample();
+  const tryResult = h("div", { class: "test-result", "aria-live": "polite", id: "trigger-try-result" });
+  const testBtn = button("Test", { class: "btn", "aria-label": "Test the unsaved trigger" });
+  const backtestBtn = button("Backtest", { class: "btn", "aria-label": "Backtest the unsaved filter" });
+  const tryBox = h("details", { class: "flow-box try-box", open: true },
+    h("summary", {}, "Try it before saving"), sampleField,
+    h("div", { class: "form-actions" }, testBtn, backtestBtn), tryResult);
+
   const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save");
   const cancel = button("Cancel", { onclick: onCancel });
 
-  // Validate JSON syntax as you type.
-  const checkSyntax = () => {
+  const FIELDS = { name: nameField, event_type: typeField, filter: filterField, flow: flowField,
+    enabled: enabledField, event: sampleField };
+
+  /** Local checks first (JSON syntax); null when a field cannot even be parsed. */
+  const readFilter = () => {
     const parsed = editor.parse();
     if (!parsed.ok) {
       setFieldError(filterField, `Filter is not valid JSON: ${parsed.message}`);
@@ -125,73 +220,168 @@ function triggerForm({ types, trigger, pipelineId, onSaved, onCancel }) {
       editor.mark([{ line: 1, message: "not an object" }]);
       return null;
     }
-    setFieldError(filterField, null);
-    editor.mark([]);
     return parsed;
   };
-  editor.textarea.addEventListener("input", checkSyntax);
-
-  const form = h("form", { class: "form trigger-form", novalidate: true, "aria-labelledby": "trigger-form-title" },
-    h("h3", { id: "trigger-form-title" }, editing ? `Edit event trigger ${trigger.id}` : "Add Event Trigger"),
-    typeField, filterField, enabledField, flowBox, fallback,
-    h("div", { class: "form-actions" }, save, cancel));
-
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    setFormError(fallback, null);
-    setFieldError(typeField, null);
-    const parsed = checkSyntax();
-    if (!parsed) {
-      editor.textarea.focus();
-      return;
-    }
+  const readFlow = () => {
     const flow = flowEditor.parse();
     if (!flow.ok || (!flow.empty && (flow.value === null || typeof flow.value !== "object"
         || Array.isArray(flow.value)))) {
       setFieldError(flowField, flow.ok ? "flow control must be a JSON object"
         : `Flow control is not valid JSON: ${flow.message}`);
       flowBox.open = true;
-      flowEditor.textarea.focus();
+      return null;
+    }
+    return flow;
+  };
+  const body = (filter, flow) => ({
+    name: nameInput.value.trim() || null,
+    event_type: select.value,
+    filter: filter.empty ? {} : filter.value,
+    enabled: enabledField.input.checked,
+    flow: flow.empty ? null : flow.value,
+  });
+
+  /** Show the server's check: each error at its field, the warnings above the buttons. */
+  const showCheck = (result, { focus = false } = {}) => {
+    for (const key of ["event_type", "filter", "flow", "enabled"]) setFieldError(FIELDS[key], null);
+    editor.mark([]);
+    setFormError(fallback, null);
+    const marks = [];
+    let first = null;
+    const elsewhere = [];
+    for (const err of result.errors || []) {
+      const path = err.path || "";
+      const key = Object.keys(FIELDS).find((k) => path === k || path.startsWith(`${k}.`) || path.startsWith(`${k}[`));
+      if (!key || key === "event") {
+        elsewhere.push(err.message);
+        continue;
+      }
+      setFieldError(FIELDS[key], err.message);
+      if (key === "filter") {
+        const at = editor.lineOf(path, "filter");
+        if (at) marks.push({ line: at.line, message: err.message, at });
+      }
+      if (key === "flow") flowBox.open = true;
+      first = first || { key, at: key === "filter" && marks.length ? marks[0].at : null };
+    }
+    editor.mark(marks);
+    if (elsewhere.length) setFormError(fallback, elsewhere.join(" · "));
+    const warnings = result.warnings || [];
+    replace(warningsHost, warnings.length ? h("div", { class: "notice", "data-count": warnings.length },
+      h("strong", {}, "Template warnings (the pipeline reads fields this event type may not carry):"),
+      h("ul", {}, warnings.map((w) => h("li", {}, w)))) : null);
+    if (focus && first) {
+      if (first.at) editor.select(first.at);
+      else FIELDS[first.key].input.focus();
+    }
+  };
+
+  let seq = 0;
+  const check = async ({ event, focus = false } = {}) => {
+    const mine = ++seq;
+    const filter = readFilter();
+    const flow = readFlow();
+    if (!filter || !flow) return null;
+    setFieldError(filterField, null);
+    setFieldError(flowField, null);
+    const result = await api.post("/v1/event-triggers/check",
+      { pipeline_id: pipelineId, ...body(filter, flow), ...(event !== undefined ? { event } : {}) });
+    if (mine === seq) showCheck(result, { focus });
+    return result;
+  };
+  const checkSoon = debounce(() => check().catch(() => {}), 350);
+
+  editor.textarea.addEventListener("input", () => {
+    if (readFilter()) {
+      setFieldError(filterField, null);
+      editor.mark([]);
+      checkSoon();
+    }
+  });
+  flowEditor.textarea.addEventListener("input", () => {
+    if (readFlow()) {
+      setFieldError(flowField, null);
+      checkSoon();
+    }
+  });
+  select.addEventListener("change", () => {
+    replace(typeHint, (typeOf() || {}).description || "");
+    setFieldError(typeField, null);
+    drawHints();
+    fillSample();
+    checkSoon();
+  });
+  enabledField.input.addEventListener("change", checkSoon);
+
+  testBtn.addEventListener("click", async () => {
+    const parsed = sample.parse();
+    if (!parsed.ok || parsed.empty) {
+      setFieldError(sampleField, parsed.empty ? "A sample event is required" : `Not valid JSON: ${parsed.message}`);
       return;
     }
-    setFieldError(flowField, null);
-    const body = {
-      event_type: select.value,
-      filter: parsed.empty ? {} : parsed.value,
-      enabled: enabledField.input.checked,
-      flow: flow.empty ? null : flow.value,
-    };
+    setFieldError(sampleField, null);
+    testBtn.disabled = true;
+    try {
+      const result = await check({ event: parsed.value });
+      if (!result) return;
+      const eventErr = (result.errors || []).find((e) => (e.path || "").startsWith("event"));
+      if (eventErr) setFieldError(sampleField, eventErr.message);
+      replace(tryResult, result.test ? testAnswer(result.test, "Verdict for the unsaved trigger")
+        : h("p", { class: "muted" }, "Fix the errors above to test this trigger."));
+    } catch (err) {
+      setFormError(fallback, err.message);
+    } finally {
+      testBtn.disabled = false;
+    }
+  });
+  backtestBtn.addEventListener("click", async () => {
+    const filter = readFilter();
+    if (!filter) return;
+    backtestBtn.disabled = true;
+    try {
+      const result = await api.post("/v1/event-triggers/backtest",
+        { event_type: select.value, filter: filter.empty ? {} : filter.value });
+      replace(tryResult, backtestView(result));
+    } catch (err) {
+      showCheck({ errors: [{ path: err.path || "", message: err.message }] }, { focus: true });
+    } finally {
+      backtestBtn.disabled = false;
+    }
+  });
+
+  const form = h("form", { class: "form trigger-form", novalidate: true, "aria-labelledby": "trigger-form-title" },
+    h("h3", { id: "trigger-form-title" }, editing ? `Edit event trigger ${trigger.id}` : "Add Event Trigger"),
+    h("div", { class: "form-row" }, nameField, typeField), filterField, enabledField, flowBox, tryBox,
+    warningsHost, fallback,
+    h("div", { class: "form-actions" }, save, cancel));
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    setFormError(fallback, null);
+    const filter = readFilter();
+    const flow = readFlow();
+    if (!filter || !flow) {
+      (filter ? flowEditor : editor).textarea.focus();
+      return;
+    }
     save.disabled = true;
     try {
+      // Check first, so every problem shows at once and nothing half-valid goes live.
+      const result = await check({ focus: true });
+      if (!result || !result.valid) return;
+      const payload = body(filter, flow);
       const saved = editing
-        ? await api.patch(`/v1/event-triggers/${encodeURIComponent(trigger.id)}`, body)
-        : await api.post("/v1/event-triggers", { pipeline_id: pipelineId, ...body });
+        ? await api.patch(`/v1/event-triggers/${encodeURIComponent(trigger.id)}`, payload)
+        : await api.post("/v1/event-triggers", { pipeline_id: pipelineId, ...payload });
       onSaved(saved, editing);
     } catch (err) {
-      const path = err.path || "";
-      if (path === "filter" || path.startsWith("filter.") || path.startsWith("filter[")) {
-        setFieldError(filterField, err.message);
-        const at = editor.lineOf(path, "filter");
-        editor.mark(at ? [{ line: at.line, message: err.message }] : []);
-        if (at) editor.select(at);
-        else editor.textarea.focus();
-      } else if (path === "flow" || path.startsWith("flow.")) {
-        setFieldError(flowField, err.message);
-        flowBox.open = true;
-        flowEditor.textarea.focus();
-      } else if (path === "event_type") {
-        setFieldError(typeField, err.message);
-        select.focus();
-      } else if (path === "enabled") {
-        setFieldError(enabledField, err.message);
-      } else {
-        setFormError(fallback, err.message);
-      }
+      showCheck({ errors: [{ path: err.path || "", message: err.message }] }, { focus: true });
     } finally {
       save.disabled = false;
     }
   });
-  return { form, focus: () => select.focus() };
+  checkSoon();
+  return { form, focus: () => nameInput.focus() };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -226,16 +416,7 @@ function testPanel(trigger, types, close) {
     try {
       const answer = await api.post(`/v1/event-triggers/${encodeURIComponent(trigger.id)}/test`,
         { event: parsed.value });
-      const verdictText = answer.matched
-        ? (answer.would_fire ? "Matches: this event would fire the trigger"
-          : "Matches, but the trigger is disabled: it would not fire")
-        : "Does not match";
-      replace(result,
-        h("p", { class: `test-answer ${answer.matched ? "is-match" : "is-miss"}`, "data-matched": String(answer.matched) },
-          h("span", { class: answer.matched ? "tick" : "cross", "aria-hidden": "true" }, answer.matched ? "✓" : "✗"),
-          " ", h("strong", {}, verdictText)),
-        h("p", { class: "summary" }, "Summary: ", code(answer.summary)),
-        verdictView(answer.verdict, `Verdict for ${trigger.id}`));
+      replace(result, testAnswer(answer, `Verdict for ${trigger.id}`));
     } catch (err) {
       const path = err.path || "";
       setFieldError(eventField, err.message);
@@ -248,6 +429,83 @@ function testPanel(trigger, types, close) {
   });
   setTimeout(() => editor.textarea.focus(), 0);
   return form;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stats: decisions by outcome, suppressions by reason, rates, executions per hour (a chart
+// drawn here), and the trigger's recent filtered-out events.
+
+const HOURS = 24;
+
+/** Bars of executions started per hour over the last day, oldest on the left. */
+export function rateChart(times, now = Date.now()) {
+  const counts = new Array(HOURS).fill(0);
+  for (const iso of times) {
+    const ago = Math.floor((now - new Date(iso).getTime()) / 3600e3);
+    if (ago >= 0 && ago < HOURS) counts[HOURS - 1 - ago] += 1;
+  }
+  const W = 480;
+  const H = 120;
+  const top = 10;
+  const bottom = 20;
+  const max = Math.max(1, ...counts);
+  const bw = W / HOURS;
+  const svg = s("svg", { class: "rate-chart", viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
+    "aria-label": `Executions started per hour over the last ${HOURS} hours: ${counts.reduce((a, b) => a + b, 0)} in all, at most ${max} in one hour` });
+  svg.append(s("line", { class: "rate-axis", x1: 0, x2: W, y1: H - bottom, y2: H - bottom }));
+  counts.forEach((n, i) => {
+    const bh = ((H - top - bottom) * n) / max;
+    svg.append(s("rect", { class: "rate-bar", x: i * bw + 1, width: bw - 2, y: H - bottom - bh,
+      height: Math.max(n ? 1 : 0, bh), "data-count": n },
+    s("title", {}, `${HOURS - 1 - i === 0 ? "this hour" : `${HOURS - 1 - i}h ago`}: ${n}`)));
+  });
+  for (const [i, label] of [[0, `${HOURS}h ago`], [HOURS / 2, `${HOURS / 2}h ago`], [HOURS - 1, "now"]]) {
+    svg.append(s("text", { class: "rate-label", x: i * bw + (i === HOURS - 1 ? bw : 0), y: H - 5,
+      "text-anchor": i === 0 ? "start" : i === HOURS - 1 ? "end" : "middle" }, label));
+  }
+  svg.append(s("text", { class: "rate-label", x: 2, y: top + 2 }, `max ${max}/h`));
+  return svg;
+}
+
+function statsPanel(ctx, trigger, close) {
+  const host = h("section", { class: "stats-panel", "aria-label": `Statistics of ${trigger.id}`,
+    "data-trigger-id": trigger.id }, h("p", { class: "loading" }, "Loading statistics…"));
+  const since = new Date(Date.now() - HOURS * 3600e3).toISOString();
+  Promise.all([
+    api.get(`/v1/event-triggers/${encodeURIComponent(trigger.id)}/stats`, null, ctx.signal),
+    listAll("/v1/executions", { trigger_id: trigger.id, since }, 2000, ctx.signal),
+    api.get("/v1/events", { filtered_by: trigger.id, limit: 10 }, ctx.signal).then((p) => p.items),
+  ]).then(([st, runs, filtered]) => {
+    const decisions = st.decisions || {};
+    const suppressed = Object.entries(st.suppressed || {});
+    const count = (k) => String(decisions[k] || 0);
+    replace(host,
+      h("h4", {}, `Statistics of ${trigger.name || trigger.id}`),
+      h("dl", { class: "stat-grid" },
+        [["fired", count("fired")], ["filtered out", count("filtered")],
+          ["suppressed", count("suppressed")], ["disabled", count("disabled")],
+          ["last minute", String((st.rate || {}).last_minute || 0)],
+          ["last hour", String((st.rate || {}).last_hour || 0)]].map(([k, v]) =>
+          h("div", { class: "stat", "data-stat": k }, h("dt", {}, k), h("dd", {}, v)))),
+      h("p", { class: "hint" }, "Filtered-out events are counted since the server started; " +
+        "the other decisions are counted from the store."),
+      suppressed.length ? h("p", {}, "Suppressed by reason: ", suppressed.map(([reason, n], i) =>
+        [i ? ", " : "", code(reason), ` ${n}`])) : h("p", { class: "muted" }, "Nothing suppressed."),
+      h("p", { class: "muted" }, "Last fired ", timeEl(st.last_fired_at), "."),
+      h("h4", {}, "Executions started per hour"), rateChart(runs.map((x) => x.created_at)),
+      h("h4", {}, "Recent filtered-out events"),
+      filtered.length ? h("ul", { class: "plain filtered-events" }, filtered.map((ev) => h("li", {},
+        h("a", { href: `#/events/${encodeURIComponent(ev.event_id)}` }, code(ev.event_id)), " ",
+        h("span", { class: "muted" }, fmtTime(ev.received_at || ev.timestamp)))))
+        : h("p", { class: "muted" }, "None recently."),
+      h("p", {}, h("a", { href: `#/events?event_type=${encodeURIComponent(trigger.event_type)}&started_nothing=true` },
+        `All ${trigger.event_type} events that started nothing`)),
+      h("div", { class: "form-actions" }, button("Close", { onclick: close })));
+  }, (err) => {
+    if (err && err.name === "AbortError") return;
+    replace(host, h("p", { class: "err-text" }, err.message), button("Close", { onclick: close }));
+  });
+  return host;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,21 +588,30 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
       h("td", { colspan: "6" }, h("div", { class: "detail-host" })));
     const test = button("Test", { class: "btn btn-small", "aria-expanded": "false",
       "aria-label": `Test trigger ${t.id}` });
-    test.addEventListener("click", () => {
-      const open = detail.hidden;
-      detail.hidden = !open;
-      test.setAttribute("aria-expanded", String(open));
+    const stats = button("Stats", { class: "btn btn-small", "aria-expanded": "false",
+      "aria-label": `Statistics of trigger ${t.id}` });
+    let shown = null;
+    const toggleDetail = (which, btn, make) => {
       const host = detail.querySelector(".detail-host");
-      if (open) {
-        replace(host, testPanel(t, types, () => {
-          detail.hidden = true;
-          test.setAttribute("aria-expanded", "false");
-          test.focus();
-        }));
-      } else {
+      for (const b of [test, stats]) b.setAttribute("aria-expanded", "false");
+      if (shown === which) {
+        shown = null;
+        detail.hidden = true;
         clear(host);
+        return;
       }
-    });
+      shown = which;
+      detail.hidden = false;
+      btn.setAttribute("aria-expanded", "true");
+      replace(host, make(() => {
+        shown = null;
+        detail.hidden = true;
+        btn.setAttribute("aria-expanded", "false");
+        btn.focus();
+      }));
+    };
+    test.addEventListener("click", () => toggleDetail("test", test, (close) => testPanel(t, types, close)));
+    stats.addEventListener("click", () => toggleDetail("stats", stats, (close) => statsPanel(ctx, t, close)));
     const edit = button("Edit", { class: "btn btn-small", "aria-label": `Edit trigger ${t.id}`,
       onclick: () => openForm(t) });
     const del = button("Delete", { class: "btn btn-small btn-danger-ghost",
@@ -375,7 +642,8 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
     const hasFilter = t.filter && Object.keys(t.filter).length;
     const tr = h("tr", { "data-trigger-id": t.id, "data-enabled": String(t.enabled) },
       h("td", {}, h("span", { class: "strong" }, t.event_type),
-        h("div", { class: "sub" }, code(t.id)), t.name ? h("div", { class: "sub" }, t.name) : null),
+        t.name ? h("div", { class: "trigger-name" }, t.name) : null,
+        h("div", { class: "sub" }, code(t.id))),
       h("td", { class: "filter-cell" }, hasFilter ? code(compact(t.filter))
         : h("span", { class: "muted" }, "none — every event"),
         t.flow && Object.keys(t.flow).length
@@ -386,7 +654,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
         h("label", { for: toggleId }, h("span", { class: "sr-only" }, `Enabled ${t.id}`), state))),
       h("td", { class: "num" }, String(t.fire_count ?? 0)),
       h("td", {}, timeEl(t.last_fired_at)),
-      h("td", { class: "actions" }, test, edit, del));
+      h("td", { class: "actions" }, test, stats, edit, del));
     return [tr, detail];
   }
 
@@ -396,7 +664,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
         "pipeline when an event happens."));
       return;
     }
-    replace(listHost, h("div", { class: "table-wrap" }, h("table", { class: "table triggers" },
+    replace(listHost, h("div", { class: "table-wrap" }, h("table", { class: "table table-cards triggers" },
       h("caption", { class: "sr-only" }, "Event triggers"),
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, "Event type"), h("th", { scope: "col" }, "Filter"),
