@@ -32,6 +32,12 @@ class Settings:
     catalogue_poll_seconds: float = 0.5  # bound on how stale another process's change can be
     heartbeat_seconds: float = 5.0  # processes record that they are alive this often
     run_workers: bool = True  # False: an API node that runs no steps (bud serve --no-workers)
+    nats_url: str | None = None  # NATS JetStream: platform events in, lifecycle events out
+    nats_subject: str = "platform.events.>"
+    nats_stream: str = "BUD_EVENTS"  # created for nats_subject when no stream holds it
+    nats_consumer: str = "bud-ingest"  # the durable consumer all API nodes share
+    nats_dead_letter_subject: str = "bud.dead_letter"
+    nats_egress_subject: str | None = None  # execution.<status> published to <subject>.<status>
     health_probe_seconds: float = 15.0
     max_chain_depth: int = 8
     breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped

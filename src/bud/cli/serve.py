@@ -58,6 +58,20 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, show_default="16", help="Concurrent steps per process.")
     ] = None,
+    nats_url: Annotated[
+        str | None,
+        typer.Option("--nats-url", help="Consume platform events from NATS JetStream."),
+    ] = None,
+    nats_subject: Annotated[
+        str | None,
+        typer.Option(
+            "--nats-subject", show_default="platform.events.>", help="Subjects to consume."
+        ),
+    ] = None,
+    nats_egress_subject: Annotated[
+        str | None,
+        typer.Option("--nats-egress-subject", help="Publish execution.<status> events here."),
+    ] = None,
     no_workers: Annotated[
         bool,
         typer.Option("--no-workers", help="An API node: run no steps (bud worker runs them)."),
@@ -85,6 +99,9 @@ def serve(
             demo=True if demo else None,
             workers=workers,
             run_workers=False if no_workers else None,
+            nats_url=nats_url,
+            nats_subject=nats_subject,
+            nats_egress_subject=nats_egress_subject,
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         fail(f"cannot load settings: {exc}")

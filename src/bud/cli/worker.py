@@ -27,6 +27,13 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve /metrics on this loopback port.")
     ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option("--nats-url", help="NATS, for --nats-egress-subject.")
+    ] = None,
+    nats_egress_subject: Annotated[
+        str | None,
+        typer.Option("--nats-egress-subject", help="Publish execution.<status> events here."),
+    ] = None,
     grace: Annotated[
         float,
         typer.Option("--grace", help="Seconds running steps get to finish on SIGTERM."),
@@ -43,7 +50,13 @@ def worker(
     from bud.settings import Settings
 
     try:
-        settings = Settings.load(config, database_url=database_url, workers=concurrency)
+        settings = Settings.load(
+            config,
+            database_url=database_url,
+            workers=concurrency,
+            nats_url=nats_url,
+            nats_egress_subject=nats_egress_subject,
+        )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         fail(f"cannot load settings: {exc}")
     url = settings.database_url or ""

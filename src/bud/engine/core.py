@@ -189,7 +189,7 @@ class Engine:
             )
         self.metrics.executions.labels("cancelled").inc()
         self.signals.closed(execution_id)
-        await self.signals.finished()
+        await self.signals.finished(execution_id, "cancelled")
 
     async def retry(self, execution_id: str, *, from_step: str | None = None) -> None:
         """Resume a failed or cancelled execution where it stopped; with ``from_step``, run

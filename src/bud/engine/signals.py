@@ -14,13 +14,21 @@ class Signals:
         self.work = asyncio.Event()
         self._finished = asyncio.Condition()
         self._closed: list[Callable[[str], None]] = []
+        self._done: list[Callable[[str, str], None]] = []
 
     def wake(self) -> None:
         self.work.set()
 
-    async def finished(self) -> None:
+    async def finished(self, execution_id: str | None = None, status: str | None = None) -> None:
+        """An execution ended (``status``: succeeded, failed, cancelled)."""
+        if execution_id is not None and status is not None:
+            for listener in self._done:
+                listener(execution_id, status)
         async with self._finished:
             self._finished.notify_all()
+
+    def on_finished(self, listener: Callable[[str, str], None]) -> None:
+        self._done.append(listener)
 
     async def wait_finished(self, timeout: float = 0.5) -> None:
         """Wait until some execution finishes (for waiters polling the store)."""

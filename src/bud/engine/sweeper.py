@@ -81,5 +81,4 @@ class Sweeper:
         for execution_id in closed:
             self.metrics.executions.labels("failed").inc()
             self.signals.closed(execution_id)
-        if closed:
-            await self.signals.finished()
+            await self.signals.finished(execution_id, "failed")

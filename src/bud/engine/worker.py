@@ -448,7 +448,7 @@ class Worker:
             self.metrics.executions.labels(final).inc()
             if final == "failed":
                 self.cancel_local(execution_id)
-            await self.signals.finished()
+            await self.signals.finished(execution_id, final)
         self.signals.wake()
 
     async def _heartbeat(

@@ -62,6 +62,7 @@ class Bud:
         self.config = ConfigService(self.engine)
         self.insights = InsightService(self.engine)
         self._lock: IO[Any] | None = None
+        self.nats: Any = None  # bud.nats.NatsBridge when nats_url is set
 
     @property
     def embedded(self) -> bool:
@@ -91,8 +92,21 @@ class Bud:
         await self.engine.start()
         if self.engine.run_workers:
             self.platform.start_probing(self.settings.health_probe_seconds)
+        if self.settings.nats_url:
+            from bud.nats import NatsBridge
+
+            self.nats = NatsBridge(
+                self.settings,
+                self.engine.ingestor,
+                self.engine.signals,
+                self.repo,
+                consume=self.engine.kind == "serve",
+            )
+            await self.nats.start()
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self.nats is not None:
+            await self.nats.stop()
         await self.platform.stop()
         await self.engine.stop(grace)
         await self.repo.close()

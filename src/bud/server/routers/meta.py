@@ -24,6 +24,7 @@ async def healthz(bud: BudDep) -> Json:
             "status": "ok",
             "store": bud.repo.dialect,
             "processes": processes,
+            "nats": await bud.nats.lag() if bud.nats is not None else None,
             "triggers": len(bud.engine.catalogue.matcher),
             "worker": bud.engine.worker_id,
         }

@@ -487,8 +487,8 @@ function statsPanel(ctx, trigger, close) {
           ["last minute", String((st.rate || {}).last_minute || 0)],
           ["last hour", String((st.rate || {}).last_hour || 0)]].map(([k, v]) =>
           h("div", { class: "stat", "data-stat": k }, h("dt", {}, k), h("dd", {}, v)))),
-      h("p", { class: "hint" }, "Filtered-out events are counted since the server started; " +
-        "the other decisions are counted from the store."),
+      h("p", { class: "hint" }, "Counted from the store: the same whichever server answers " +
+        "(filtered-out events: those whose decision was explained)."),
       suppressed.length ? h("p", {}, "Suppressed by reason: ", suppressed.map(([reason, n], i) =>
         [i ? ", " : "", code(reason), ` ${n}`])) : h("p", { class: "muted" }, "Nothing suppressed."),
       h("p", { class: "muted" }, "Last fired ", timeEl(st.last_fired_at), "."),
