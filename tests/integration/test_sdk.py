@@ -7,7 +7,6 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ LOG_ONLY = {
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
     base = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
-    return replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def client(tmp_path: Path) -> Iterator[BudClient]:
     """The sync SDK over a Starlette TestClient (the lifespan starts the engine)."""
     from bud.server.app import create_app
 
-    app = create_app(_settings(tmp_path))
+    app = create_app(_settings(tmp_path), check_responses=True)
     with TestClient(app) as http, BudClient(http_client=http) as sdk:
         yield sdk
 
@@ -519,7 +518,7 @@ def test_error_body_mapping_without_a_server() -> None:
 def test_api_keys_are_enforced(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(_settings(tmp_path, api_keys=("k-1",)))
+    app = create_app(_settings(tmp_path, api_keys=("k-1",)), check_responses=True)
     with TestClient(app) as http:
         with BudClient(http_client=http, api_key="wrong") as sdk:
             assert sdk.health()["status"] == "ok"  # /healthz is open
@@ -649,7 +648,7 @@ def test_on_each_store_backend(app_client: BudClient) -> None:
 async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(_settings(tmp_path))
+    app = create_app(_settings(tmp_path), check_responses=True)
     async with (
         app.router.lifespan_context(app),
         AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
