@@ -9,8 +9,9 @@ Rules (docs/api.md):
   answer (``bud.schemas``).
 - Every operation documents the error answers it can give, all with the one envelope
   ``{"error": {"code", "message", "details"}}``: 401 on ``/v1/`` (when API keys are
-  configured), 422 when it takes input, 400 and 413 when it takes a body, 404 when its path
-  names an object, 409 where a state or an id can conflict.
+  configured), 422 when it takes a body or query parameters, 400 and 413 when it takes a
+  body, 404 when its path names an object that must exist (not on PUT, which sets it), 409
+  where a state or an id can conflict.
 - ``/v1/`` operations carry the API-key security scheme (``X-API-Key`` or a Bearer token).
 
 Handlers answer with pre-encoded JSON (``responses.Json``), so FastAPI does not check them
@@ -51,7 +52,6 @@ CONFLICTS = {
     "pipelines_create",
     "event_triggers_create",
     "event_types_register",
-    "models_add",
     "clusters_create",
     "executions_cancel",
     "executions_retry",
@@ -147,7 +147,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
-            _add_errors(path, op)
+            _add_errors(path, method, op)
     app.openapi_schema = doc
     return doc
 
@@ -161,7 +161,7 @@ def _error(status: int) -> dict[str, Any]:
     }
 
 
-def _add_errors(path: str, op: dict[str, Any]) -> None:
+def _add_errors(path: str, method: str, op: dict[str, Any]) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
     params = op.get("parameters", [])
     statuses: set[int] = set()
@@ -170,12 +170,12 @@ def _add_errors(path: str, op: dict[str, Any]) -> None:
         op["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}, {}]
     else:
         op["security"] = []
-    if params or "requestBody" in op:
+    if "requestBody" in op or any(p.get("in") == "query" for p in params):
         statuses.add(422)
     if "requestBody" in op:
         statuses |= {400, 413}
-    if any(p.get("in") == "path" for p in params):
-        statuses.add(404)
+    if method != "put" and any(p.get("in") == "path" for p in params):
+        statuses.add(404)  # a PUT sets the object its path names: it need not exist
     if op.get("operationId") in CONFLICTS:
         statuses.add(409)
     responses.pop("422", None)
