@@ -92,9 +92,7 @@ def test_operation_ids_are_the_sdk_calls(doc: dict[str, Any]) -> None:
         call = SDK_SPELLING.get(op_id)
         if call is None:
             resource = next(
-                r
-                for r in sorted(vars(client), key=len, reverse=True)
-                if op_id.startswith(r + "_")
+                r for r in sorted(vars(client), key=len, reverse=True) if op_id.startswith(r + "_")
             )
             call = f"{resource}.{op_id[len(resource) + 1 :]}"
         target: Any = client
@@ -182,7 +180,9 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
         assert answer.is_success, f"{op_id}: {answer.status_code} {answer.text[:300]}"
         check(doc, op, answer)
         called.add(op_id)
-        return answer.json() if answer.content and "json" in answer.headers["content-type"] else None
+        return (
+            answer.json() if answer.content and "json" in answer.headers["content-type"] else None
+        )
 
     model_added = _example(http, "model.added")
     call("health")

@@ -14,6 +14,7 @@ from bud.errors import NotFoundError
 
 __all__ = ["DEMO_CLUSTER", "DEMO_PIPELINES", "load_demo"]
 
+
 def load_demo(client: BudClient) -> dict[str, Any]:
     """Create what is missing of the demo; idempotent (matches pipelines by name).
 

@@ -38,8 +38,7 @@ __all__ = ["CheckedRoute", "ResponseContractError", "build_openapi", "operation_
 
 ERROR_TEXT = {
     400: "The request body is not readable JSON (`bad_request`).",
-    401: "API keys are configured and the request carries none that is valid "
-    "(`unauthenticated`).",
+    401: "API keys are configured and the request carries none that is valid (`unauthenticated`).",
     404: "No object with that id or name (`not_found`).",
     409: "The object's state or id conflicts with the request (`conflict`).",
     413: "The request body or an event's data is over its size limit (`payload_too_large`).",
@@ -101,7 +100,7 @@ class CheckedRoute(APIRoute):
 
 
 def _check(route: APIRoute, adapter: TypeAdapter[Any] | None, response: Response) -> None:
-    where = f"{route.name} ({', '.join(sorted(route.methods))} {route.path})"
+    where = f"{route.name} ({', '.join(sorted(route.methods or ()))} {route.path})"
     if not 200 <= response.status_code < 300:
         return
     documented = {route.status_code or 200} | {
@@ -155,9 +154,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
 def _error(status: int) -> dict[str, Any]:
     return {
         "description": ERROR_TEXT[status],
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
-        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
     }
 
 

@@ -47,9 +47,7 @@ async def executions_get(execution_id: str, bud: BudDep) -> Json:
     return Json(await bud.executions.get(execution_id))
 
 
-@router.get(
-    "/v1/executions/{execution_id}/attempts", response_model=schemas.Items[schemas.Attempt]
-)
+@router.get("/v1/executions/{execution_id}/attempts", response_model=schemas.Items[schemas.Attempt])
 async def executions_attempts(execution_id: str, bud: BudDep) -> Json:
     """Every attempt of every step of an execution, oldest first."""
     return Json(await bud.executions.attempts(execution_id))
