@@ -3,7 +3,8 @@
 ``bud serve --demo`` loads them in process, through the services, once the core has started
 (``load``); ``bud demo`` loads the same definitions into any server through the SDK
 (``bud.cli.demo``). Loading is idempotent: pipelines are matched by name, the cluster by id,
-a pipeline's trigger by event type.
+a pipeline's trigger by event type. The auto-deploy pipeline and its trigger get the ids the
+product document's examples name, ``pipe_abc123`` and ``trig_xyz789`` (unless taken).
 
 On a demo server the demo also recognises its own examples: creating one of these pipelines
 again, by the same name with the same definition, answers the loaded pipeline instead of a
@@ -18,7 +19,7 @@ import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bud.errors import NotFoundError
+from bud.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from bud.services import Bud
@@ -36,6 +37,7 @@ DEMO_CLUSTER: dict[str, Any] = {
 # The definitions and trigger filters exactly as the product document shows them.
 DEMO_PIPELINES: list[dict[str, Any]] = [
     {
+        "id": "pipe_abc123",  # the ids the product document's examples name
         "name": "Auto-Deploy New Models",
         "description": "Deploys Hugging Face models registered with auto_deploy to cluster_prod.",
         "definition": {
@@ -67,6 +69,7 @@ DEMO_PIPELINES: list[dict[str, Any]] = [
             ]
         },
         "trigger": {
+            "id": "trig_xyz789",
             "name": "Hugging Face models marked auto_deploy",
             "event_type": "model.added",
             "filter": {"model_source": "hugging_face", "auto_deploy": True},
@@ -190,21 +193,24 @@ async def load(core: Bud, inbox_url: str | None = None) -> dict[str, Any]:
             pipeline = named[0]
             existing.append(f"pipeline {pipeline['id']} ({name})")
         else:
-            pipeline = await core.pipelines.create(
-                name, copy.deepcopy(spec["definition"]), spec["description"]
-            )
+            try:  # with the document's id, unless something else has it
+                pipeline = await core.pipelines.create(
+                    name, copy.deepcopy(spec["definition"]), spec["description"], spec.get("id")
+                )
+            except ConflictError:
+                pipeline = await core.pipelines.create(
+                    name, copy.deepcopy(spec["definition"]), spec["description"]
+                )
             created.append(f"pipeline {pipeline['id']} ({name})")
         pipelines[name] = pipeline["id"]
         want = spec["trigger"]
         trigger = await _trigger_of(core, pipeline["id"], want["event_type"], None)
         if trigger is None:
-            trigger = await core.triggers.create(
-                pipeline["id"],
-                want["event_type"],
-                copy.deepcopy(want["filter"]),
-                True,
-                want["name"],
-            )
+            args = (pipeline["id"], want["event_type"], copy.deepcopy(want["filter"]), True)
+            try:
+                trigger = await core.triggers.create(*args, want["name"], None, want.get("id"))
+            except ConflictError:
+                trigger = await core.triggers.create(*args, want["name"])
             created.append(f"trigger {trigger['id']} ({want['event_type']} → {name})")
         else:
             existing.append(f"trigger {trigger['id']} ({trigger['event_type']} → {name})")

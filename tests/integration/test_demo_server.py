@@ -56,6 +56,7 @@ def test_the_demo_is_loaded_before_the_first_request(client: BudClient) -> None:
     assert auto.definition == AUTO_DEPLOY["definition"]
     (trigger,) = client.event_triggers.list(pipeline_id=auto.id)
     assert (trigger.event_type, trigger.filter) == ("model.added", AUTO_DEPLOY["trigger"]["filter"])
+    assert (auto.id, trigger.id) == ("pipe_abc123", "trig_xyz789")  # the document's ids
     assert client.clusters.get("cluster_prod").environment == "production"
     (slack,) = [c for c in client.channels.list() if c.name == "slack"]
     assert slack.config["url"] == "http://127.0.0.1:18234/demo/slack"
