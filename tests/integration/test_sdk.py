@@ -265,6 +265,34 @@ def test_test_events_and_trigger_test_fire_nothing(client: BudClient) -> None:
     assert client.event_triggers.get(trigger.id).fire_count == 0
 
 
+def test_a_trigger_test_takes_a_partial_event_and_warns(client: BudClient) -> None:
+    pipeline = client.pipelines.create(name="p", definition=LOG_ONLY)
+    trigger = client.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "hugging_face", "auto_deploy": True}
+    )
+    # Only the fields the filter reads: model_id, which the schema requires, is missing.
+    partial = client.event_triggers.test(
+        trigger.id, {"model_source": "hugging_face", "auto_deploy": True}
+    )
+    assert (partial.matched, partial.would_fire) == (True, True)
+    assert partial.warnings == [
+        "event.data: 'model_id' is a required property (schema of model.added)"
+    ]
+    wrong_type = client.event_triggers.test(
+        trigger.id, {"data": {**_model_added_data(auto_deploy=True), "model_name": 7}}
+    )
+    assert wrong_type.warnings == [
+        "event.data.model_name: 7 is not of type 'string' (schema of model.added)"
+    ]
+    assert client.event_triggers.test(trigger.id, _model_added_data()).warnings == []
+    # The envelope is still checked.
+    with pytest.raises(ValidationError) as info:
+        client.event_triggers.test(trigger.id, {"event_type": "no.such", "data": {}})
+    assert info.value.details["path"] == "event.event_type"
+    with pytest.raises(ValidationError, match="timestamp"):
+        client.event_triggers.test(trigger.id, {"data": {}, "timestamp": "yesterday"})
+
+
 def _leaves(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "children" not in node:
         return {str(node.get("path")): node}
