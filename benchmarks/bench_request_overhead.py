@@ -48,17 +48,18 @@ async def per_request_us(app: Any, n: int = 50_000) -> float:
     return best * 1e6
 
 
-async def main() -> None:
+async def main(sink: Any) -> None:
     base = await per_request_us(bare)
     print(f"bare ASGI app: {base:.1f} µs per request")
     for level, fmt in (("warning", "text"), ("info", "text"), ("info", "json")):
         configure(level, fmt)
         handler = logging.getLogger().handlers[0]
         assert isinstance(handler, logging.StreamHandler)
-        handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
+        handler.setStream(sink)
         wrapped = await per_request_us(RequestContext(bare))
         print(f"RequestContext, log level {level}, {fmt}: +{wrapped - base:.1f} µs per request")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with open(os.devnull, "w") as devnull:
+        asyncio.run(main(devnull))
