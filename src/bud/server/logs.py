@@ -127,19 +127,22 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                path = scope.get("path", "")
-                access_log.info(
-                    "%s %s %s %.2fms",
-                    scope.get("method", ""),
-                    path,
-                    status,
-                    duration_ms,
-                    extra={
-                        "method": scope.get("method", ""),
-                        "path": path,
-                        "status": status,
-                        "duration_ms": duration_ms,
-                    },
-                )
+                _access(scope, status, round((time.perf_counter() - started) * 1000, 2))
             request_id.reset(token)
+
+
+def _access(scope: Scope, status: int, duration_ms: float) -> None:
+    method, path = scope.get("method", ""), scope.get("path", "")
+    # makeRecord + handle is what ``info()`` does, less the search for the caller's frame
+    # (always this function), which is a fifth of the cost of a line on the request path.
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %s %.2fms",
+        (method, path, status, duration_ms),
+        None,
+        extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms},
+    )
+    access_log.handle(record)
