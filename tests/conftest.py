@@ -99,7 +99,7 @@ def app_client(settings: Settings, store_url: str) -> Iterator[Any]:
     from bud.client import BudClient
     from bud.server.app import create_app
 
-    app = create_app(_with_db(settings, store_url))
+    app = create_app(_with_db(settings, store_url), check_responses=True)
     with (
         TestClient(app) as http,
         BudClient(base_url="http://testserver", http_client=http) as client,
@@ -109,6 +109,4 @@ def app_client(settings: Settings, store_url: str) -> Iterator[Any]:
 
 
 def _with_db(settings: Settings, url: str) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, database_url=url)
+    return settings.model_copy(update={"database_url": url})

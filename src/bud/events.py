@@ -308,3 +308,36 @@ def normalize_event(
         "test": bool(raw.get("test", False)),
     }
     return envelope
+
+
+# Test events and dry runs take partial events (issue 12).
+def normalize_partial_event(
+    raw: Any,
+    types: Mapping[str, EventType],
+    *,
+    where: str = "event",
+    max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    default_source: str = "api",
+) -> tuple[dict[str, Any], list[str]]:
+    """Like ``normalize_event``, but a mismatch of ``data`` with its type's schema is no
+    refusal: every one is returned as a warning beside the envelope. The envelope itself
+    (type, id, timestamp, source, size) is still checked."""
+    event_type = raw.get("event_type") if isinstance(raw, Mapping) else None
+    etype = types.get(event_type) if isinstance(event_type, str) else None
+    if etype is None or not etype.schema:
+        return normalize_event(
+            raw, types, where=where, max_bytes=max_bytes, default_source=default_source
+        ), []
+    lenient = {**types, etype.name: EventType(etype.name, etype.description, {}, etype.builtin)}
+    envelope = normalize_event(
+        raw, lenient, where=where, max_bytes=max_bytes, default_source=default_source
+    )
+    warnings = []
+    for error in sorted(
+        etype.validator().iter_errors(envelope["data"]),
+        key=lambda e: ([str(p) for p in e.absolute_path], e.message),
+    ):
+        loc = ".".join(str(p) for p in error.absolute_path)
+        path = f"{where}.data" + (f".{loc}" if loc else "")
+        warnings.append(f"{path}: {error.message} (schema of {etype.name})")
+    return envelope, warnings

@@ -18,8 +18,37 @@ class Resource(BaseModel):
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
     items: list[T]
     next_cursor: str | None = None
+
+
+class Items(BaseModel, Generic[T]):
+    """A whole list in one answer (short lists that are never paged)."""
+
+    items: list[T]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, validation_error")
+    message: str = Field(description="names the problem and where it is")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="e.g. {'path': 'steps[1].depends_on'}"
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the server answers: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorBody
+
+
+class Health(Resource):
+    status: str
+    store: str
+    triggers: int
+    worker: str | None = None
 
 
 class EventType(Resource):
@@ -79,6 +108,14 @@ class Pipeline(Resource):
     warnings: list[str] = Field(default_factory=list)
 
 
+class PipelineVersion(Resource):
+    pipeline_id: str
+    version: int
+    name: str
+    definition: dict[str, Any]
+    created_at: str
+
+
 class ValidationResult(Resource):
     valid: bool
     errors: list[dict[str, Any]] = Field(default_factory=list)
@@ -110,6 +147,8 @@ class TriggerTest(Resource):
     would_fire: bool
     summary: str
     verdict: dict[str, Any]
+    # The test event's mismatches with its type's schema (the test still answers).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class DryRunStep(Resource):
@@ -126,6 +165,8 @@ class DryRunResult(Resource):
     pipeline_id: str
     version: int
     steps: list[DryRunStep]
+    # The event's mismatches with its type's schema (the dry run still renders).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class BacktestResult(Resource):
@@ -270,3 +311,7 @@ class Channel(Resource):
 class Secret(Resource):
     name: str
     updated_at: str | None = None
+
+
+class DemoAck(Resource):
+    ok: bool

@@ -1,21 +1,39 @@
-"""Server settings: defaults, then a config file, then ``BUD_*`` environment variables."""
+"""Server settings: defaults, then a config file, then ``BUD_*`` environment variables.
+
+``Settings`` is a pydantic-settings model: every value is validated when the server starts,
+an unknown key in the config file is refused (``api_key:`` for ``api_keys:``), and a bad
+value is refused with the name it came in under (``BUD_WORKERS: 'abc' is not an integer``).
+``Settings(...)`` takes only what it is given; ``Settings.load`` layers the file, the
+environment and command-line overrides. Copies are made with ``model_copy(update=...)``.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pydantic
 import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
-@dataclass(frozen=True)
-class Settings:
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value it cannot take; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUD_", extra="forbid", frozen=True)
+
     host: str = "127.0.0.1"
-    port: int = 8010
+    port: int = Field(8010, ge=0, le=65535)
     data_dir: Path = Path(".bud")
     database_url: str | None = None  # default: sqlite file under data_dir
     api_keys: tuple[str, ...] = ()
@@ -23,14 +41,14 @@ class Settings:
     webhook_url: str | None = None
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://... for implicit TLS
     smtp_from: str = "bud@localhost"
-    max_event_bytes: int = 256 * 1024
-    max_request_bytes: int = 8 * 1024 * 1024
-    max_batch_events: int = 5000
-    workers: int = 16  # concurrent steps per worker process
-    lease_seconds: float = 30.0
-    poll_seconds: float = 1.0
-    catalogue_poll_seconds: float = 0.5  # bound on how stale another process's change can be
-    heartbeat_seconds: float = 5.0  # processes record that they are alive this often
+    max_event_bytes: int = Field(256 * 1024, ge=1)
+    max_request_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    max_batch_events: int = Field(5000, ge=1)
+    workers: int = Field(16, ge=0)  # concurrent steps per worker process
+    lease_seconds: float = Field(30.0, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+    catalogue_poll_seconds: float = Field(0.5, gt=0)  # the bound on another process's change
+    heartbeat_seconds: float = Field(5.0, gt=0)  # processes record that they are alive
     run_workers: bool = True  # False: an API node that runs no steps (bud serve --no-workers)
     nats_url: str | None = None  # NATS JetStream: platform events in, lifecycle events out
     nats_subject: str = "platform.events.>"
@@ -38,13 +56,40 @@ class Settings:
     nats_consumer: str = "bud-ingest"  # the durable consumer all API nodes share
     nats_dead_letter_subject: str = "bud.dead_letter"
     nats_egress_subject: str | None = None  # execution.<status> published to <subject>.<status>
-    health_probe_seconds: float = 15.0
-    max_chain_depth: int = 8
-    breaker_max_fires: int = 600  # a trigger firing more often than this per window is tripped
-    breaker_window_seconds: float = 60.0
-    max_non_fired_decisions: int = 25  # filtered/disabled triggers explained per event
-    secrets: dict[str, str] = field(default_factory=dict)
+    health_probe_seconds: float = Field(15.0, gt=0)
+    max_chain_depth: int = Field(8, ge=0)
+    breaker_max_fires: int = Field(600, ge=1)  # a trigger firing more often per window trips
+    breaker_window_seconds: float = Field(60.0, gt=0)
+    max_non_fired_decisions: int = Field(25, ge=0)  # filtered/disabled triggers per event
+    secrets: dict[str, str] = Field(default_factory=dict)
     demo: bool = False
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "text"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the caller gives: ``load`` layers the file and the environment itself,
+        # so that it knows where each value came from when one is refused.
+        return (init_settings,)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def effective_database_url(self) -> str:
@@ -73,45 +118,74 @@ class Settings:
         env: dict[str, str] | None = None,
         **overrides: Any,
     ) -> Settings:
+        """Defaults, then the config file (or ``BUD_CONFIG``), then ``BUD_*``, then overrides.
+
+        Raises SettingsError naming the setting (``BUD_WORKERS``, ``config.yaml: workers``,
+        ``--workers``) for an unknown key or a value it cannot take.
+        """
         env = dict(os.environ if env is None else env)
+        names = set(cls.model_fields)
         values: dict[str, Any] = {}
+        origin: dict[str, str] = {}
         path = config_file or env.get("BUD_CONFIG")
         if path:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
             if not isinstance(loaded, dict):
-                raise ValueError(f"config file {path} must hold a mapping")
-            values.update(loaded)
-        names = {f.name: f for f in fields(cls)}
+                raise SettingsError(f"config file {path} must hold a mapping of settings")
+            for key, value in loaded.items():
+                if key not in names:
+                    raise SettingsError(f"config file {path}: {_unknown(str(key), names)}")
+                values[key] = value
+                origin[key] = f"{path}: {key}"
         for name in names:
             key = f"BUD_{name.upper()}"
-            if key in env and env[key] != "":
+            if env.get(key):
                 values[name] = env[key]
+                origin[name] = key
         secrets = dict(values.get("secrets") or {})
         for key, value in env.items():
             if key.startswith("BUD_SECRET_"):
                 secrets[key[len("BUD_SECRET_") :].lower()] = value
         values["secrets"] = secrets
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(
-            cls(), **{k: _coerce(names[k].type, v) for k, v in values.items() if k in names}
-        )
+        for name, value in overrides.items():
+            if name not in names:
+                raise TypeError(f"Settings.load() got an unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+                origin[name] = f"--{name.replace('_', '-')}"
+        try:
+            return cls(**values)
+        except pydantic.ValidationError as exc:
+            raise SettingsError(_explain(exc, origin)) from None
 
 
-def _coerce(kind: Any, value: Any) -> Any:
-    text = str(kind)
-    if isinstance(value, str):
-        if "tuple" in text:
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        if text.startswith("int"):
-            return int(value)
-        if text.startswith("float"):
-            return float(value)
-        if text.startswith("bool"):
-            return value.lower() in ("1", "true", "yes", "on")
-        if text.startswith("Path"):
-            return Path(value)
-    if "tuple" in text and isinstance(value, list):
-        return tuple(value)
-    if text.startswith("Path") and not isinstance(value, Path):
-        return Path(str(value))
-    return value
+def _unknown(key: str, names: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(names), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown setting {key!r}{hint}; the settings are listed in docs/operations.md"
+
+
+_PHRASES = {
+    "int_parsing": "is not an integer",
+    "int_from_float": "is not an integer",
+    "int_type": "is not an integer",
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+    "bool_parsing": "is not a boolean (true or false)",
+    "bool_type": "is not a boolean (true or false)",
+}
+
+
+def _explain(exc: pydantic.ValidationError, origin: dict[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        where = origin.get(name, name)
+        value = error.get("input")
+        phrase = _PHRASES.get(error["type"])
+        if phrase is None:
+            phrase = error["msg"][0].lower() + error["msg"][1:]
+            lines.append(f"{where}: {value!r}: {phrase}")
+        else:
+            lines.append(f"{where}: {value!r} {phrase}")
+    return "; ".join(lines)

@@ -68,7 +68,7 @@ def bud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bud]:
     from bud.server.app import create_app
 
     settings = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
-    app_ = create_app(settings)
+    app_ = create_app(settings, check_responses=True)
     with TestClient(app_) as http, BudClient(http_client=http) as sdk:
         monkeypatch.setattr(
             cli_app,

@@ -136,8 +136,16 @@ def test_dry_run_input_errors(app_client: BudClient) -> None:
     with pytest.raises(ValidationError) as info:
         app_client.pipelines.dry_run(pipeline.id, event={"data": {}})
     assert info.value.details["path"] == "event.event_type"
-    with pytest.raises(ValidationError):  # the event is normalized (and validated) first
-        app_client.pipelines.dry_run(pipeline.id, event={"event_type": "model.added", "data": {}})
+    # A partial event is no refusal: the schema's complaints are warnings beside the render.
+    partial = app_client.pipelines.dry_run(
+        pipeline.id, event={"event_type": "model.added", "data": {"model_name": "m"}}
+    )
+    assert partial.warnings == [
+        "event.data: 'model_id' is a required property (schema of model.added)"
+    ]
+    with pytest.raises(ValidationError) as info:  # the envelope itself is still checked
+        app_client.pipelines.dry_run(pipeline.id, event={"event_type": "no.such", "data": {}})
+    assert info.value.details["path"] == "event.event_type"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +375,7 @@ def test_pipeline_update_warns_per_trigger(app_client: BudClient) -> None:
 async def test_async_client_mirrors_the_new_calls(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(Settings(data_dir=tmp_path / "data", poll_seconds=0.2))
+    app = create_app(Settings(data_dir=tmp_path / "data", poll_seconds=0.2), check_responses=True)
     async with (
         app.router.lifespan_context(app),
         AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,

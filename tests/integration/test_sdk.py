@@ -9,7 +9,6 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,7 +96,7 @@ LOG_ONLY = {
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
     base = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
-    return replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ def client(tmp_path: Path) -> Iterator[BudClient]:
     """The sync SDK over a Starlette TestClient (the lifespan starts the engine)."""
     from bud.server.app import create_app
 
-    app = create_app(_settings(tmp_path))
+    app = create_app(_settings(tmp_path), check_responses=True)
     with TestClient(app) as http, BudClient(http_client=http) as sdk:
         yield sdk
 
@@ -309,6 +308,34 @@ def test_test_events_and_trigger_test_fire_nothing(client: BudClient) -> None:
     assert published.test is True
     assert list(client.executions.list(pipeline_id=pipeline.id)) == []
     assert client.event_triggers.get(trigger.id).fire_count == 0
+
+
+def test_a_trigger_test_takes_a_partial_event_and_warns(client: BudClient) -> None:
+    pipeline = client.pipelines.create(name="p", definition=LOG_ONLY)
+    trigger = client.event_triggers.create(
+        pipeline.id, "model.added", filter={"model_source": "hugging_face", "auto_deploy": True}
+    )
+    # Only the fields the filter reads: model_id, which the schema requires, is missing.
+    partial = client.event_triggers.test(
+        trigger.id, {"model_source": "hugging_face", "auto_deploy": True}
+    )
+    assert (partial.matched, partial.would_fire) == (True, True)
+    assert partial.warnings == [
+        "event.data: 'model_id' is a required property (schema of model.added)"
+    ]
+    wrong_type = client.event_triggers.test(
+        trigger.id, {"data": {**_model_added_data(auto_deploy=True), "model_name": 7}}
+    )
+    assert wrong_type.warnings == [
+        "event.data.model_name: 7 is not of type 'string' (schema of model.added)"
+    ]
+    assert client.event_triggers.test(trigger.id, _model_added_data()).warnings == []
+    # The envelope is still checked.
+    with pytest.raises(ValidationError) as info:
+        client.event_triggers.test(trigger.id, {"event_type": "no.such", "data": {}})
+    assert info.value.details["path"] == "event.event_type"
+    with pytest.raises(ValidationError, match="timestamp"):
+        client.event_triggers.test(trigger.id, {"data": {}, "timestamp": "yesterday"})
 
 
 def _leaves(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -564,7 +591,7 @@ def test_error_body_mapping_without_a_server() -> None:
 def test_api_keys_are_enforced(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(_settings(tmp_path, api_keys=("k-1",)))
+    app = create_app(_settings(tmp_path, api_keys=("k-1",)), check_responses=True)
     with TestClient(app) as http:
         with BudClient(http_client=http, api_key="wrong") as sdk:
             assert sdk.health()["status"] == "ok"  # /healthz is open

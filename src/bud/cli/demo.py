@@ -1,7 +1,6 @@
-"""The demo setup: the product document's two example pipelines, their triggers, a cluster.
-
-Only the SDK is used, so the same code loads the demo into a remote server (``bud demo``)
-and into the local one (``bud serve --demo``).
+"""``bud demo``: load the demo (``bud.demo``: the product document's two example pipelines,
+their triggers, a cluster) into any server, through the SDK. ``bud serve --demo`` loads the
+same definitions in process.
 """
 
 from __future__ import annotations
@@ -10,87 +9,10 @@ import copy
 from typing import Any
 
 from bud.client import BudClient
+from bud.demo import DEMO_CLUSTER, DEMO_PIPELINES
 from bud.errors import NotFoundError
 
 __all__ = ["DEMO_CLUSTER", "DEMO_PIPELINES", "load_demo"]
-
-DEMO_CLUSTER: dict[str, Any] = {
-    "id": "cluster_prod",
-    "name": "Production",
-    "environment": "production",
-}
-
-# The definitions and trigger filters exactly as the product document shows them.
-DEMO_PIPELINES: list[dict[str, Any]] = [
-    {
-        "name": "Auto-Deploy New Models",
-        "description": "Deploys Hugging Face models registered with auto_deploy to cluster_prod.",
-        "definition": {
-            "steps": [
-                {
-                    "id": "health_check",
-                    "action": "cluster_health",
-                    "params": {"cluster_id": "cluster_prod"},
-                },
-                {
-                    "id": "deploy",
-                    "action": "deployment_create",
-                    "params": {
-                        "model_id": "{{ event.model_id }}",
-                        "cluster_id": "cluster_prod",
-                        "deployment_name": "{{ event.model_name }}-auto",
-                    },
-                    "depends_on": ["health_check"],
-                },
-                {
-                    "id": "notify",
-                    "action": "notification",
-                    "params": {
-                        "message": "Deployed {{ event.model_name }} successfully",
-                        "channel": "slack",
-                    },
-                    "depends_on": ["deploy"],
-                },
-            ]
-        },
-        "trigger": {
-            "name": "Hugging Face models marked auto_deploy",
-            "event_type": "model.added",
-            "filter": {"model_source": "hugging_face", "auto_deploy": True},
-        },
-    },
-    {
-        "name": "Deployment Failure Alerts",
-        "description": "Logs every failed deployment and alerts Slack.",
-        "definition": {
-            "steps": [
-                {
-                    "id": "log_failure",
-                    "action": "log",
-                    "params": {
-                        "message": "Deployment failed: {{ event.deployment_id }}",
-                        "level": "error",
-                    },
-                },
-                {
-                    "id": "send_alert",
-                    "action": "notification",
-                    "params": {
-                        "message": "🚨 Deployment {{ event.deployment_name }} failed: "
-                        "{{ event.error_message }}",
-                        "channel": "slack",
-                        "priority": "high",
-                    },
-                },
-            ]
-        },
-        "trigger": {
-            "name": "Every failed deployment",
-            "event_type": "deployment.failed",
-            "filter": None,
-        },
-    },
-]
 
 
 def load_demo(client: BudClient) -> dict[str, Any]:

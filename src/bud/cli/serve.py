@@ -77,18 +77,28 @@ def serve(
         typer.Option("--no-workers", help="An API node: run no steps (bud worker runs them)."),
     ] = False,
     log_level: Annotated[
-        str, typer.Option("--log-level", help="debug, info, warning or error.")
-    ] = "info",
+        str | None,
+        typer.Option("--log-level", show_default="info", help="debug, info, warning or error."),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            show_default="text",
+            help="text, or json: one JSON object per line (also BUD_LOG_FORMAT).",
+        ),
+    ] = None,
 ) -> None:
     """Run the server: REST API under /v1/, the web UI at /, /healthz and /metrics."""
     require_server_extra("serve")
-    import logging
-
     from bud.settings import Settings
 
-    level = log_level.lower()
-    if level not in LOG_LEVELS:
+    if log_level is not None and log_level.lower() not in LOG_LEVELS:
         raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    if log_format is not None and log_format.lower() not in ("text", "json"):
+        raise typer.BadParameter(
+            f"unknown log format {log_format!r}: use text or json", param_hint="--log-format"
+        )
     try:
         settings = Settings.load(
             config,
@@ -102,18 +112,16 @@ def serve(
             nats_url=nats_url,
             nats_subject=nats_subject,
             nats_egress_subject=nats_egress_subject,
+            log_level=log_level,
+            log_format=log_format,
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         fail(f"cannot load settings: {exc}")
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     from bud import server
 
     with startup_failures(debugging(ctx)):
         try:
-            server.run(settings, log_level=level)
+            server.run(settings, log_level=settings.log_level)
         except RuntimeError as exc:  # e.g. refusing a non-loopback host without API keys
             fail(str(exc))
 

@@ -22,19 +22,25 @@ def check_bind(settings: Settings) -> None:
         )
 
 
-def run(settings: Settings, *, log_level: str = "info") -> None:
+def run(settings: Settings, *, log_level: str | None = None) -> None:
+    """Serve until stopped; logs go to stderr in ``settings.log_format`` (docs/operations.md)."""
     import uvicorn
+
+    from bud.server.logs import configure
 
     check_bind(settings)
     from bud.server.routers.stream import close_streams
 
+    level = log_level or settings.log_level
+    configure(level, settings.log_format)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        log_level=log_level,
-        access_log=False,
+        log_level=level,
+        log_config=None,  # our handler and format (configure above) for uvicorn's loggers too
+        access_log=False,  # RequestContext writes the access line, with the request id
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

@@ -12,9 +12,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from bud import demo as demo_setup
 from bud.errors import BudError
 from bud.server import responses
+from bud.server.logs import RequestContext
 from bud.server.middleware import ApiKeyAuth, BodyLimit
+from bud.server.openapi import build_openapi, operation_id
 from bud.server.routers import (
     demo,
     events,
@@ -31,17 +34,29 @@ from bud.settings import Settings
 
 log = logging.getLogger("bud.server")
 
+DESCRIPTION = """Event triggers with filters start DAG pipelines of actions.
 
-def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> FastAPI:
+Every error answers `{"error": {"code", "message", "details"}}`. When the server has API keys
+(`BUD_API_KEYS`), every `/v1/` request needs one, as `X-API-Key: <key>` or
+`Authorization: Bearer <key>`. Operation ids are the SDK's calls: `pipelines_create` is
+`client.pipelines.create`. Every answer carries an `X-Request-ID` header (the request's own,
+when it sent one)."""
+
+
+def create_app(
+    settings: Settings | None = None, *, bud: Bud | None = None, check_responses: bool = False
+) -> FastAPI:
+    """Build the app. ``check_responses``: check every success answer against its documented
+    model (the test suite turns it on; see bud.server.openapi)."""
     settings = settings or (bud.settings if bud else Settings.load())
     core = bud or Bud(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await core.start()
-        if settings.demo:
-            await _load_demo(app)
         try:
+            if settings.demo:
+                await _load_demo(core)
             yield
         finally:
             await core.stop()
@@ -50,11 +65,13 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
         title="Bud Pipelines",
         version="0.1.0",
         lifespan=lifespan,
-        description="Event triggers with filters start DAG pipelines of actions.",
+        description=DESCRIPTION,
+        generate_unique_id_function=operation_id,
         docs_url=None,  # /docs and /redoc are served by bud.web from local assets (offline)
         redoc_url=None,
     )
     app.state.bud = core
+    app.state.check_responses = check_responses
     app.add_exception_handler(BudError, responses.bud_error_handler)
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
     app.add_exception_handler(HTTPException, responses.http_error_handler)
@@ -68,6 +85,12 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     if settings.api_keys:
         app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    app.add_middleware(RequestContext)  # outermost: 401 and 413 answers get an id and a log line
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
@@ -79,39 +102,14 @@ def _mount_ui(app: FastAPI) -> None:
     mount(app)
 
 
-async def _load_demo(app: FastAPI) -> None:
-    """Load the spec's example pipelines through the SDK once the server listens."""
-    import asyncio
-
-    from bud.cli.demo import load_demo
-    from bud.client import BudClient
-    from bud.errors import TransportError
-
-    settings: Settings = app.state.bud.settings
+async def _load_demo(core: Bud) -> None:
+    """Load the demo in process, through the services; the slack channel defaults to the
+    server's own inbox."""
+    settings = core.settings
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "[::]") else settings.host
-    url = f"http://{host}:{settings.port}"
-
-    def run() -> Any:
-        with BudClient(
-            base_url=url, api_key=settings.api_keys[0] if settings.api_keys else None
-        ) as c:
-            loaded = load_demo(c)
-            if "slack" not in {channel.name for channel in c.channels.list()}:
-                # No Slack webhook configured: deliver to this server's demo inbox instead.
-                c.channels.set("slack", url=f"{url}/demo/slack")
-            return loaded
-
-    async def later() -> None:
-        for _ in range(100):  # the server starts listening only after the lifespan started
-            await asyncio.sleep(0.1)
-            try:
-                await asyncio.to_thread(run)
-                log.info("demo loaded: the spec's two example pipelines and cluster_prod")
-                return
-            except TransportError:
-                continue
-            except Exception:
-                log.exception("could not load the demo")
-                return
-
-    app.state.demo_task = asyncio.create_task(later())
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    loaded = await demo_setup.load(core, f"http://{host}:{settings.port}/demo/slack")
+    for line in loaded["created"]:
+        log.info("demo: created %s", line)
+    log.info("demo loaded: the product document's two example pipelines and cluster_prod")

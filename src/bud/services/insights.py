@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from bud.engine.core import Engine
 from bud.engine.records import envelope_from_row
 from bud.errors import NotFoundError, ValidationError
+from bud.events import normalize_partial_event
 from bud.filters import compile_filter, summarize
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
@@ -104,6 +105,20 @@ def _time(value: Any, path: str) -> float | None:
         ) from exc
 
 
+# A dry run takes a partial event; its schema mismatches become warnings.
+def _partial_event(engine: Engine, event: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    if event is None:
+        return None, []
+    if isinstance(event, dict) and "event_type" not in event:
+        raise ValidationError("event.event_type is required", details={"path": "event.event_type"})
+    return normalize_partial_event(
+        event,
+        engine.catalogue.event_types,
+        max_bytes=engine.settings.max_event_bytes,
+        default_source="dry_run",
+    )
+
+
 class InsightService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -134,7 +149,8 @@ class InsightService:
         self, pipeline_id: str, event: Any = None, params: Any = None
     ) -> dict[str, Any]:
         """Render every step against an event without storing or running anything."""
-        params, envelope = run_inputs(self.engine, params, event, source="dry_run")
+        params, _ = run_inputs(self.engine, params, None, source="dry_run")
+        envelope, warnings = _partial_event(self.engine, event)
         async with self.repo.read() as session:
             pipeline = await session.get_pipeline(pipeline_id)
             if pipeline is None:
@@ -192,7 +208,12 @@ class InsightService:
                     "depends_on": list(step.depends_on),
                 }
             )
-        return {"pipeline_id": pipeline_id, "version": pipeline["version"], "steps": steps}
+        return {
+            "pipeline_id": pipeline_id,
+            "version": pipeline["version"],
+            "steps": steps,
+            "warnings": warnings,
+        }
 
     # -- backtest ------------------------------------------------------------------------
     async def backtest(

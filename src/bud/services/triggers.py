@@ -7,7 +7,7 @@ from typing import Any
 from bud.engine.core import Engine
 from bud.engine.flow import check_flow
 from bud.errors import ConflictError, NotFoundError, ValidationError
-from bud.events import ENVELOPE_FIELDS
+from bud.events import ENVELOPE_FIELDS, normalize_partial_event
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
@@ -284,7 +284,12 @@ class TriggerService:
             raw["event_type"] = row["event_type"]
         if "data" not in raw and not set(raw) & {"event_id", "timestamp", "source"}:
             raw = {"event_type": raw.pop("event_type"), "data": raw}
-        envelope = self.engine.ingestor.normalize([raw], default_source="test")[0]
+        envelope, warnings = normalize_partial_event(
+            raw,
+            self.catalogue.event_types,
+            max_bytes=self.engine.settings.max_event_bytes,
+            default_source="test",
+        )
         verdict = compile_filter(row["filter"]).explain(envelope)
         if envelope["event_type"] != row["event_type"]:
             verdict = {
@@ -310,4 +315,5 @@ class TriggerService:
             "would_fire": matched and row["enabled"],
             "summary": summarize(verdict),
             "verdict": verdict,
+            "warnings": warnings,
         }

@@ -1,3 +1,5 @@
+"""The built-in platform: models, clusters and deployments, whose changes emit events."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +10,11 @@ from starlette.responses import Response
 
 from bud import schemas
 from bud.server.deps import BudDep
+from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
 from bud.services.common import check_limit, decode_cursor, iso_times, page
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], route_class=CheckedRoute)
 TIMES = ("created_at", "updated_at")
 
 
@@ -73,7 +76,9 @@ async def _list(
 
 
 @router.post("/v1/models", status_code=201, response_model=schemas.Model)
-async def add_model(body: ModelIn, bud: BudDep) -> Json:
+async def models_add(body: ModelIn, bud: BudDep) -> Json:
+    """Register a model; emits `model.added`, whose `data` carries the model's metadata (e.g.
+    `auto_deploy`)."""
     row = await bud.platform.add_model(
         body.name, body.source, body.uri, body.created_by, body.metadata
     )
@@ -81,28 +86,34 @@ async def add_model(body: ModelIn, bud: BudDep) -> Json:
 
 
 @router.get("/v1/models", response_model=schemas.Page[schemas.Model])
-async def list_models(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+async def models_list(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+    """Registered models."""
     return await _list(bud, "models", {}, limit, cursor)
 
 
 @router.get("/v1/models/{model_id}", response_model=schemas.Model)
-async def get_model(model_id: str, bud: BudDep) -> Json:
+async def models_get(model_id: str, bud: BudDep) -> Json:
+    """One model."""
     return Json(_out(await bud.platform.get_model(model_id)))
 
 
 @router.patch("/v1/models/{model_id}", response_model=schemas.Model)
-async def update_model(model_id: str, body: ModelPatch, bud: BudDep) -> Json:
+async def models_update(model_id: str, body: ModelPatch, bud: BudDep) -> Json:
+    """Change a model's fields or metadata (`changes`); emits `model.updated` with the changes."""
     return Json(_out(await bud.platform.update_model(model_id, body.changes)))
 
 
 @router.delete("/v1/models/{model_id}", status_code=204)
-async def delete_model(model_id: str, bud: BudDep) -> Response:
+async def models_delete(model_id: str, bud: BudDep) -> Response:
+    """Delete a model."""
     await bud.platform.delete_model(model_id)
     return Response(status_code=204)
 
 
 @router.post("/v1/clusters", status_code=201, response_model=schemas.Cluster)
-async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
+async def clusters_create(body: ClusterIn, bud: BudDep) -> Json:
+    """Create a cluster, with a chosen `id` if given (409 when taken), an environment label, a
+    status and an optional health URL that is probed."""
     row = await bud.platform.create_cluster(
         body.name, body.id, body.environment, body.status, body.health_url
     )
@@ -110,17 +121,21 @@ async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
 
 
 @router.get("/v1/clusters", response_model=schemas.Page[schemas.Cluster])
-async def list_clusters(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+async def clusters_list(bud: BudDep, limit: int | None = None, cursor: str | None = None) -> Json:
+    """Clusters with their status."""
     return await _list(bud, "clusters", {}, limit, cursor)
 
 
 @router.get("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
-async def get_cluster(cluster_id: str, bud: BudDep) -> Json:
+async def clusters_get(cluster_id: str, bud: BudDep) -> Json:
+    """One cluster."""
     return Json(_out(await bud.platform.get_cluster(cluster_id)))
 
 
 @router.patch("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
-async def update_cluster(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
+async def clusters_update(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
+    """Change a cluster; a status change to `ready` or `unhealthy` emits `cluster.ready` /
+    `cluster.unhealthy`."""
     return Json(
         _out(
             await bud.platform.update_cluster(
@@ -136,19 +151,23 @@ async def update_cluster(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Js
 
 
 @router.delete("/v1/clusters/{cluster_id}", status_code=204)
-async def delete_cluster(cluster_id: str, bud: BudDep) -> Response:
+async def clusters_delete(cluster_id: str, bud: BudDep) -> Response:
+    """Delete a cluster."""
     await bud.platform.delete_cluster(cluster_id)
     return Response(status_code=204)
 
 
 @router.post("/v1/deployments", status_code=201, response_model=schemas.Deployment)
-async def create_deployment(body: DeploymentIn, bud: BudDep) -> Json:
+async def deployments_create(body: DeploymentIn, bud: BudDep) -> Json:
+    """Deploy a model to a cluster; emits `deployment.created`, or answers status `failed` with
+    `error_message` and emits `deployment.failed` when it cannot be placed (unknown model,
+    unhealthy cluster)."""
     row = await bud.platform.create_deployment(body.model_id, body.cluster_id, body.deployment_name)
     return Json(_out(row), status_code=201)
 
 
 @router.get("/v1/deployments", response_model=schemas.Page[schemas.Deployment])
-async def list_deployments(
+async def deployments_list(
     bud: BudDep,
     model_id: str | None = None,
     cluster_id: str | None = None,
@@ -156,6 +175,7 @@ async def list_deployments(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Json:
+    """Deployments, filtered by model, cluster and status."""
     where: dict[str, Any] = {}
     if model_id:
         where["model_id"] = model_id
@@ -167,12 +187,14 @@ async def list_deployments(
 
 
 @router.get("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)
-async def get_deployment(deployment_id: str, bud: BudDep) -> Json:
+async def deployments_get(deployment_id: str, bud: BudDep) -> Json:
+    """One deployment."""
     return Json(_out(await bud.platform.get_deployment(deployment_id)))
 
 
 @router.patch("/v1/deployments/{deployment_id}", response_model=schemas.Deployment)
-async def update_deployment(deployment_id: str, body: DeploymentPatch, bud: BudDep) -> Json:
+async def deployments_update(deployment_id: str, body: DeploymentPatch, bud: BudDep) -> Json:
+    """Change a deployment's status; `failed` (with `error_message`) emits `deployment.failed`."""
     return Json(
         _out(
             await bud.platform.update_deployment(
@@ -183,6 +205,7 @@ async def update_deployment(deployment_id: str, body: DeploymentPatch, bud: BudD
 
 
 @router.delete("/v1/deployments/{deployment_id}", status_code=204)
-async def delete_deployment(deployment_id: str, bud: BudDep) -> Response:
+async def deployments_delete(deployment_id: str, bud: BudDep) -> Response:
+    """Delete a deployment."""
     await bud.platform.delete_deployment(deployment_id)
     return Response(status_code=204)

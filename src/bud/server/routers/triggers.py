@@ -1,3 +1,5 @@
+"""Event triggers: which events start which pipeline."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from bud import schemas
+from bud import demo, schemas
 from bud.server.deps import BudDep
+from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
 
-router = APIRouter(tags=["event-triggers"])
+router = APIRouter(tags=["event-triggers"], route_class=CheckedRoute)
 
 
 class TriggerIn(BaseModel):
@@ -46,8 +49,29 @@ class DraftIn(BaseModel):
     event: Any = None
 
 
-@router.post("/v1/event-triggers", status_code=201, response_model=schemas.EventTrigger)
-async def create_trigger(body: TriggerIn, bud: BudDep) -> Json:
+@router.post(
+    "/v1/event-triggers",
+    status_code=201,
+    response_model=schemas.EventTrigger,
+    responses={
+        200: {
+            "model": schemas.EventTrigger,
+            "description": "Demo mode only: this is the demo's own example trigger, already "
+            "loaded; it is answered as is and nothing is created.",
+        }
+    },
+)
+async def event_triggers_create(body: TriggerIn, bud: BudDep) -> Json:
+    """Create a trigger: every enabled trigger whose filter matches an event of its type starts one
+    execution of its pipeline. The filter is validated and compiled here (422 `invalid_filter`
+    names the clause); an unknown event type or a missing pipeline is refused. `warnings` lists
+    template references the event type lacks."""
+    if bud.settings.demo:
+        existing = await demo.existing_trigger(
+            bud, body.pipeline_id, body.event_type, body.filter, body.id
+        )
+        if existing is not None:
+            return Json(existing, status_code=200)
     return Json(
         await bud.triggers.create(
             body.pipeline_id,
@@ -74,7 +98,7 @@ async def check_trigger_draft(body: DraftIn, bud: BudDep) -> Json:
 
 
 @router.get("/v1/event-triggers", response_model=schemas.Page[schemas.EventTrigger])
-async def list_triggers(
+async def event_triggers_list(
     bud: BudDep,
     pipeline_id: str | None = None,
     event_type: str | None = None,
@@ -82,6 +106,7 @@ async def list_triggers(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Json:
+    """Triggers, filtered by pipeline, event type and enabled."""
     return Json(
         await bud.triggers.list(
             pipeline_id=pipeline_id,
@@ -94,32 +119,40 @@ async def list_triggers(
 
 
 @router.get("/v1/event-triggers/{trigger_id}", response_model=schemas.EventTrigger)
-async def get_trigger(trigger_id: str, bud: BudDep) -> Json:
+async def event_triggers_get(trigger_id: str, bud: BudDep) -> Json:
+    """One trigger with its statistics (`fire_count`, `last_fired_at`)."""
     return Json(await bud.triggers.get(trigger_id))
 
 
 @router.patch("/v1/event-triggers/{trigger_id}", response_model=schemas.EventTrigger)
-async def update_trigger(trigger_id: str, body: TriggerPatch, bud: BudDep) -> Json:
+async def event_triggers_update(trigger_id: str, body: TriggerPatch, bud: BudDep) -> Json:
+    """Change only the fields given; `filter: {}` clears the filter."""
     changes = {k: getattr(body, k) for k in body.model_fields_set}
     return Json(await bud.triggers.update(trigger_id, **changes))
 
 
 @router.post("/v1/event-triggers/{trigger_id}/enable", response_model=schemas.EventTrigger)
-async def enable_trigger(trigger_id: str, bud: BudDep) -> Json:
+async def event_triggers_enable(trigger_id: str, bud: BudDep) -> Json:
+    """Enable a trigger (and reset a tripped circuit breaker)."""
     return Json(await bud.triggers.update(trigger_id, enabled=True))
 
 
 @router.post("/v1/event-triggers/{trigger_id}/disable", response_model=schemas.EventTrigger)
-async def disable_trigger(trigger_id: str, bud: BudDep) -> Json:
+async def event_triggers_disable(trigger_id: str, bud: BudDep) -> Json:
+    """Disable a trigger; its events are recorded as `disabled` decisions."""
     return Json(await bud.triggers.update(trigger_id, enabled=False))
 
 
 @router.delete("/v1/event-triggers/{trigger_id}", status_code=204)
-async def delete_trigger(trigger_id: str, bud: BudDep) -> Response:
+async def event_triggers_delete(trigger_id: str, bud: BudDep) -> Response:
+    """Delete a trigger."""
     await bud.triggers.delete(trigger_id)
     return Response(status_code=204)
 
 
 @router.post("/v1/event-triggers/{trigger_id}/test", response_model=schemas.TriggerTest)
-async def test_trigger(trigger_id: str, body: TestIn, bud: BudDep) -> Json:
+async def event_triggers_test(trigger_id: str, body: TestIn, bud: BudDep) -> Json:
+    """Explain how the trigger would treat an event; nothing is stored or fired. The event is an
+    envelope, `{"data": {...}}` or the bare data, and may be partial: what its type's schema
+    misses is listed in `warnings` beside the verdict tree."""
     return Json(await bud.triggers.test(trigger_id, body.event))
