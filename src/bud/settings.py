@@ -35,6 +35,9 @@ class Settings:
     breaker_window_seconds: float = 60.0
     max_non_fired_decisions: int = 25  # filtered/disabled triggers explained per event
     secrets: dict[str, str] = field(default_factory=dict)
+    template_cpu_seconds: float = 1.0  # CPU time of one render (docs/templates.md, "Limits")
+    template_max_output_chars: int = 1_000_000  # characters one render may produce
+    template_max_memory_bytes: int = 64 * 1024 * 1024  # bytes one render may allocate
     demo: bool = False
 
     @property

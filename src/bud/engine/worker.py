@@ -24,13 +24,14 @@ from bud.errors import ValidationError
 from bud.pipelines import PipelineDef
 from bud.store import Tx
 from bud.store import schema as t
+from bud.render_limits import RenderLimits  # helper:secrets
 from bud.templates import (
     TemplateError,
     build_context,
     is_falsy,
     mask_secrets,
-    render_string,
-    render_value,
+    render_string_async,  # helper:secrets: renders off the event loop within limits
+    render_value_async,  # helper:secrets
 )
 from bud.timeutil import now as _now
 
@@ -275,13 +276,18 @@ class Worker:
         retryable = False
         status = StepStatus.SUCCEEDED
         try:
+            limits = RenderLimits.from_settings(self.engine.settings)  # helper:secrets
             if step.condition is not None:
-                value = render_string(step.condition, context, where=f"steps.{step_id}.condition")
+                value = await render_string_async(  # helper:secrets
+                    step.condition, context, where=f"steps.{step_id}.condition", limits=limits
+                )
                 if is_falsy(value):
                     status = StepStatus.SKIPPED
                     ctx.log(f"skipped: condition {step.condition!r} is false")
             if status != StepStatus.SKIPPED:
-                params = render_value(step.params, context, where=f"steps.{step_id}.params")
+                params = await render_value_async(  # helper:secrets
+                    step.params, context, where=f"steps.{step_id}.params", limits=limits
+                )
                 ctx.params = params
                 action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
                 timeout = step.timeout_seconds or action.timeout_seconds

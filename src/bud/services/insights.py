@@ -16,13 +16,14 @@ from bud.filters import compile_filter, summarize
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
 from bud.store import schema as t
+from bud.render_limits import RenderLimits  # helper:secrets
 from bud.templates import (
     TemplateError,
     build_context,
     is_falsy,
     mask_secrets,
-    render_string,
-    render_value,
+    render_string_async,  # helper:secrets: renders off the event loop within limits
+    render_value_async,  # helper:secrets
 )
 from bud.timeutil import now as _now
 from bud.timeutil import parse_iso, to_iso
@@ -159,6 +160,7 @@ class InsightService:
         )
         context["steps"] = _RuntimeSteps()
         hidden = list(secrets.values())
+        limits = RenderLimits.from_settings(self.engine.settings)  # helper:secrets
         steps = []
         for step in definition.steps:
             errors: list[str] = []
@@ -166,15 +168,17 @@ class InsightService:
             would_skip = False
             if step.condition is not None:
                 try:
-                    condition = render_string(
-                        step.condition, context, where=f"steps.{step.id}.condition"
+                    condition = await render_string_async(  # helper:secrets
+                        step.condition, context, where=f"steps.{step.id}.condition", limits=limits
                     )
                     would_skip = is_falsy(condition)
                 except TemplateError as exc:
                     errors.append(_template_message(exc))
             rendered: Any = None
             try:
-                rendered = render_value(step.params, context, where=f"steps.{step.id}.params")
+                rendered = await render_value_async(  # helper:secrets
+                    step.params, context, where=f"steps.{step.id}.params", limits=limits
+                )
                 self.engine.registry.get(step.action).check_params(
                     rendered, where=f"steps.{step.id}.params", rendered=True
                 )
