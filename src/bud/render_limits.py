@@ -201,7 +201,7 @@ def text_size(value: Any, cap: int) -> int:
             total += 2 + 2 * len(v)
             stack.extend(v)
         else:
-            total += 24
+            total += 8  # a number, a bool, None: about as long as its text
         if total > cap:
             return total
     return total
