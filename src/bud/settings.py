@@ -19,6 +19,8 @@ class Settings:
     data_dir: Path = Path(".bud")
     database_url: str | None = None  # default: sqlite file under data_dir
     api_keys: tuple[str, ...] = ()
+    metrics_token: str | None = None  # a token for /metrics only (else any API key)
+    secret_key: str | None = None  # Fernet key(s) for secrets at rest; else <data_dir>/secret.key
     slack_webhook_url: str | None = None
     webhook_url: str | None = None
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://... for implicit TLS
@@ -39,6 +41,16 @@ class Settings:
     template_max_output_chars: int = 1_000_000  # characters one render may produce
     template_max_memory_bytes: int = 64 * 1024 * 1024  # bytes one render may allocate
     demo: bool = False
+
+    def __post_init__(self) -> None:
+        for i, key in enumerate(self.api_keys):
+            if not isinstance(key, str) or not key.strip() or key != key.strip():
+                raise ValueError(
+                    f"api_keys[{i}]: an API key must be a non-empty string without surrounding "
+                    "whitespace (an empty key would let an empty X-API-Key header in)"
+                )
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise ValueError("metrics_token: must not be empty or whitespace")
 
     @property
     def effective_database_url(self) -> str:
@@ -80,6 +92,12 @@ class Settings:
             key = f"BUD_{name.upper()}"
             if key in env and env[key] != "":
                 values[name] = env[key]
+        raw_keys = values.get("api_keys")
+        if isinstance(raw_keys, str) and any(not k.strip() for k in raw_keys.split(",")):
+            raise ValueError(
+                "api_keys (BUD_API_KEYS): an empty key in the comma-separated list; "
+                "every key must be a non-empty string"
+            )
         secrets = dict(values.get("secrets") or {})
         for key, value in env.items():
             if key.startswith("BUD_SECRET_"):

@@ -23,10 +23,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bud import render_limits as _limits
 from bud.errors import ValidationError
+from bud.redact import MASK as MASK  # re-exported: the mask every recorder uses
+from bud.redact import masker
 from bud.render_limits import DEFAULT_LIMITS, RenderLimits
 
 SINGLE_EXPR_RE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
-MASK = "******"
 
 
 class TemplateError(ValidationError):
@@ -546,21 +547,9 @@ def _attr_chain(node: nodes.Node) -> list[str]:
 
 
 def mask_secrets(value: Any, secrets: Iterable[str]) -> Any:
-    """Replace every occurrence of a secret value with a mask, recursively."""
-    values = sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True)
+    """Replace every form of a secret value with a mask, recursively (``bud.redact.forms``:
+    raw, URL-encoded, base64, JSON-escaped; upper-cased, lower-cased and reversed too)."""
+    values = tuple(sorted({s for s in secrets if isinstance(s, str)}))
     if not values:
         return value
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            for s in values:
-                if s in v:
-                    v = v.replace(s, MASK)
-            return v
-        if isinstance(v, Mapping):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-
-    return walk(value)
+    return masker(values).value(value)

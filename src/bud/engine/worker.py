@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from bud.actions.base import ActionContext, ActionError
+from bud.crypto import box_for  # helper:secrets
 from bud.engine import scheduler
 from bud.engine.records import derived_event_id
 from bud.engine.status import ExecutionStatus, StepStatus
 from bud.errors import ValidationError
 from bud.pipelines import PipelineDef
+from bud.redact import REDACTOR  # helper:secrets
+from bud.render_limits import RenderLimits  # helper:secrets
 from bud.store import Tx
 from bud.store import schema as t
-from bud.render_limits import RenderLimits  # helper:secrets
 from bud.templates import (
     TemplateError,
     build_context,
@@ -175,10 +177,25 @@ class Worker:
         cached = self._config_cache
         if cached is not None and cached[0] > _now():
             return cached[1], cached[2], cached[3]
+        box = box_for(self.engine.settings)  # helper:secrets: stored encrypted
         secrets = dict(self.engine.settings.secrets)
-        secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
+        secrets.update(
+            {
+                r["name"]: box.decrypt(r["value"], what=f"secret {r['name']}")  # helper:secrets
+                for r in await tx.list(t.secrets, order="name")
+            }
+        )
         channels = self.engine.settings.channel_config()
-        channels.update({r["name"]: r["config"] for r in await tx.list(t.channels, order="name")})
+        channels.update(
+            {
+                r["name"]: box.open_config(
+                    r["config"], what=f"channel {r['name']}"
+                )  # helper:secrets
+                for r in await tx.list(t.channels, order="name")
+            }
+        )
+        # helper:secrets: every value known now is masked in every log line
+        REDACTOR.update_config(secrets, channels, source=f"config:{id(self.engine)}")
         names: dict[str, Any] = {}
         self._config_cache = (_now() + self.CONFIG_TTL, secrets, channels, names)
         return secrets, channels, names

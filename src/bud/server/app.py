@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from bud.errors import BudError
+from bud.redact import REDACTOR, install_logging
 from bud.server import responses
 from bud.server.middleware import ApiKeyAuth, BodyLimit
 from bud.server.routers import (
@@ -26,6 +27,7 @@ from bud.server.routers import (
     triggers,
 )
 from bud.services import Bud
+from bud.services.config import redaction_source
 from bud.settings import Settings
 
 log = logging.getLogger("bud.server")
@@ -37,13 +39,17 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _protect_secrets_in_logs(core)
         await core.start()
+        await _seal_secrets(core)
         if settings.demo:
             await _load_demo(app)
         try:
             yield
         finally:
             await core.stop()
+            REDACTOR.forget(f"settings:{id(core)}")
+            REDACTOR.forget(redaction_source(core.engine))
 
     app = FastAPI(
         title="Bud Pipelines",
@@ -66,6 +72,27 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
     if settings.api_keys:
         app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
     return app
+
+
+def _protect_secrets_in_logs(core: Bud) -> None:
+    """Mask the settings' secrets in every log line, before anything is logged."""
+    settings = core.settings
+    REDACTOR.update(
+        [*settings.api_keys, settings.secret_key or "", settings.metrics_token or ""],
+        source=f"settings:{id(core)}",
+    )
+    REDACTOR.update_config(
+        settings.secrets, settings.channel_config(), source=redaction_source(core.engine)
+    )
+    install_logging(REDACTOR)  # uvicorn configured its loggers by now: cover its handlers too
+
+
+async def _seal_secrets(core: Bud) -> None:
+    """Load (or make, on first start) the key, encrypt rows stored before encryption existed."""
+    sealed = await core.config.seal_stored()
+    if sealed:
+        log.info("encrypted %d stored secrets and channel configs", sealed)
+    await core.config.refresh_redactions()
 
 
 def _mount_ui(app: FastAPI) -> None:

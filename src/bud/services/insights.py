@@ -10,13 +10,14 @@ from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 
+from bud.crypto import box_for  # helper:secrets
 from bud.engine.core import Engine, envelope_from_row
 from bud.errors import NotFoundError, ValidationError
 from bud.filters import compile_filter, summarize
+from bud.render_limits import RenderLimits  # helper:secrets
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
 from bud.store import schema as t
-from bud.render_limits import RenderLimits  # helper:secrets
 from bud.templates import (
     TemplateError,
     build_context,
@@ -145,7 +146,13 @@ class InsightService:
             definition = await self.engine.definition(tx, pipeline_id, pipeline["version"])
             # The engine's own sources, re-read here: its cache may be seconds old.
             secrets = dict(self.engine.settings.secrets)
-            secrets.update({r["name"]: r["value"] for r in await tx.list(t.secrets, order="name")})
+            box = box_for(self.engine.settings)  # helper:secrets: stored encrypted
+            secrets.update(
+                {
+                    r["name"]: box.decrypt(r["value"], what=f"secret {r['name']}")
+                    for r in await tx.list(t.secrets, order="name")
+                }
+            )
         context = build_context(
             event=envelope,
             pipeline={"id": pipeline_id, "version": pipeline["version"], "name": pipeline["name"]},
