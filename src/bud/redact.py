@@ -26,7 +26,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-__all__ = ["MASK", "REDACTOR", "Masker", "Redactor", "forms", "install_logging", "url_parts"]
+__all__ = [
+    "MASK",
+    "REDACTOR",
+    "Masker",
+    "Redactor",
+    "credentials",
+    "forms",
+    "install_logging",
+    "url_parts",
+]
 
 MASK = "******"
 MIN_LENGTH = 4  # shorter values would mask ordinary text ("on", "1")
@@ -48,6 +57,8 @@ def _encodings(value: str) -> set[str]:
         url.rstrip("="),
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(json.dumps(value)[1:-1])[1:-1],  # JSON inside JSON (a body echoed back)
+        json.dumps(json.dumps(value, ensure_ascii=False)[1:-1], ensure_ascii=False)[1:-1],
     }
 
 
@@ -78,6 +89,18 @@ def url_parts(url: str) -> set[str]:
     if parts.query:
         found.add(parts.query)
     return found
+
+
+def credentials(
+    secrets: Mapping[str, Any], channels: Mapping[str, Mapping[str, Any]] | None = None
+) -> set[str]:
+    """Every value to mask: the secrets, and the credential parts of channel URLs."""
+    values = {v for v in secrets.values() if isinstance(v, str)}
+    for config in (channels or {}).values():
+        for item in config.values():
+            if isinstance(item, str) and "://" in item:
+                values |= url_parts(item)
+    return values
 
 
 class Masker:
@@ -156,12 +179,7 @@ class Redactor:
         source: str,
     ) -> None:
         """Register secret values and the credentials of channel configs (their URLs)."""
-        values = {v for v in secrets.values() if isinstance(v, str)}
-        for config in channels.values():
-            for item in config.values():
-                if isinstance(item, str) and "://" in item:
-                    values |= url_parts(item)
-        self.update(values, source=source)
+        self.update(credentials(secrets, channels), source=source)
 
     @property
     def values(self) -> frozenset[str]:

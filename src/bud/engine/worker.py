@@ -23,7 +23,7 @@ from bud.engine.records import derived_event_id
 from bud.engine.status import ExecutionStatus, StepStatus
 from bud.errors import ValidationError
 from bud.pipelines import PipelineDef
-from bud.redact import REDACTOR  # helper:secrets
+from bud.redact import REDACTOR, credentials  # helper:secrets
 from bud.render_limits import RenderLimits  # helper:secrets
 from bud.store import Tx
 from bud.store import schema as t
@@ -272,7 +272,7 @@ class Worker:
             params=execution["params"],
             secrets=secrets,
         )
-        secret_values = list(secrets.values())
+        secret_values = sorted(credentials(secrets, channels))  # helper:secrets: channel URLs too
         ctx = ActionContext(
             execution_id=execution_id,
             step_id=step_id,

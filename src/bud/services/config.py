@@ -27,6 +27,8 @@ def mask_url(url: str) -> str:
     path = parts.path
     if parts.hostname and parts.hostname.endswith("hooks.slack.com") and path.count("/") >= 3:
         path = path.rsplit("/", 1)[0] + "/" + MASK
+    elif len(path) >= 8:  # helper:secrets: a webhook's path carries its token (bud.redact)
+        path = "/" + MASK
     return urlunsplit((parts.scheme, netloc, path, parts.query and MASK, parts.fragment))
 
 
