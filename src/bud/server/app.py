@@ -21,6 +21,7 @@ from bud.server.routers import (
     events,
     executions,
     insights,
+    keys,
     meta,
     pipelines,
     platform,
@@ -28,6 +29,7 @@ from bud.server.routers import (
 )
 from bud.services import Bud
 from bud.services.config import redaction_source
+from bud.services.keys import KeyService
 from bud.settings import Settings
 
 log = logging.getLogger("bud.server")
@@ -62,15 +64,16 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
     app.add_exception_handler(HTTPException, responses.http_error_handler)
     app.add_exception_handler(Exception, responses.unhandled_handler)
-    for module in (insights, events, pipelines, triggers, executions, platform, meta):
+    app.state.keys = KeyService(core.store, settings.api_keys)
+    for module in (insights, events, pipelines, triggers, executions, platform, meta, keys):
         app.include_router(module.router)
     if settings.demo:
         app.state.demo_inbox = collections.deque(maxlen=200)
         app.include_router(demo.router)
     _mount_ui(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    if settings.api_keys:
-        app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    # Always in place: a key stored through the API turns authentication on.
+    app.add_middleware(ApiKeyAuth, keys=app.state.keys, metrics_token=settings.metrics_token)
     return app
 
 

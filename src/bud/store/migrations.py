@@ -17,8 +17,13 @@ async def _initial(conn: Any) -> None:
     await conn.run_sync(lambda sync: t.metadata.create_all(sync, checkfirst=True))
 
 
+async def _api_keys(conn: Any) -> None:  # helper:secrets
+    await conn.run_sync(lambda sync: t.api_keys.create(sync, checkfirst=True))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
+    (2, "api keys", _api_keys),  # helper:secrets
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -266,3 +266,16 @@ secrets = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# helper:secrets: API keys, stored hashed (bud.services.keys owns their SQL)
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256)),
+    Column("scope", String(16), nullable=False),  # read | write | admin
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to recognise it
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
