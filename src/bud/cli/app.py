@@ -16,6 +16,7 @@ from bud.cli.common import State, client_for, fail
 from bud.cli.config import actions_app, channels_app, health, secrets_app
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
+from bud.cli.keys import keys_app  # helper:secrets
 from bud.cli.pipelines import pipelines_app
 from bud.cli.platform import clusters_app, deployments_app, models_app
 from bud.cli.serve import demo, serve
@@ -94,3 +95,4 @@ for _group in (
     deliveries_app,
 ):
     app.add_typer(_group)
+app.add_typer(keys_app)  # helper:secrets
