@@ -1,11 +1,12 @@
 // The shell: hash routing, navigation, polling tied to the current page, API-key prompt.
 
-import { getApiKey, setApiKey, setUnauthenticatedHandler } from "./api.js";
-import { clear, errorBox, field, h, replace } from "./dom.js";
+import { setUnauthenticatedHandler } from "./api.js";
+import { errorBox, h, replace } from "./dom.js";
 import { eventPage, eventsPage } from "./events.js";
 import { executionPage, executionsPage } from "./executions.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { platformPage } from "./platform.js";
+import { showSignIn } from "./signin.js";
 
 const routes = [
   [/^\/pipelines\/?$/, "pipelines", (ctx) => pipelinesPage(ctx)],
@@ -163,31 +164,7 @@ function setupNav() {
   });
 }
 
-// ---------------------------------------------------------------------------------------
-// API keys: asked for when the server answers 401, kept in localStorage.
-
-function showKeyPrompt(err) {
-  const banner = document.getElementById("banner");
-  if (!banner.hidden) return;
-  const input = h("input", { type: "password", id: "api-key", autocomplete: "off",
-    value: getApiKey() });
-  const form = h("form", { class: "inline-form" },
-    field({ label: "API key", input,
-      hint: "This server requires an API key (BUD_API_KEYS). It is kept in this browser." }),
-    h("button", { type: "submit", class: "btn btn-primary" }, "Use key"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    setApiKey(input.value.trim());
-    banner.hidden = true;
-    clear(banner);
-    render();
-  });
-  replace(banner, h("p", { class: "banner-title" }, err.message), form);
-  banner.hidden = false;
-  input.focus();
-}
-
-setUnauthenticatedHandler(showKeyPrompt);
+setUnauthenticatedHandler((err) => showSignIn(err, render));  // helper:secrets: signin.js
 setupNav();
 window.addEventListener("hashchange", () => render());
 render();
