@@ -6,13 +6,16 @@ read, and replay hands stored events back to the engine (``Engine.replay``).
 
 from __future__ import annotations
 
+import asyncio  # helper:secrets
+import contextlib  # helper:secrets
+from collections.abc import AsyncIterator  # helper:secrets
 from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 
 from bud.crypto import box_for  # helper:secrets
 from bud.engine.core import Engine, envelope_from_row
-from bud.errors import NotFoundError, ValidationError
+from bud.errors import NotFoundError, RateLimitedError, ValidationError
 from bud.filters import compile_filter, summarize
 from bud.render_limits import RenderLimits  # helper:secrets
 from bud.services.common import iso_times
@@ -33,6 +36,9 @@ BACKTEST_DEFAULT = 1000
 REPLAY_DEFAULT = 1000
 SCAN_MAX = 10_000
 SHOWN = 5  # examples and near misses listed by a backtest
+SCAN_CONCURRENCY = 2  # helper:secrets: backtests, stats and replays running at once
+SCAN_QUEUE = 32  # helper:secrets: waiting for a slot; beyond, 429 with Retry-After
+SCAN_CHUNK = 500  # helper:secrets: events read per statement
 
 
 class NeedsRuntime(Exception):
@@ -107,10 +113,51 @@ def _time(value: Any, path: str) -> float | None:
         ) from exc
 
 
+def _backtest_rows(compiled: Any, rows: list[dict[str, Any]], event_type: str) -> dict[str, Any]:
+    """A backtest's verdicts over stored rows: pure, so it runs in a worker thread."""
+    matched = 0
+    examples: list[dict[str, Any]] = []
+    near: list[dict[str, Any]] = []
+    for row in rows:
+        env = envelope_from_row(row)
+        if compiled.matches(env):
+            matched += 1
+            if len(examples) < SHOWN:
+                examples.append(
+                    {
+                        "event_id": env["event_id"],
+                        "timestamp": env["timestamp"],
+                        "data": env["data"],
+                    }
+                )
+            continue
+        if len(near) >= SHOWN:
+            continue  # explaining costs a full evaluation; stop once enough are shown
+        verdict = compiled.explain(env)
+        failing = _failing(verdict)
+        if len(failing) == 1:
+            near.append(
+                {
+                    "event_id": env["event_id"],
+                    "path": failing[0].get("path"),
+                    "summary": summarize(verdict),
+                }
+            )
+    return {
+        "event_type": event_type,
+        "scanned": len(rows),
+        "matched": matched,
+        "examples": examples,
+        "near_misses": near,
+    }
+
+
 class InsightService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = engine.store
+        self._scans = asyncio.Semaphore(SCAN_CONCURRENCY)  # helper:secrets
+        self._scan_waiting = 0  # helper:secrets
 
     def _check_event_type(self, event_type: Any) -> str:
         if event_type is None:
@@ -215,48 +262,51 @@ class InsightService:
         event_type = self._check_event_type(event_type)
         compiled = compile_filter(filter)  # FilterError (422) names the offending clause
         limit = _check_scan_limit(limit, BACKTEST_DEFAULT)
-        async with self.store.read() as tx:
-            rows = await tx.list(
-                t.events,
-                where=[t.events.c.event_type == event_type, t.events.c.test.is_(False)],
-                order="seq",
-                limit=limit,
+        async with self._scan_slot():  # helper:secrets: bounded, chunked, off the event loop
+            rows = await self._newest_events(event_type, limit)
+            return await asyncio.to_thread(_backtest_rows, compiled, rows, event_type)
+
+    # helper:secrets: scans run a few at a time, read in chunks, evaluate in a thread ---------
+    @contextlib.asynccontextmanager
+    async def _scan_slot(self) -> AsyncIterator[None]:
+        """One of SCAN_CONCURRENCY scans at a time; SCAN_QUEUE may wait, the rest get 429."""
+        if self._scan_waiting >= SCAN_QUEUE:
+            raise RateLimitedError(
+                f"too many scans (backtests, stats, replays) at once: {SCAN_CONCURRENCY} run and "
+                f"{SCAN_QUEUE} wait; try again shortly",
+                details={"retry_after": 1},
             )
-        matched = 0
-        examples: list[dict[str, Any]] = []
-        near: list[dict[str, Any]] = []
-        for row in rows:
-            env = envelope_from_row(row)
-            if compiled.matches(env):
-                matched += 1
-                if len(examples) < SHOWN:
-                    examples.append(
-                        {
-                            "event_id": env["event_id"],
-                            "timestamp": env["timestamp"],
-                            "data": env["data"],
-                        }
-                    )
-                continue
-            if len(near) >= SHOWN:
-                continue  # explaining costs a full evaluation; stop once enough are shown
-            verdict = compiled.explain(env)
-            failing = _failing(verdict)
-            if len(failing) == 1:
-                near.append(
-                    {
-                        "event_id": env["event_id"],
-                        "path": failing[0].get("path"),
-                        "summary": summarize(verdict),
-                    }
+        self._scan_waiting += 1
+        try:
+            await self._scans.acquire()
+        finally:
+            self._scan_waiting -= 1
+        try:
+            yield
+        finally:
+            self._scans.release()
+
+    async def _newest_events(self, event_type: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` stored events of a type (not test ones), read in chunks."""
+        rows: list[dict[str, Any]] = []
+        after: Any = None
+        while len(rows) < limit:
+            async with self.store.read() as tx:
+                chunk = await tx.list(
+                    t.events,
+                    where=[t.events.c.event_type == event_type, t.events.c.test.is_(False)],
+                    order="seq",
+                    limit=min(SCAN_CHUNK, limit - len(rows)),
+                    after=after,
                 )
-        return {
-            "event_type": event_type,
-            "scanned": len(rows),
-            "matched": matched,
-            "examples": examples,
-            "near_misses": near,
-        }
+            rows.extend(chunk)
+            if len(chunk) < SCAN_CHUNK:
+                break
+            after = chunk[-1]["seq"]
+            await asyncio.sleep(0)  # let other requests in between chunks
+        return rows
+
+    # ---------------------------------------------------------------------------------------
 
     async def backtest_trigger(self, trigger_id: str, limit: Any = None) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -267,6 +317,10 @@ class InsightService:
 
     # -- stats ---------------------------------------------------------------------------
     async def stats(self, trigger_id: str) -> dict[str, Any]:
+        async with self._scan_slot():  # helper:secrets
+            return await self._stats(trigger_id)
+
+    async def _stats(self, trigger_id: str) -> dict[str, Any]:
         now = _now()
         d, e = t.decisions, t.executions
         async with self.store.read() as tx:
@@ -363,6 +417,7 @@ class InsightService:
                 ids = await tx.scalars(
                     select(ev.c.event_id).where(*where).order_by(ev.c.seq.asc()).limit(limit)
                 )
-        result = await self.engine.replay(ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup)
+        async with self._scan_slot():  # helper:secrets
+            result = await self.engine.replay(ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup)
         result["decisions"] = [iso_times(d, "created_at") for d in result["decisions"]]
         return result
