@@ -66,30 +66,23 @@ async def test_scans_beyond_the_queue_get_429_with_retry_after(
     monkeypatch.setattr(insights, "SCAN_QUEUE", 1)
     service = http.app.state.bud.insights  # type: ignore[attr-defined]
     await publish(http, 10)
-    hold = asyncio.Event()
-    entered = 0
-
-    async def occupy() -> None:
-        nonlocal entered
-        async with service._scan_slot():
-            entered += 1
-            await hold.wait()
-
-    holders = [asyncio.create_task(occupy()) for _ in range(insights.SCAN_CONCURRENCY)]
-    while entered < insights.SCAN_CONCURRENCY:
-        await asyncio.sleep(0.01)
+    for _ in range(insights.SCAN_CONCURRENCY):
+        await service._scans.acquire()  # every slot taken, as by running scans
     body: dict[str, Any] = {"event_type": "model.added", "limit": 10}
     waiting = asyncio.create_task(http.post("/v1/event-triggers/backtest", json=body))
-    while service._scan_waiting < 1:
+    for _ in range(100):  # the request reaches the queue after a few turns of the loop
+        if service._scan_waiting:
+            break
         await asyncio.sleep(0.01)
+    assert service._scan_waiting == 1
     refused = await http.post("/v1/event-triggers/backtest", json=body)
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
     assert "too many scans" in refused.json()["error"]["message"]
     stats = await http.get("/v1/event-triggers/trig_none/stats")
     assert stats.status_code == 429  # stats share the bound
-    hold.set()
-    await asyncio.gather(*holders)
+    for _ in range(insights.SCAN_CONCURRENCY):
+        service._scans.release()
     assert (await waiting).status_code == 200  # the one that waited ran once a slot freed
     assert (await waiting).json()["scanned"] == 10
 
