@@ -11,10 +11,12 @@ import contextlib  # helper:secrets
 from collections.abc import AsyncIterator  # helper:secrets
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select
+import orjson  # helper:secrets
+from sqlalchemy import Text, cast, func, select  # helper:secrets: Text, cast
 
 from bud.crypto import box_for  # helper:secrets
 from bud.engine.core import Engine, envelope_from_row
+from bud.engine.records import ENVELOPE_KEYS  # helper:secrets
 from bud.errors import NotFoundError, RateLimitedError, ValidationError
 from bud.filters import compile_filter, summarize
 from bud.render_limits import RenderLimits  # helper:secrets
@@ -119,7 +121,7 @@ def _backtest_rows(compiled: Any, rows: list[dict[str, Any]], event_type: str) -
     examples: list[dict[str, Any]] = []
     near: list[dict[str, Any]] = []
     for row in rows:
-        env = envelope_from_row(row)
+        env = envelope_from_row({**row, "data": orjson.loads(row["data"])})
         if compiled.matches(env):
             matched += 1
             if len(examples) < SHOWN:
@@ -287,17 +289,23 @@ class InsightService:
             self._scans.release()
 
     async def _newest_events(self, event_type: str, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` stored events of a type (not test ones), read in chunks."""
+        """The newest ``limit`` stored events of a type (not test ones), read in chunks.
+
+        ``data`` comes back as JSON text: decoding it is most of the cost of a row, and it is
+        done by ``_backtest_rows`` in its thread rather than here on the event loop.
+        """
+        ev = t.events
+        columns = [ev.c[k] for k in ENVELOPE_KEYS if k != "data"]
+        stmt = select(ev.c.seq, *columns, cast(ev.c.data, Text).label("data")).where(
+            ev.c.event_type == event_type, ev.c.test.is_(False)
+        )
         rows: list[dict[str, Any]] = []
         after: Any = None
         while len(rows) < limit:
+            chunk_stmt = stmt if after is None else stmt.where(ev.c.seq < after)
             async with self.store.read() as tx:
-                chunk = await tx.list(
-                    t.events,
-                    where=[t.events.c.event_type == event_type, t.events.c.test.is_(False)],
-                    order="seq",
-                    limit=min(SCAN_CHUNK, limit - len(rows)),
-                    after=after,
+                chunk = await tx.rows(
+                    chunk_stmt.order_by(ev.c.seq.desc()).limit(min(SCAN_CHUNK, limit - len(rows)))
                 )
             rows.extend(chunk)
             if len(chunk) < SCAN_CHUNK:
