@@ -192,24 +192,43 @@ class Redactor:
         return self._masker.text(value)
 
     def record(self, record: logging.LogRecord) -> logging.LogRecord:
-        """Mask a log record in place: its message (arguments applied) and its traceback."""
+        """Mask a log record in place: its message, its arguments and its traceback.
+
+        A record with nothing to mask is left as it is. Otherwise the arguments are masked one
+        by one when that is enough (formatters that read ``record.args`` keep working), else
+        the message is formatted and masked whole.
+        """
         current = self._masker
         if not current or getattr(record, "_bud_redacted", None) is current:
             return record
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it for the handler to report
-            return record
-        record.msg = current.text(message)
-        record.args = None
+        setattr(record, "_bud_redacted", current)  # noqa: B010 - not a LogRecord field
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = current.text(record.exc_text)
         if record.stack_info:
             record.stack_info = current.text(record.stack_info)
-        setattr(record, "_bud_redacted", current)  # noqa: B010 - not a LogRecord field
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it for the handler to report
+            return record
+        masked = current.text(message)
+        if masked == message:
+            return record
+        if isinstance(record.msg, str) and isinstance(record.args, tuple):
+            args = tuple(a if isinstance(a, _PLAIN) else current.text(str(a)) for a in record.args)
+            try:
+                again = current.text(record.msg) % args
+            except (TypeError, ValueError):
+                again = None
+            if again is not None and current.text(again) == again:
+                record.msg, record.args = current.text(record.msg), args
+                return record
+        record.msg, record.args = masked, None
         return record
+
+
+_PLAIN = (int, float, bool, type(None))
 
 
 class RedactingFilter(logging.Filter):

@@ -257,6 +257,7 @@ def _make_env() -> BudSandbox:
         for name, f in env.filters.items()
     }
     env.globals["range"] = _bounded_range
+    del env.globals["lipsum"]  # placeholder text, n paragraphs in one uninterruptible call
     return env
 
 
@@ -369,9 +370,14 @@ def _render_string(template: str, context: Mapping[str, Any], where: str) -> Any
         ) from exc
     except TemplateError:
         raise
-    except (MemoryError, RecursionError) as exc:
+    except MemoryError as exc:
         raise TemplateError(
-            f"{prefix}template exceeded the render memory limit ({type(exc).__name__})",
+            f"{prefix}template exceeded the render memory limit (out of memory)",
+            details={"path": where, "limit": True},
+        ) from exc
+    except RecursionError as exc:
+        raise TemplateError(
+            f"{prefix}template exceeded the recursion depth limit (macros calling themselves)",
             details={"path": where, "limit": True},
         ) from exc
     except Exception as exc:  # any error inside an expression is the template's fault

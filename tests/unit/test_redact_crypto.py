@@ -124,3 +124,17 @@ def test_a_key_is_generated_once_into_the_data_dir_mode_0600(tmp_path: Path) -> 
         first[0],
     ]
     assert not (tmp_path / "other").exists()
+
+
+def test_masking_keeps_a_record_s_arguments_when_it_can() -> None:
+    redactor = Redactor()
+    redactor.update([SECRET], source="test")
+    record = logging.LogRecord(
+        "x", logging.INFO, "f", 1, "GET %s -> %d", (f"/?q={SECRET}", 200), None
+    )
+    redactor.record(record)
+    assert record.args == (f"/?q={MASK}", 200)  # formatters that read args keep working
+    assert record.getMessage() == f"GET /?q={MASK} -> 200"
+    untouched = logging.LogRecord("x", logging.INFO, "f", 1, "n=%d", (3,), None)
+    redactor.record(untouched)
+    assert untouched.args == (3,) and untouched.msg == "n=%d"

@@ -66,7 +66,7 @@ def test_the_issue_s_string_bomb_is_refused_before_it_is_built() -> None:
         ("{% set s = 'a' * 1000000 %}{{ ([s] * 100000) | join(',') }}", "output size limit"),
         ("{% set s = 'a' * 100000 %}{% for i in range(100) %}{{ s }}{% endfor %}", "output size"),
         ("{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 %}{% endfor %}{% endfor %}", "time"),
-        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "memory limit"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion depth limit"),
     ],
 )
 def test_each_way_past_a_limit_is_refused_naming_the_limit(template: str, limit: str) -> None:
@@ -103,6 +103,11 @@ def test_ordinary_templates_are_untouched() -> None:
     assert render_string("{% for i in event.items %}{{ loop.index }}{% endfor %}", CTX) == "123"
     assert render_string("{{ event.items | sum }}", CTX) == 6
     assert render_string("{{ 'x' | center(5) }}", CTX) == "  x  "
+
+
+def test_lipsum_is_not_there() -> None:
+    with pytest.raises(TemplateError, match="lipsum"):
+        render_string("{{ lipsum(1000000) }}", CTX)
 
 
 def test_the_context_cannot_be_changed_by_a_template() -> None:

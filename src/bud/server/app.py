@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -80,8 +81,14 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
 def _protect_secrets_in_logs(core: Bud) -> None:
     """Mask the settings' secrets in every log line, before anything is logged."""
     settings = core.settings
+    database_password = urlsplit(settings.database_url or "").password or ""
     REDACTOR.update(
-        [*settings.api_keys, settings.secret_key or "", settings.metrics_token or ""],
+        [
+            *settings.api_keys,
+            settings.secret_key or "",
+            settings.metrics_token or "",
+            database_password,
+        ],
         source=f"settings:{id(core)}",
     )
     REDACTOR.update_config(
