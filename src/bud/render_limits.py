@@ -68,10 +68,14 @@ _NESTED_FIELD = re.compile(r"\{[^{}]*\{")  # a width taken from an argument: {:>
 class Budget:
     """The running account of one render: clock, bytes allocated, characters output."""
 
-    __slots__ = ("_slice_end", "_ticks", "allocated", "deadline", "limits", "output")
+    __slots__ = ("_slice_end", "_ticks", "_yields", "allocated", "deadline", "limits", "output")
 
-    def __init__(self, limits: RenderLimits, slice_seconds: float | None = None) -> None:
+    def __init__(
+        self, limits: RenderLimits, slice_seconds: float | None = None, *, yields: bool = False
+    ) -> None:
+        """``yields``: rendering in a thread, hand the GIL over at every clock check."""
         self.limits = limits
+        self._yields = yields
         self.deadline = time.thread_time() + limits.cpu_seconds
         self._slice_end = time.perf_counter() + slice_seconds if slice_seconds else None
         self._ticks = 0
@@ -84,6 +88,10 @@ class Budget:
             self.check_time()
 
     def check_time(self) -> None:
+        if self._yields:
+            # Without this the event loop's thread waits up to the interpreter's switch
+            # interval (5 ms) for the GIL at every await: a request would take many of those.
+            time.sleep(0)
         if self._slice_end is not None and time.perf_counter() > self._slice_end:
             raise MoveOffLoop
         if time.thread_time() > self.deadline:

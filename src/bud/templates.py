@@ -417,12 +417,15 @@ def _render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
 
 
 @contextlib.contextmanager
-def _rendering(limits: RenderLimits | None, slice_seconds: float | None = None) -> Iterator[None]:
+def _rendering(
+    limits: RenderLimits | None, slice_seconds: float | None = None, *, yields: bool = False
+) -> Iterator[None]:
     """Open a budget for this render, unless one is open already (a string inside a value)."""
     if _limits.current() is not None:
         yield
         return
-    token = _limits.begin(_limits.Budget(limits or DEFAULT_LIMITS, slice_seconds))
+    budget = _limits.Budget(limits or DEFAULT_LIMITS, slice_seconds, yields=yields)
+    token = _limits.begin(budget)
     try:
         yield
     finally:
@@ -470,7 +473,7 @@ async def _off_loop(
         pass
 
     def in_thread() -> Any:
-        with _rendering(chosen):
+        with _rendering(chosen, yields=True):
             return render(value, context, where)
 
     loop = asyncio.get_running_loop()

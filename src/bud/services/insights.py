@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio  # helper:secrets
 import contextlib  # helper:secrets
+import time  # helper:secrets
 from collections.abc import AsyncIterator  # helper:secrets
 from typing import Any, NoReturn
 
@@ -120,7 +121,9 @@ def _backtest_rows(compiled: Any, rows: list[dict[str, Any]], event_type: str) -
     matched = 0
     examples: list[dict[str, Any]] = []
     near: list[dict[str, Any]] = []
-    for row in rows:
+    for i, row in enumerate(rows):
+        if i % 100 == 0:
+            time.sleep(0)  # hand the GIL to the event loop's thread now and then
         env = envelope_from_row({**row, "data": orjson.loads(row["data"])})
         if compiled.matches(env):
             matched += 1
