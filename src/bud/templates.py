@@ -264,14 +264,30 @@ def _make_env() -> BudSandbox:
 _ENV = _make_env()
 
 
+CACHED_SOURCE_CHARS = 16_384  # compiled templates are kept for sources up to this size
+
+
 @functools.lru_cache(maxsize=1024)
-def _compiled(text: str) -> jinja2.Template:
+def _compiled_cached(text: str) -> jinja2.Template:
     return _ENV.from_string(text)
 
 
+def _compiled(text: str) -> jinja2.Template:
+    """A compiled template: compiling costs far more than rendering, so most are kept."""
+    if len(text) > CACHED_SOURCE_CHARS:
+        return _ENV.from_string(text)
+    return _compiled_cached(text)
+
+
 @functools.lru_cache(maxsize=1024)
-def _expression(text: str) -> Any:
+def _expression_cached(text: str) -> Any:
     return _ENV.compile_expression(text, undefined_to_none=False)
+
+
+def _expression(text: str) -> Any:
+    if len(text) > CACHED_SOURCE_CHARS:
+        return _ENV.compile_expression(text, undefined_to_none=False)
+    return _expression_cached(text)
 
 
 def event_scope(envelope: Mapping[str, Any]) -> dict[str, Any]:
