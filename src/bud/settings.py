@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".bud")
     database_url: str | None = None  # default: sqlite file under data_dir
     api_keys: tuple[str, ...] = ()
+    metrics_token: str | None = None  # a token for /metrics only (else any API key)
+    secret_key: str | None = None  # Fernet key(s) for secrets at rest; else <data_dir>/secret.key
     slack_webhook_url: str | None = None
     webhook_url: str | None = None
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://... for implicit TLS
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     breaker_window_seconds: float = Field(60.0, gt=0)
     max_non_fired_decisions: int = Field(25, ge=0)  # filtered/disabled triggers per event
     secrets: dict[str, str] = Field(default_factory=dict)
+    template_cpu_seconds: float = Field(1.0, gt=0)  # CPU time of one render (docs/templates.md)
+    template_max_output_chars: int = Field(1_000_000, ge=1)  # characters one render may produce
+    template_max_memory_bytes: int = Field(64 * 1024 * 1024, ge=1)  # bytes one render may use
     demo: bool = False
     log_level: LogLevel = "info"
     log_format: LogFormat = "text"
@@ -90,6 +95,18 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        for i, key in enumerate(self.api_keys):
+            if not isinstance(key, str) or not key.strip() or key != key.strip():
+                raise ValueError(
+                    f"api_keys[{i}]: an API key must be a non-empty string without surrounding "
+                    "whitespace (an empty key would let an empty X-API-Key header in)"
+                )
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise ValueError("metrics_token: must not be empty or whitespace")
+        return self
 
     @property
     def effective_database_url(self) -> str:
@@ -142,6 +159,12 @@ class Settings(BaseSettings):
             if env.get(key):
                 values[name] = env[key]
                 origin[name] = key
+        raw_keys = values.get("api_keys")
+        if isinstance(raw_keys, str) and any(not k.strip() for k in raw_keys.split(",")):
+            raise SettingsError(
+                "api_keys (BUD_API_KEYS): an empty key in the comma-separated list; "
+                "every key must be a non-empty string"
+            )
         secrets = dict(values.get("secrets") or {})
         for key, value in env.items():
             if key.startswith("BUD_SECRET_"):

@@ -8,19 +8,26 @@ expression keeps its type: ``"{{ event.replicas }}"`` renders to an int.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bud import render_limits as _limits
 from bud.errors import ValidationError
+from bud.redact import MASK as MASK  # re-exported: the mask every recorder uses
+from bud.redact import masker
+from bud.render_limits import DEFAULT_LIMITS, RenderLimits
 
 SINGLE_EXPR_RE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
-MASK = "******"
 
 
 class TemplateError(ValidationError):
@@ -85,8 +92,55 @@ class MissingValue(jinja2.StrictUndefined):
         self._fail_with_undefined_error()
 
 
-class BudSandbox(SandboxedEnvironment):
+# Filters that only select, count or convert numbers: they never turn a whole value into text.
+_QUIET_FILTERS = frozenset(
+    {
+        "abs",
+        "attr",
+        "batch",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "first",
+        "float",
+        "groupby",
+        "int",
+        "items",
+        "last",
+        "length",
+        "list",
+        "map",
+        "max",
+        "min",
+        "random",
+        "reject",
+        "rejectattr",
+        "reverse",
+        "round",
+        "select",
+        "selectattr",
+        "slice",
+        "sort",
+        "sum",
+        "unique",
+        "bud_iter",
+    }
+)
+_PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+
+class BudSandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox (no unsafe attributes, no mutation of the context) within limits.
+
+    Every operator, call, filter and loop step goes through ``bud.render_limits``: sizes are
+    checked before a C-level operation runs, the clock between operations.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
     def getattr(self, obj: Any, attribute: str) -> Any:
+        _limits.active().tick()
         # Scope keys win over dict methods: `event.items` is the field, not dict.items.
         if isinstance(obj, Scope):
             if attribute in obj:
@@ -95,18 +149,145 @@ class BudSandbox(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        _limits.active().tick()
         if isinstance(obj, Scope) and argument not in obj:
             return self.undefined(obj=obj, name=argument)
         return super().getitem(obj, argument)
 
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        budget = _limits.active()
+        budget.tick()
+        if operator == "*":
+            _limits.check_repeat(budget, left, right)
+        elif operator == "**":
+            _limits.check_power(budget, left, right)
+        elif operator == "+":
+            _limits.check_sum(budget, left, right)
+        elif operator == "%" and isinstance(left, str):
+            _limits.check_format(budget, left, right if isinstance(right, tuple) else (right,))
+        return budget.account(self.binop_table[operator](left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = _limits.active()
+        budget.check_time()
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(target, "__name__", "")
+            if name in _PADDING_METHODS:
+                _limits.check_widths(budget, *args[:1])
+            elif name == "expandtabs":
+                tabs = args[0] if args else kwargs.get("tabsize", 8)
+                _limits.check_widths(
+                    budget, owner.count("\t") * tabs if isinstance(tabs, int) else 0
+                )
+            elif name in ("format", "format_map"):
+                _limits.check_format(budget, owner, [*args, *kwargs.values()])
+            elif name == "replace" and len(args) >= 2:
+                _check_replace(budget, owner, args[0], args[1])
+            elif name == "join" and args:
+                budget.check_text([owner, *args[0]] if isinstance(args[0], list) else args)
+        return budget.account(super().call(__context, __obj, *args, **kwargs))
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):  # a loop's steps count, even with an empty body
+            loop.iter = nodes.Filter(loop.iter, "bud_iter", [], [], None, None, lineno=loop.lineno)
+        return tree
+
+
+def _check_replace(budget: _limits.Budget, text: str, old: Any, new: Any) -> None:
+    if isinstance(old, str) and isinstance(new, str) and len(new) > len(old):
+        grows = (text.count(old) if old else len(text) + 1) * (len(new) - len(old))
+        if len(text) + grows > budget.limits.max_output_chars:
+            raise budget.too_large()
+
+
+def _limited_filter(name: str, func: Any) -> Any:
+    quiet = name in _QUIET_FILTERS
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        budget = _limits.active()
+        budget.tick()
+        values = args[1:] if getattr(func, "jinja_pass_arg", None) is not None else args
+        if name in ("center", "indent"):
+            width = values[1] if len(values) > 1 else kwargs.get("width")
+            lines = str(values[0]).count("\n") + 1 if values and name == "indent" else 1
+            _limits.check_widths(budget, width * lines if isinstance(width, int) else 0)
+        elif name in ("batch", "slice") and len(values) > 1 and isinstance(values[1], int):
+            budget.check_count(values[1], name)
+        elif name == "format" and values:
+            _limits.check_format(budget, values[0], [*values[1:], *kwargs.values()])
+        elif name == "replace" and len(values) >= 3 and isinstance(values[0], str):
+            _check_replace(budget, values[0], values[1], values[2])
+        if not quiet:
+            budget.check_text([*values, *kwargs.values()])
+        return budget.account(func(*args, **kwargs))
+
+    return run
+
+
+def _bounded_range(*args: int) -> range:
+    budget = _limits.active()
+    numbers = range(*args)
+    budget.check_count(len(numbers), "range")
+    return numbers
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ ... }}`` output passes here before it becomes text."""
+    if not isinstance(value, str):
+        _limits.active().check_text(value)
+    return value
+
 
 def _make_env() -> BudSandbox:
-    env = BudSandbox(undefined=MissingValue, autoescape=False, keep_trailing_newline=True)
+    env = BudSandbox(
+        undefined=MissingValue,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=_finalize,
+        optimized=False,  # constant folding would run filters at compile time, outside limits
+    )
     env.filters["json"] = env.filters["tojson"]
+    env.filters["bud_iter"] = lambda items: _limits.active().iterate(items)
+    env.filters = {
+        name: f if name == "bud_iter" else _limited_filter(name, f)
+        for name, f in env.filters.items()
+    }
+    env.globals["range"] = _bounded_range
+    del env.globals["lipsum"]  # placeholder text, n paragraphs in one uninterruptible call
     return env
 
 
 _ENV = _make_env()
+
+
+CACHED_SOURCE_CHARS = 16_384  # compiled templates are kept for sources up to this size
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_cached(text: str) -> jinja2.Template:
+    return _ENV.from_string(text)
+
+
+def _compiled(text: str) -> jinja2.Template:
+    """A compiled template: compiling costs far more than rendering, so most are kept."""
+    if len(text) > CACHED_SOURCE_CHARS:
+        return _ENV.from_string(text)
+    return _compiled_cached(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _expression_cached(text: str) -> Any:
+    return _ENV.compile_expression(text, undefined_to_none=False)
+
+
+def _expression(text: str) -> Any:
+    if len(text) > CACHED_SOURCE_CHARS:
+        return _ENV.compile_expression(text, undefined_to_none=False)
+    return _expression_cached(text)
 
 
 def event_scope(envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,31 +332,48 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-@functools.lru_cache(maxsize=4096)
-def _template(text: str) -> jinja2.Template:
-    """A compiled template: compiling costs far more than rendering, and texts repeat."""
-    return _ENV.from_string(text)
+def render_string(
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    where: str = "",
+    limits: RenderLimits | None = None,
+) -> Any:
+    """Render one string; a lone ``{{ expr }}`` returns the expression's native value.
+
+    The render is held to ``limits`` (``DEFAULT_LIMITS`` unless given); inside a
+    ``render_value`` it shares that render's budget.
+    """
+    if not is_template(template):
+        return template
+    with _rendering(limits):
+        return _render_string(template, context, where)
 
 
-@functools.lru_cache(maxsize=4096)
-def _expression(text: str) -> Any:
-    return _ENV.compile_expression(text, undefined_to_none=False)
-
-
-def render_string(template: str, context: Mapping[str, Any], *, where: str = "") -> Any:
-    """Render one string; a lone ``{{ expr }}`` returns the expression's native value."""
+def _render_string(template: str, context: Mapping[str, Any], where: str) -> Any:
     if not is_template(template):
         return template
     prefix = f"{where}: " if where else ""
+    budget = _limits.active()
     try:
         match = SINGLE_EXPR_RE.match(template)
         if match and "{{" not in match.group("expr") and "}}" not in match.group("expr"):
-            expr = _expression(match.group("expr"))
-            value = expr(**context)
+            value = _expression(match.group("expr"))(**context)
             if isinstance(value, jinja2.Undefined):
                 value._fail_with_undefined_error()
+            budget.check_text(value)
+            budget.emit(len(value) if isinstance(value, str) else 0)
             return _plain(value)
-        return _template(template).render(**context)
+        chunks: list[str] = []
+        for chunk in _compiled(template).generate(**context):
+            budget.emit(len(chunk))
+            budget.tick()
+            chunks.append(chunk)
+        return "".join(chunks)
+    except _limits.MoveOffLoop:
+        raise
+    except _limits.LimitExceeded as exc:
+        raise TemplateError(f"{prefix}{exc}", details={"path": where, "limit": True}) from exc
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{prefix}{exc.message}", details={"path": where}) from exc
     except jinja2.TemplateSyntaxError as exc:
@@ -188,6 +386,16 @@ def render_string(template: str, context: Mapping[str, Any], *, where: str = "")
         ) from exc
     except TemplateError:
         raise
+    except MemoryError as exc:
+        raise TemplateError(
+            f"{prefix}template exceeded the render memory limit (out of memory)",
+            details={"path": where, "limit": True},
+        ) from exc
+    except RecursionError as exc:
+        raise TemplateError(
+            f"{prefix}template exceeded the recursion depth limit (macros calling themselves)",
+            details={"path": where, "limit": True},
+        ) from exc
     except Exception as exc:  # any error inside an expression is the template's fault
         raise TemplateError(
             f"{prefix}template failed: {type(exc).__name__}: {exc}", details={"path": where}
@@ -202,15 +410,96 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def render_value(value: Any, context: Mapping[str, Any], *, where: str = "params") -> Any:
-    """Render every template string inside a JSON value."""
+def render_value(
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    where: str = "params",
+    limits: RenderLimits | None = None,
+) -> Any:
+    """Render every template string inside a JSON value, all within one budget (``limits``)."""
+    with _rendering(limits):
+        return _render_value(value, context, where)
+
+
+def _render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
     if isinstance(value, str):
-        return render_string(value, context, where=where)
+        return _render_string(value, context, where)
     if isinstance(value, Mapping):
-        return {k: render_value(v, context, where=f"{where}.{k}") for k, v in value.items()}
+        return {k: _render_value(v, context, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [render_value(v, context, where=f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_render_value(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+@contextlib.contextmanager
+def _rendering(
+    limits: RenderLimits | None, slice_seconds: float | None = None, *, yields: bool = False
+) -> Iterator[None]:
+    """Open a budget for this render, unless one is open already (a string inside a value)."""
+    if _limits.current() is not None:
+        yield
+        return
+    budget = _limits.Budget(limits or DEFAULT_LIMITS, slice_seconds, yields=yields)
+    token = _limits.begin(budget)
+    try:
+        yield
+    finally:
+        _limits.end(token)
+
+
+async def render_value_async(
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    where: str = "params",
+    limits: RenderLimits | None = None,
+) -> Any:
+    """``render_value`` without holding the event loop.
+
+    The render starts on the loop (most finish in microseconds); one still running after
+    ``limits.loop_slice_seconds`` is started again in a render thread, where it has its whole
+    time limit. Renders have no side effects (the sandbox forbids mutating the context), so
+    running one again gives the same result.
+    """
+    return await _off_loop(_render_value, value, context, where, limits)
+
+
+async def render_string_async(
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    where: str = "",
+    limits: RenderLimits | None = None,
+) -> Any:
+    """``render_string`` without holding the event loop (see ``render_value_async``)."""
+    if not is_template(template):
+        return template
+    return await _off_loop(_render_string, template, context, where, limits)
+
+
+async def _off_loop(
+    render: Any, value: Any, context: Mapping[str, Any], where: str, limits: RenderLimits | None
+) -> Any:
+    chosen = limits or DEFAULT_LIMITS
+    try:
+        with _rendering(chosen, chosen.loop_slice_seconds):
+            return render(value, context, where)
+    except _limits.MoveOffLoop:
+        pass
+
+    def in_thread() -> Any:
+        with _rendering(chosen, yields=True):
+            return render(value, context, where)
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_render_threads(), contextvars.Context().run, in_thread)
+
+
+@functools.cache
+def _render_threads() -> concurrent.futures.ThreadPoolExecutor:
+    # Two threads: slow renders queue here instead of taking every thread of the default pool.
+    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="bud-render")
 
 
 def check_syntax(value: Any, *, where: str = "params") -> None:
@@ -283,21 +572,9 @@ def _attr_chain(node: nodes.Node) -> list[str]:
 
 
 def mask_secrets(value: Any, secrets: Iterable[str]) -> Any:
-    """Replace every occurrence of a secret value with a mask, recursively."""
-    values = sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True)
+    """Replace every form of a secret value with a mask, recursively (``bud.redact.forms``:
+    raw, URL-encoded, base64, JSON-escaped; upper-cased, lower-cased and reversed too)."""
+    values = tuple(sorted({s for s in secrets if isinstance(s, str)}))
     if not values:
         return value
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            for s in values:
-                if s in v:
-                    v = v.replace(s, MASK)
-            return v
-        if isinstance(v, Mapping):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-
-    return walk(value)
+    return masker(values).value(value)

@@ -95,6 +95,7 @@ def test_api_node_and_workers_share_the_work(tmp_path: Path, postgres_database: 
 
 
 @pytest.mark.nats
+@pytest.mark.timeout(400)
 def test_two_api_nodes_three_workers_rest_and_nats(tmp_path: Path, postgres_database: str) -> None:
     """The issue's whole picture: 2,000 events through REST (both nodes) and NATS, a worker
     killed mid-steps and replaced, NATS restarted once."""
@@ -108,7 +109,8 @@ def test_two_api_nodes_three_workers_rest_and_nats(tmp_path: Path, postgres_data
     args = ["--database-url", postgres_database, "--no-workers", "--nats-url", nats_server.url]
     apis = [BudProcess(tmp_path / f"api{i}", env=FAST, args=args).start() for i in range(2)]
     workers = [
-        WorkerProcess(postgres_database, tmp_path / f"w{i}.log", env=FAST).start() for i in range(3)
+        WorkerProcess(postgres_database, tmp_path / f"w{i}.log", env=FAST).start(concurrency=8)
+        for i in range(3)
     ]
 
     async def publish_nats(first: int, count: int, bad: bool) -> None:
@@ -136,7 +138,23 @@ def test_two_api_nodes_three_workers_rest_and_nats(tmp_path: Path, postgres_data
         clients = [BudClient(base_url=api.url) for api in apis]
         pipeline = clients[0].pipelines.create(
             name="everything",
-            definition={"steps": PIPELINE["steps"][:2]},
+            definition={
+                "steps": [
+                    {
+                        "id": "say",
+                        "action": "log",
+                        "params": {"message": "{{ event.model_id }}"},
+                        "retry": RETRY,
+                    },
+                    {
+                        "id": "keep",
+                        "action": "set_output",
+                        "params": {"m": "{{ event.model_id }}"},
+                        "depends_on": ["say"],
+                        "retry": RETRY,
+                    },
+                ]
+            },
         )
         clients[0].event_triggers.create(
             pipeline_id=pipeline.id,

@@ -19,6 +19,7 @@ from bud.cli.common import BudGroup, State, client_for, debugging, fail
 from bud.cli.config import actions_app, channels_app, health, secrets_app, status
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
+from bud.cli.keys import keys_app
 from bud.cli.pipelines import pipelines_app
 from bud.cli.platform import clusters_app, deployments_app, models_app
 from bud.cli.serve import demo, serve
@@ -139,3 +140,4 @@ for _group in (
     deliveries_app,
 ):
     app.add_typer(_group)
+app.add_typer(keys_app)

@@ -18,10 +18,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from bud.actions.registry import ActionRegistry
+from bud.crypto import box_for
 from bud.engine.matcher import Matcher
 from bud.errors import NotFoundError
 from bud.events import BUILTIN_EVENT_TYPES, EventType
 from bud.pipelines import PipelineDef, parse_definition
+from bud.redact import REDACTOR, credentials
 from bud.settings import Settings
 from bud.store import Repository, Session
 from bud.store.records import Change, ChangeKind, Row
@@ -45,6 +47,7 @@ class Catalogue:
         self.event_types: dict[str, EventType] = dict(BUILTIN_EVENT_TYPES)
         self.secrets: dict[str, str] = dict(settings.secrets)
         self.channels: dict[str, dict[str, Any]] = settings.channel_config()
+        self.secret_values: list[str] = sorted(credentials(self.secrets, self.channels))
         self._names: dict[str, str | None] = {}
         self._definitions: dict[tuple[str, int], PipelineDef] = {}
         self._lock = asyncio.Lock()
@@ -95,11 +98,28 @@ class Catalogue:
             self._names.pop(pipeline_id, None)
 
     async def _load_config(self, session: Session) -> None:
+        """Secrets and channel configs, decrypted (they are stored encrypted: bud.crypto), and
+        registered with the log redactor so that no log line shows them."""
+        box = box_for(self.settings)
         secrets = dict(self.settings.secrets)
-        secrets.update({r["name"]: r["value"] for r in await session.list_secrets()})
+        for r in await session.list_secrets():
+            secrets[r["name"]] = box.decrypt(r["value"], what=f"secret {r['name']}")
         channels = self.settings.channel_config()
-        channels.update({r["name"]: r["config"] for r in await session.list_channels()})
+        for r in await session.list_channels():
+            channels[r["name"]] = box.open_config(r["config"], what=f"channel {r['name']}")
         self.secrets, self.channels = secrets, channels
+        self.secret_values = sorted(credentials(secrets, channels))
+        REDACTOR.update_config(secrets, channels, source=self.redaction_source)
+
+    @property
+    def redaction_source(self) -> str:
+        """The ``bud.redact.REDACTOR`` source this process's stored secrets are under."""
+        return f"config:{id(self)}"
+
+    async def load_config(self) -> None:
+        """Re-read the secrets and channels (and register them with the redactor)."""
+        async with self._lock, self.repo.read() as session:
+            await self._load_config(session)
 
     async def watch(self, stopping: asyncio.Event) -> None:
         """Refresh on every wake-up from the store, and at least every poll interval."""

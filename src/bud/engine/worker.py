@@ -29,6 +29,7 @@ from bud.engine.records import derived_event_id
 from bud.engine.signals import Signals
 from bud.errors import BudError, ValidationError
 from bud.pipelines import PipelineDef
+from bud.render_limits import RenderLimits
 from bud.settings import Settings
 from bud.store import Repository, StepKey
 from bud.store.records import (
@@ -44,8 +45,8 @@ from bud.templates import (
     build_context,
     is_falsy,
     mask_secrets,
-    render_string,
-    render_value,
+    render_string_async,
+    render_value_async,
 )
 
 Hint = tuple[ExecutionRecord, list[StepRecord]]  # the execution row and its steps, as read
@@ -90,6 +91,10 @@ class Worker:
         self._running: dict[StepKey, asyncio.Task[Any]] = {}
         self._loop: asyncio.Task[None] | None = None
         signals.on_closed(self.cancel_local)
+
+    @functools.cached_property
+    def limits(self) -> RenderLimits:
+        return RenderLimits.from_settings(self.settings)
 
     @property
     def slots(self) -> int:
@@ -205,7 +210,7 @@ class Worker:
         policy = RetryPolicy(max_attempts=row.get("max_attempts") or 1)
         on_failure = "fail"
         logs: list[dict[str, Any]] = []
-        secret_values = list(self.catalogue.secrets.values())
+        secret_values = self.catalogue.secret_values
         action_name = row.get("action", "?")
         execution_seen: ExecutionRecord | None = None
         try:
@@ -239,13 +244,18 @@ class Worker:
             )
             logs = ctx.logs
             result.status = StepStatus.SUCCEEDED
+            limits = self.limits
             if step.condition is not None:
-                value = render_string(step.condition, context, where=f"steps.{step_id}.condition")
+                value = await render_string_async(
+                    step.condition, context, where=f"steps.{step_id}.condition", limits=limits
+                )
                 if is_falsy(value):
                     result.status = StepStatus.SKIPPED
                     ctx.log(f"skipped: condition {step.condition!r} is false")
             if result.status != StepStatus.SKIPPED:
-                params = render_value(step.params, context, where=f"steps.{step_id}.params")
+                params = await render_value_async(
+                    step.params, context, where=f"steps.{step_id}.params", limits=limits
+                )
                 result.params = params
                 ctx.params = params
                 action.check_params(params, where=f"steps.{step_id}.params", rendered=True)

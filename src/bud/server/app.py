@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from bud import demo as demo_setup
 from bud.errors import BudError
+from bud.redact import REDACTOR, install_logging
 from bud.server import responses
 from bud.server.logs import RequestContext
 from bud.server.middleware import ApiKeyAuth, BodyLimit
@@ -23,6 +25,7 @@ from bud.server.routers import (
     events,
     executions,
     insights,
+    keys,
     meta,
     pipelines,
     platform,
@@ -30,6 +33,8 @@ from bud.server.routers import (
     triggers,
 )
 from bud.services import Bud
+from bud.services.config import redaction_source
+from bud.services.keys import KeyService
 from bud.settings import Settings
 
 log = logging.getLogger("bud.server")
@@ -53,13 +58,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _protect_secrets_in_logs(core)
         await core.start()
+        await _seal_secrets(core)
         try:
             if settings.demo:
                 await _load_demo(core)
             yield
         finally:
             await core.stop()
+            REDACTOR.forget(f"settings:{id(core)}")
+            REDACTOR.forget(redaction_source(core.engine))
 
     app = FastAPI(
         title="Bud Pipelines",
@@ -76,15 +85,16 @@ def create_app(
     app.add_exception_handler(RequestValidationError, responses.request_validation_handler)
     app.add_exception_handler(HTTPException, responses.http_error_handler)
     app.add_exception_handler(Exception, responses.unhandled_handler)
-    for module in (insights, events, pipelines, triggers, executions, platform, meta, stream):
+    app.state.keys = KeyService(core.repo, settings.api_keys)
+    for module in (insights, events, pipelines, triggers, executions, platform, meta, stream, keys):
         app.include_router(module.router)
     if settings.demo:
         app.state.demo_inbox = collections.deque(maxlen=200)
         app.include_router(demo.router)
     _mount_ui(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    if settings.api_keys:
-        app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    # Always in place: a key stored through the API turns authentication on.
+    app.add_middleware(ApiKeyAuth, keys=app.state.keys, metrics_token=settings.metrics_token)
     app.add_middleware(RequestContext)  # outermost: 401 and 413 answers get an id and a log line
 
     def openapi() -> dict[str, Any]:
@@ -92,6 +102,33 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _protect_secrets_in_logs(core: Bud) -> None:
+    """Mask the settings' secrets in every log line, before anything is logged."""
+    settings = core.settings
+    database_password = urlsplit(settings.database_url or "").password or ""
+    REDACTOR.update(
+        [
+            *settings.api_keys,
+            settings.secret_key or "",
+            settings.metrics_token or "",
+            database_password,
+        ],
+        source=f"settings:{id(core)}",
+    )
+    REDACTOR.update_config(
+        settings.secrets, settings.channel_config(), source=redaction_source(core.engine)
+    )
+    install_logging(REDACTOR)  # uvicorn configured its loggers by now: cover its handlers too
+
+
+async def _seal_secrets(core: Bud) -> None:
+    """Load (or make, on first start) the key, encrypt rows stored before encryption existed."""
+    sealed = await core.config.seal_stored()
+    if sealed:
+        log.info("encrypted %d stored secrets and channel configs", sealed)
+    await core.config.refresh_redactions()
 
 
 def _mount_ui(app: FastAPI) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+import re
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bud.errors import AuthenticationError, BudError, PayloadTooLargeError
+from bud.errors import AuthenticationError, BudError, PayloadTooLargeError, PermissionDeniedError
+from bud.services.keys import KeyService
+from bud.services.keys import Scope as KeyScope
 
 
 async def _send_error(send: Send, exc: BudError) -> None:
@@ -74,33 +76,91 @@ class BodyLimit:
                 await _send_error(send, too_large)
 
 
+# Which scope each request needs: the first rule whose methods and path match decides.
+# Paths no rule matches (the UI, /healthz, the OpenAPI document) need no key.
+_ANY = None  # every method, known or not
+_READING = frozenset({"GET", "HEAD", "OPTIONS"})
+METRICS = "metrics"  # any valid key, or the metrics_token
+SCOPE_RULES: tuple[tuple[frozenset[str] | None, re.Pattern[str], KeyScope | str], ...] = (
+    (_ANY, re.compile(r"^/v1/(api-keys|secrets|channels)(/|$)"), KeyScope.ADMIN),
+    # POSTs that change nothing: they explain, render or validate
+    (frozenset({"POST"}), re.compile(r"^/v1/pipelines/validate$"), KeyScope.READ),
+    (frozenset({"POST"}), re.compile(r"^/v1/pipelines/[^/]+/dry-run$"), KeyScope.READ),
+    (frozenset({"POST"}), re.compile(r"^/v1/event-triggers/backtest$"), KeyScope.READ),
+    (frozenset({"POST"}), re.compile(r"^/v1/event-triggers/[^/]+/(backtest|test)$"), KeyScope.READ),
+    (_READING, re.compile(r"^/v1/"), KeyScope.READ),
+    (_ANY, re.compile(r"^/v1/"), KeyScope.WRITE),
+    (_READING, re.compile(r"^/metrics$"), METRICS),
+)
+
+
+def required_scope(method: str, path: str) -> KeyScope | str | None:
+    """The scope a request needs (``METRICS`` for /metrics), or None for an open path."""
+    for methods, pattern, scope in SCOPE_RULES:
+        if (methods is None or method in methods) and pattern.match(path):
+            return scope
+    return None
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The key a request carries: ``X-API-Key``, or ``Authorization: Bearer <key>``."""
+    name: bytes
+    value: bytes
+    for name, value in scope.get("headers", []):
+        if name == b"x-api-key":
+            return value.decode("latin-1").strip()
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return value[7:].decode("latin-1").strip()
+    return None
+
+
 class ApiKeyAuth:
-    """When API keys are configured, every /v1/ request must carry one."""
+    """Every request to a path in ``SCOPE_RULES`` needs a key of the scope its rule names.
 
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    Keys are needed once any is configured (the ``api_keys`` setting, or a stored key that is
+    not revoked). ``/metrics`` takes any valid key, or the ``metrics_token`` setting.
+    """
+
+    def __init__(self, app: ASGIApp, keys: KeyService, metrics_token: str | None = None) -> None:
         self.app = app
-        self.keys = [k.encode() for k in keys]
+        self.keys = keys
+        self.metrics_token = metrics_token.encode() if metrics_token else None
 
-    def _ok(self, scope: Scope) -> bool:
-        headers: dict[bytes, Any] = dict(scope.get("headers", []))
-        token = headers.get(b"x-api-key")
-        auth = headers.get(b"authorization", b"")
-        if auth.lower().startswith(b"bearer "):
-            token = auth[7:].strip()
-        return token is not None and any(hmac.compare_digest(token, k) for k in self.keys)
+    async def _refusal(self, scope: Scope) -> BudError | None:
+        method, path = scope["method"], scope["path"]
+        needed = required_scope(method, path)
+        if needed is None:
+            return None
+        token = presented_key(scope)
+        if needed == METRICS:
+            if self.metrics_token is not None and token is not None:
+                if hmac.compare_digest(token.encode(), self.metrics_token):
+                    return None
+            elif self.metrics_token is None and not await self.keys.enabled():
+                return None
+            needed = KeyScope.READ
+        elif not await self.keys.enabled():
+            return None
+        if not token:
+            return AuthenticationError(
+                "a valid API key is required: send 'X-API-Key: <key>' "
+                "(or 'Authorization: Bearer <key>')"
+            )
+        has = await self.keys.scope_of(token)
+        if has is None:
+            return AuthenticationError("this API key is not valid (unknown or revoked)")
+        assert isinstance(needed, KeyScope)
+        if has < needed:
+            return PermissionDeniedError(
+                f"this API key has scope {has.label}; {method} {path} needs {needed.label}",
+                details={"scope": has.label, "required": needed.label},
+            )
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.keys
-            and scope["type"] == "http"
-            and scope["path"].startswith("/v1/")
-            and not self._ok(scope)
-        ):
-            await _send_error(
-                send,
-                AuthenticationError(
-                    "a valid API key is required: send 'Authorization: Bearer <key>'"
-                ),
-            )
-            return
+        if scope["type"] == "http":
+            refusal = await self._refusal(scope)
+            if refusal is not None:
+                await _send_error(send, refusal)
+                return
         await self.app(scope, receive, send)

@@ -26,6 +26,9 @@ def error_response(exc: BudError, headers: dict[str, str] | None = None) -> Resp
 
 async def bud_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BudError)
+    retry_after = exc.details.get("retry_after") if isinstance(exc.details, dict) else None
+    if exc.status_code == 429 and isinstance(retry_after, int | float):
+        return error_response(exc, headers={"Retry-After": str(int(retry_after))})
     return error_response(exc)
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bud.crypto import SecretBox, box_for
 from bud.engine.core import Engine
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import iso_times
@@ -23,6 +24,8 @@ def mask_url(url: str) -> str:
     path = parts.path
     if parts.hostname and parts.hostname.endswith("hooks.slack.com") and path.count("/") >= 3:
         path = path.rsplit("/", 1)[0] + "/" + MASK
+    elif len(path) >= 8:  # a webhook's path carries its token (bud.redact)
+        path = "/" + MASK
     return urlunsplit((parts.scheme, netloc, path, parts.query and MASK, parts.fragment))
 
 
@@ -30,10 +33,43 @@ def masked_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_url(v) if isinstance(v, str) and "://" in v else v for k, v in config.items()}
 
 
+def redaction_source(engine: Engine) -> str:
+    """The ``bud.redact.REDACTOR`` source under which an engine's stored secrets are
+    registered (the catalogue registers them each time it loads them)."""
+    return engine.catalogue.redaction_source
+
+
 class ConfigService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.repo = engine.repo
+
+    # -- encryption at rest ----------------------------------------------------------------
+    @property
+    def box(self) -> SecretBox:
+        return box_for(self.engine.settings)
+
+    async def seal_stored(self) -> int:
+        """Encrypt rows stored before encryption at rest existed; return how many."""
+        sealed = 0
+        box = self.box
+        now = self.engine.clock.now()
+        async with self.repo.transaction() as session:
+            for row in await session.list_secrets():
+                if not box.is_sealed(row["value"]):
+                    await session.put_secret(row["name"], box.encrypt(row["value"]), now)
+                    sealed += 1
+            for row in await session.list_channels():
+                if not box.config_is_sealed(row["config"]):
+                    await session.put_channel(row["name"], box.seal_config(row["config"]), now)
+                    sealed += 1
+        if sealed:
+            await self.engine.changed()
+        return sealed
+
+    async def refresh_redactions(self) -> None:
+        """Register every secret value and channel credential with the log redactor now."""
+        await self.engine.catalogue.load_config()
 
     async def channels(self) -> dict[str, Any]:
         items = {
@@ -44,7 +80,7 @@ class ConfigService:
             for row in await session.list_channels():
                 items[row["name"]] = {
                     "name": row["name"],
-                    "config": masked_config(row["config"]),
+                    "config": masked_config(self.box.open_config(row["config"])),
                     "source": "api",
                 }
         return {"items": [items[k] for k in sorted(items)]}
@@ -74,7 +110,7 @@ class ConfigService:
                 details={"path": sorted(unknown)[0]},
             )
         async with self.repo.transaction() as session:
-            await session.put_channel(name, config, self.engine.clock.now())
+            await session.put_channel(name, self.box.seal_config(config), self.engine.clock.now())
         await self.engine.changed()
         return {"name": name, "config": masked_config(config), "source": "api"}
 
@@ -102,7 +138,7 @@ class ConfigService:
             raise ValidationError("value must be a non-empty string", details={"path": "value"})
         now = self.engine.clock.now()
         async with self.repo.transaction() as session:
-            await session.put_secret(name, value, now)
+            await session.put_secret(name, self.box.encrypt(value), now)
         await self.engine.changed()
         return iso_times({"name": name, "updated_at": now}, "updated_at")
 

@@ -6,13 +6,18 @@ read, and replay hands stored events back to the engine (``Engine.replay``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 from bud.engine.core import Engine
 from bud.engine.records import envelope_from_row
-from bud.errors import NotFoundError, ValidationError
+from bud.errors import NotFoundError, RateLimitedError, ValidationError
 from bud.events import normalize_partial_event
 from bud.filters import compile_filter, summarize
+from bud.render_limits import RenderLimits
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
 from bud.store import Session
@@ -22,8 +27,8 @@ from bud.templates import (
     build_context,
     is_falsy,
     mask_secrets,
-    render_string,
-    render_value,
+    render_string_async,
+    render_value_async,
 )
 from bud.timeutil import parse_iso, to_iso
 
@@ -31,6 +36,9 @@ BACKTEST_DEFAULT = 1000
 REPLAY_DEFAULT = 1000
 SCAN_MAX = 10_000
 SHOWN = 5  # examples and near misses listed by a backtest
+SCAN_CONCURRENCY = 2
+SCAN_QUEUE = 32
+SCAN_CHUNK = 500
 
 
 class NeedsRuntime(Exception):
@@ -119,11 +127,54 @@ def _partial_event(engine: Engine, event: Any) -> tuple[dict[str, Any] | None, l
     )
 
 
+def _backtest_rows(compiled: Any, rows: list[dict[str, Any]], event_type: str) -> dict[str, Any]:
+    """A backtest's verdicts over stored rows: pure, so it runs in a worker thread."""
+    matched = 0
+    examples: list[dict[str, Any]] = []
+    near: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        if i % 100 == 0:
+            time.sleep(0)  # hand the GIL to the event loop's thread now and then
+        env = envelope_from_row(row)
+        if compiled.matches(env):
+            matched += 1
+            if len(examples) < SHOWN:
+                examples.append(
+                    {
+                        "event_id": env["event_id"],
+                        "timestamp": env["timestamp"],
+                        "data": env["data"],
+                    }
+                )
+            continue
+        if len(near) >= SHOWN:
+            continue  # explaining costs a full evaluation; stop once enough are shown
+        verdict = compiled.explain(env)
+        failing = _failing(verdict)
+        if len(failing) == 1:
+            near.append(
+                {
+                    "event_id": env["event_id"],
+                    "path": failing[0].get("path"),
+                    "summary": summarize(verdict),
+                }
+            )
+    return {
+        "event_type": event_type,
+        "scanned": len(rows),
+        "matched": matched,
+        "examples": examples,
+        "near_misses": near,
+    }
+
+
 class InsightService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.repo = engine.repo
         self.catalogue = engine.catalogue
+        self._scans = asyncio.Semaphore(SCAN_CONCURRENCY)
+        self._scan_waiting = 0
 
     def _check_event_type(self, event_type: Any) -> str:
         if event_type is None:
@@ -173,6 +224,7 @@ class InsightService:
         )
         context["steps"] = _RuntimeSteps()
         hidden = list(secrets.values())
+        limits = RenderLimits.from_settings(self.engine.settings)
         steps = []
         for step in definition.steps:
             errors: list[str] = []
@@ -180,15 +232,17 @@ class InsightService:
             would_skip = False
             if step.condition is not None:
                 try:
-                    condition = render_string(
-                        step.condition, context, where=f"steps.{step.id}.condition"
+                    condition = await render_string_async(
+                        step.condition, context, where=f"steps.{step.id}.condition", limits=limits
                     )
                     would_skip = is_falsy(condition)
                 except TemplateError as exc:
                     errors.append(_template_message(exc))
             rendered: Any = None
             try:
-                rendered = render_value(step.params, context, where=f"steps.{step.id}.params")
+                rendered = await render_value_async(
+                    step.params, context, where=f"steps.{step.id}.params", limits=limits
+                )
                 self.catalogue.registry.get(step.action).check_params(
                     rendered, where=f"steps.{step.id}.params", rendered=True
                 )
@@ -223,43 +277,46 @@ class InsightService:
         event_type = self._check_event_type(event_type)
         compiled = compile_filter(filter)  # FilterError (422) names the offending clause
         limit = _check_scan_limit(limit, BACKTEST_DEFAULT)
-        async with self.repo.read() as session:
-            rows = await session.recent_events(event_type, limit)
-        matched = 0
-        examples: list[dict[str, Any]] = []
-        near: list[dict[str, Any]] = []
-        for row in rows:
-            env = envelope_from_row(row)
-            if compiled.matches(env):
-                matched += 1
-                if len(examples) < SHOWN:
-                    examples.append(
-                        {
-                            "event_id": env["event_id"],
-                            "timestamp": env["timestamp"],
-                            "data": env["data"],
-                        }
-                    )
-                continue
-            if len(near) >= SHOWN:
-                continue  # explaining costs a full evaluation; stop once enough are shown
-            verdict = compiled.explain(env)
-            failing = _failing(verdict)
-            if len(failing) == 1:
-                near.append(
-                    {
-                        "event_id": env["event_id"],
-                        "path": failing[0].get("path"),
-                        "summary": summarize(verdict),
-                    }
+        async with self._scan_slot():
+            rows = await self._newest_events(event_type, limit)
+            return await asyncio.to_thread(_backtest_rows, compiled, rows, event_type)
+
+    # -- scans run a few at a time, read in chunks, evaluate in a thread ------------------
+    @contextlib.asynccontextmanager
+    async def _scan_slot(self) -> AsyncIterator[None]:
+        """One of SCAN_CONCURRENCY scans at a time; SCAN_QUEUE may wait, the rest get 429."""
+        if self._scan_waiting >= SCAN_QUEUE:
+            raise RateLimitedError(
+                f"too many scans (backtests, stats, replays) at once: {SCAN_CONCURRENCY} run and "
+                f"{SCAN_QUEUE} wait; try again shortly",
+                details={"retry_after": 1},
+            )
+        self._scan_waiting += 1
+        try:
+            await self._scans.acquire()
+        finally:
+            self._scan_waiting -= 1
+        try:
+            yield
+        finally:
+            self._scans.release()
+
+    async def _newest_events(self, event_type: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` stored events of a type (not test ones), read in chunks, each
+        its own short read, so other requests get the store in between."""
+        rows: list[dict[str, Any]] = []
+        before: int | None = None
+        while len(rows) < limit:
+            async with self.repo.read() as session:
+                chunk = await session.recent_events(
+                    event_type, min(SCAN_CHUNK, limit - len(rows)), before
                 )
-        return {
-            "event_type": event_type,
-            "scanned": len(rows),
-            "matched": matched,
-            "examples": examples,
-            "near_misses": near,
-        }
+            rows.extend(dict(r) for r in chunk)
+            if len(chunk) < SCAN_CHUNK:
+                break
+            before = int(chunk[-1]["seq"])
+            await asyncio.sleep(0)
+        return rows
 
     async def backtest_trigger(self, trigger_id: str, limit: Any = None) -> dict[str, Any]:
         async with self.repo.read() as session:
@@ -270,7 +327,7 @@ class InsightService:
 
     # -- stats ---------------------------------------------------------------------------
     async def stats(self, trigger_id: str) -> dict[str, Any]:
-        async with self.repo.read() as session:
+        async with self._scan_slot(), self.repo.read() as session:
             row = await self._trigger(session, trigger_id)
             stats = await session.trigger_stats(row, self.engine.clock.now())
         return {
@@ -338,8 +395,9 @@ class InsightService:
             # Test events never fire: replaying one would start what it only explained.
             async with self.repo.read() as session:
                 ids = await session.select_event_ids(event_type, start, end, limit)
-        result = await self.engine.ingestor.replay(
-            ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup
-        )
+        async with self._scan_slot():
+            result = await self.engine.ingestor.replay(
+                ids, trigger_id=trigger_id, bypass_dedup=bypass_dedup
+            )
         result["decisions"] = [iso_times(d, "created_at") for d in result["decisions"]]
         return result

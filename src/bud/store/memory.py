@@ -69,6 +69,7 @@ class _State:
         self.records: dict[str, dict[str, Row]] = {k: {} for k in _KINDS}
         self.processes: dict[str, Row] = {}
         self.ingest_errors: list[Row] = []
+        self.api_keys: dict[str, Row] = {}
 
 
 class MemorySession(Session):
@@ -346,11 +347,13 @@ class MemorySession(Session):
         ]
         return [r["event_id"] for r in _page(rows, "seq", limit, None, desc=False)]
 
-    async def recent_events(self, event_type: str, limit: int) -> list[EventRecord]:
+    async def recent_events(
+        self, event_type: str, limit: int, before: int | None = None
+    ) -> list[EventRecord]:
         rows = [
             e for e in self.s.events.values() if e["event_type"] == event_type and not e["test"]
         ]
-        return _page(rows, "seq", limit, None)
+        return _page(rows, "seq", limit, before)
 
     async def decisions_of(self, event_id: str) -> list[DecisionRecord]:
         return [
@@ -868,6 +871,30 @@ class MemorySession(Session):
             if r.get("idempotency_key") == key:
                 return copy.deepcopy(r)
         return None
+
+    async def insert_api_key(self, row: Row) -> None:
+        self.s.api_keys[row["id"]] = dict(row)
+
+    async def list_api_keys(self) -> list[Row]:
+        return _page(self.s.api_keys.values(), "id", None, None)
+
+    async def get_api_key(self, key_id: str) -> Row | None:
+        found = self.s.api_keys.get(key_id)
+        return dict(found) if found else None
+
+    async def api_key_by_hash(self, digest: str) -> Row | None:
+        for row in self.s.api_keys.values():
+            if row["hash"] == digest:
+                return dict(row)
+        return None
+
+    async def revoke_api_key(self, key_id: str, now: float) -> None:
+        row = self.s.api_keys.get(key_id)
+        if row is not None and row["revoked_at"] is None:
+            row["revoked_at"] = now
+
+    async def count_active_api_keys(self) -> int:
+        return sum(1 for r in self.s.api_keys.values() if r["revoked_at"] is None)
 
     async def beat(self, process: Row) -> None:
         self.s.processes[process["id"]] = copy.deepcopy(process)

@@ -200,8 +200,11 @@ class Session(abc.ABC):
         """Ids of non-test events of a type, oldest first (for replays)."""
 
     @abc.abstractmethod
-    async def recent_events(self, event_type: str, limit: int) -> list[EventRecord]:
-        """The newest non-test events of a type (for backtests)."""
+    async def recent_events(
+        self, event_type: str, limit: int, before: int | None = None
+    ) -> list[EventRecord]:
+        """The newest non-test events of a type, older than ``before`` (a ``seq``) when given
+        (for backtests, read in chunks)."""
 
     @abc.abstractmethod
     async def decisions_of(self, event_id: str) -> list[DecisionRecord]: ...
@@ -423,6 +426,25 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     async def deployment_by_key(self, key: str) -> Row | None: ...
+
+    # -- API keys (stored hashed) ---------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_api_key(self, row: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def get_api_key(self, key_id: str) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def api_key_by_hash(self, digest: str) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def count_active_api_keys(self) -> int: ...
 
     # -- processes sharing the store -----------------------------------------------------
     @abc.abstractmethod

@@ -314,3 +314,16 @@ ingest_errors = Table(
     Column("path", Text),  # details.path of the error, when it names one
     Column("body", Text),  # the request body, truncated
 )
+
+# API keys, stored hashed
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256)),
+    Column("scope", String(16), nullable=False),  # read | write | admin
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to recognise it
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)

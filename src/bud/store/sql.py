@@ -607,13 +607,16 @@ class SqlSession(Session):
         )
         return [str(r[0]) for r in rows.all()]
 
-    async def recent_events(self, event_type: str, limit: int) -> list[EventRecord]:
+    async def recent_events(
+        self, event_type: str, limit: int, before: int | None = None
+    ) -> list[EventRecord]:
         ev = t.events
         return await self._list(
             ev,
             where=[ev.c.event_type == event_type, ev.c.test.is_(False)],
             order="seq",
             limit=limit,
+            after=before,
         )
 
     async def decisions_of(self, event_id: str) -> list[DecisionRecord]:
@@ -1143,6 +1146,25 @@ class SqlSession(Session):
 
     async def deployment_by_key(self, key: str) -> Row | None:
         return cast("Row | None", await self._get(t.deployments, idempotency_key=key))
+
+    async def insert_api_key(self, row: Row) -> None:
+        await self._insert(t.api_keys, row)
+
+    async def list_api_keys(self) -> list[Row]:
+        return await self._list(t.api_keys, order="id")
+
+    async def get_api_key(self, key_id: str) -> Row | None:
+        return cast("Row | None", await self._get(t.api_keys, id=key_id))
+
+    async def api_key_by_hash(self, digest: str) -> Row | None:
+        return cast("Row | None", await self._get(t.api_keys, hash=digest))
+
+    async def revoke_api_key(self, key_id: str, now: float) -> None:
+        k = t.api_keys
+        await self._update(k, {"revoked_at": now}, k.c.id == key_id, k.c.revoked_at.is_(None))
+
+    async def count_active_api_keys(self) -> int:
+        return await self._count(t.api_keys, t.api_keys.c.revoked_at.is_(None))
 
     async def beat(self, process: Row) -> None:
         p = t.processes

@@ -1,6 +1,7 @@
 // The REST API client: fetch + JSON, errors as ApiError carrying the server's path.
 
 const KEY_STORAGE = "bud.apiKey";
+let memoryKey = "";
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -22,18 +23,22 @@ export function setUnauthenticatedHandler(fn) {
   onUnauthenticated = fn;
 }
 
+// The key lives in sessionStorage: it is gone when the tab closes and never written to disk
+// for good. A key an earlier version kept in localStorage is removed on first use.
 export function getApiKey() {
   try {
-    return localStorage.getItem(KEY_STORAGE) || "";
+    if (localStorage.getItem(KEY_STORAGE) !== null) localStorage.removeItem(KEY_STORAGE);
+    return sessionStorage.getItem(KEY_STORAGE) || "";
   } catch {
-    return "";
+    return memoryKey;
   }
 }
 
 export function setApiKey(key) {
+  memoryKey = key || "";
   try {
-    if (key) localStorage.setItem(KEY_STORAGE, key);
-    else localStorage.removeItem(KEY_STORAGE);
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
   } catch {
     /* storage unavailable: the key lasts for this page only */
   }
@@ -51,7 +56,7 @@ function query(params) {
 export async function request(method, path, { body, params, signal } = {}) {
   const headers = { Accept: "application/json" };
   const key = getApiKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
+  if (key) headers["X-API-Key"] = key;
   const init = { method, headers, signal };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";

@@ -1,12 +1,13 @@
 // The shell: hash routing, navigation, timers tied to the current page, API-key prompt,
 // ticking durations and table cells labelled for the phone card layout.
 
-import { getApiKey, setApiKey, setUnauthenticatedHandler } from "./api.js";
-import { clear, errorBox, field, h, replace, tickDurations } from "./dom.js";
+import { setUnauthenticatedHandler } from "./api.js";
+import { errorBox, h, replace, tickDurations } from "./dom.js";
 import { eventPage, eventsPage } from "./events.js";
 import { executionPage, executionsPage } from "./executions.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { platformPage } from "./platform.js";
+import { showSignIn } from "./signin.js";
 
 const routes = [
   [/^\/pipelines\/?$/, "pipelines", (ctx) => pipelinesPage(ctx)],
@@ -165,30 +166,6 @@ function setupNav() {
 }
 
 // ---------------------------------------------------------------------------------------
-// API keys: asked for when the server answers 401, kept in localStorage.
-
-function showKeyPrompt(err) {
-  const banner = document.getElementById("banner");
-  if (!banner.hidden) return;
-  const input = h("input", { type: "password", id: "api-key", autocomplete: "off",
-    value: getApiKey() });
-  const form = h("form", { class: "inline-form" },
-    field({ label: "API key", input,
-      hint: "This server requires an API key (BUD_API_KEYS). It is kept in this browser." }),
-    h("button", { type: "submit", class: "btn btn-primary" }, "Use key"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    setApiKey(input.value.trim());
-    banner.hidden = true;
-    clear(banner);
-    render();
-  });
-  replace(banner, h("p", { class: "banner-title" }, err.message), form);
-  banner.hidden = false;
-  input.focus();
-}
-
-// ---------------------------------------------------------------------------------------
 // Tables become cards on phones: each cell carries its column's name (data-label), which
 // the stylesheet shows before the value below 760 px.
 
@@ -221,7 +198,7 @@ function watchTables() {
   }).observe(main, { childList: true, subtree: true });
 }
 
-setUnauthenticatedHandler(showKeyPrompt);
+setUnauthenticatedHandler((err) => showSignIn(err, render));
 setupNav();
 watchTables();
 // Durations of running things and "5s ago" times tick in place; nothing is fetched for it.
