@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from typer.testing import CliRunner
 from bud.cli import app as cli_app
 from bud.client import BudClient
 from bud.settings import Settings
-from bud.store import open_store
-from bud.store import schema as t
+from bud.store import open_repository
 
 ADMIN = "settings-admin-key-1"
 # POSTs that change nothing: a read key may use them
@@ -33,7 +31,7 @@ ADMIN_PREFIXES = ("/v1/api-keys", "/v1/secrets", "/v1/channels")
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return replace(settings, api_keys=(ADMIN,))
+    return settings.model_copy(update=dict(api_keys=(ADMIN,)))
 
 
 def call(client: BudClient, method: str, path: str, key: str | None = None) -> httpx.Response:
@@ -119,8 +117,8 @@ def test_keys_are_listed_without_the_key_and_revoked(app_client: BudClient) -> N
 
 async def test_keys_are_stored_hashed(app_client: BudClient, store_url: str) -> None:
     created = new_key(app_client, "read")
-    async with open_store(store_url) as store, store.read() as tx:
-        rows = await tx.list(t.api_keys)
+    async with open_repository(store_url) as repo, repo.read() as session:
+        rows = await session.list_api_keys()
     assert len(rows) == 1
     assert created["key"] not in json.dumps(rows, default=str)
     assert len(rows[0]["hash"]) == 64

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ EVENTS = 3000
 
 @pytest.fixture
 async def http(settings: Settings, store_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(replace(settings, database_url=store_url))
+    app = create_app(settings.model_copy(update=dict(database_url=store_url)))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

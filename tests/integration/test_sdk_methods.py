@@ -14,7 +14,6 @@ import inspect
 import json
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,7 +153,7 @@ async def sdk(
 ) -> AsyncIterator[Sdk]:
     from bud.server.app import create_app
 
-    app = create_app(replace(settings, database_url=store_url))
+    app = create_app(settings.model_copy(update={"database_url": store_url}), check_responses=True)
     view: Sdk
     if request.param == "sync":
         with TestClient(app) as http, BudClient(http_client=http) as client:

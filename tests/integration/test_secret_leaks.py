@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,7 @@ def echo() -> Iterator[Echo]:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return replace(settings, secrets={"envsecret": ENV_SECRET})
+    return settings.model_copy(update=dict(secrets={"envsecret": ENV_SECRET}))
 
 
 def definition(echo: Echo) -> dict[str, Any]:
@@ -246,15 +245,13 @@ async def test_rows_stored_before_encryption_are_sealed_at_start(
 
     from bud.crypto import SecretBox
     from bud.server.app import create_app
-    from bud.store import open_store
+    from bud.store import open_repository
 
-    async with open_store(store_url) as store, store.transaction() as tx:
-        await tx.insert(t.secrets, {"name": "old", "value": "legacy-plain-1", "updated_at": 1.0})
-        await tx.insert(
-            t.channels, {"name": "webhook", "config": {"url": "http://x/legacy"}, "updated_at": 1.0}
-        )
+    async with open_repository(store_url) as repo, repo.transaction() as session:
+        await session.put_secret("old", "legacy-plain-1", 1.0)
+        await session.put_channel("webhook", {"url": "http://x/legacy"}, 1.0)
     key = Fernet.generate_key().decode()
-    app = create_app(replace(settings, database_url=store_url, secret_key=key))
+    app = create_app(settings.model_copy(update=dict(database_url=store_url, secret_key=key)))
     with TestClient(app) as http:
         pipeline = http.post(
             "/v1/pipelines",
@@ -269,9 +266,9 @@ async def test_rows_stored_before_encryption_are_sealed_at_start(
         ).json()
         dry = http.post(f"/v1/pipelines/{pipeline['id']}/dry-run", json={}).json()
         assert dry["steps"][0]["params"] == {"message": "******"}  # readable, and masked
-    async with open_store(store_url) as store, store.read() as tx:
-        secret = await tx.get(t.secrets, name="old")
-        channel = await tx.get(t.channels, name="webhook")
+    async with open_repository(store_url) as repo, repo.read() as session:
+        secret = next((r for r in await session.list_secrets() if r["name"] == "old"), None)
+        channel = next((r for r in await session.list_channels() if r["name"] == "webhook"), None)
     assert secret is not None and channel is not None
     box = SecretBox(key)  # the key from the settings, not a generated one
     assert box.decrypt(secret["value"]) == "legacy-plain-1" and secret["value"] != "legacy-plain-1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ NESTED_LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfo
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # Long enough that /healthz is asked while the bomb is still being rendered.
-    return replace(settings, template_cpu_seconds=3.0)
+    return settings.model_copy(update=dict(template_cpu_seconds=3.0))
 
 
 def _step(client: BudClient, execution_id: str) -> Any:

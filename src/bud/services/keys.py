@@ -103,8 +103,9 @@ class KeyService:
             if row is None:
                 raise NotFoundError(f"API key {key_id} not found", details={"key_id": key_id})
             if row["revoked_at"] is None:
-                row["revoked_at"] = _now()
-                await session.revoke_api_key(key_id, row["revoked_at"])
+                now = _now()
+                row["revoked_at"] = now
+                await session.revoke_api_key(key_id, now)
         self._forget()
         return _public(row)
 

@@ -41,7 +41,11 @@ async def _shared_state(conn: Any) -> None:
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
-    (2, "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys", _shared_state),
+    (
+        2,
+        "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys",
+        _shared_state,
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 
