@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 
 from bud.errors import ValidationError
+from bud.render_limits import RenderLimits
 from bud.store import Session
 from bud.store.records import DecisionRecord, ExecutionRecord, ExecutionStatus, StepRecord
 from bud.templates import TemplateError, build_context, check_syntax, render_string
@@ -90,12 +91,17 @@ def check_flow(flow: Any) -> dict[str, Any]:
     return dict(flow)
 
 
+# A flow key renders on the ingest path, inside its transaction: it gets a small budget.
+KEY_LIMITS = RenderLimits(cpu_seconds=0.05, max_output_chars=10_000, max_memory_bytes=1 << 20)
+
+
 def render_key(template: str | None, event: Mapping[str, Any], default: str = "") -> str:
-    """The rule's key for an event; a template that cannot render keys on its error text."""
+    """The rule's key for an event; a template that cannot render (or goes past its small
+    budget) keys on its error text."""
     if not template:
         return default
     try:
-        return str(render_string(template, build_context(event=event)))[:500]
+        return str(render_string(template, build_context(event=event), limits=KEY_LIMITS))[:500]
     except TemplateError as exc:
         return f"!{exc.message}"[:500]
 
