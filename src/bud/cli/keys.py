@@ -128,11 +128,15 @@ def revoke_key(
     key_id: IdArg,
     data_dir: DataDirOpt = None,
     database_url: DatabaseOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Revoke a key: requests carrying it are refused from now on."""
     url = _direct(data_dir, database_url)
     if url:
-        _in_store(url, lambda keys: keys.revoke(key_id))
+        revoked = _in_store(url, lambda keys: keys.revoke(key_id))
     else:
-        _api(ctx, "DELETE", f"/v1/api-keys/{key_id}")
+        revoked = _api(ctx, "DELETE", f"/v1/api-keys/{key_id}")
+    if as_json:
+        render.print_json(revoked)
+        return
     say(f"Revoked key {key_id}", "green")
