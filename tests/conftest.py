@@ -90,8 +90,8 @@ def app_client(settings: Settings, store_url: str) -> Iterator[Any]:
 
     app = create_app(_with_db(settings, store_url))
     with (
-        TestClient(app) as http,
-        BudClient(base_url="http://testserver", http_client=http) as client,
+        TestClient(app, base_url="http://localhost") as http,
+        BudClient(base_url="http://localhost", http_client=http) as client,
     ):
         client.app = app  # type: ignore[attr-defined]
         yield client

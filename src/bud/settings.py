@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -36,6 +37,10 @@ class Settings:
     max_non_fired_decisions: int = 25  # filtered/disabled triggers explained per event
     secrets: dict[str, str] = field(default_factory=dict)
     demo: bool = False
+    # Extra names the Host header may carry (beyond the bind host, localhost, 127.0.0.1, ::1).
+    allowed_hosts: tuple[str, ...] = ()
+    # Private, loopback and link-local destinations outbound requests may reach (CIDRs, hosts).
+    outbound_allow: tuple[str, ...] = ()
 
     @property
     def effective_database_url(self) -> str:
@@ -45,7 +50,14 @@ class Settings:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        """Whether ``host`` is ``localhost`` or a loopback address (parsed, not prefix-matched)."""
+        host = self.host.strip()
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+        except ValueError:
+            return False
 
     def channel_config(self) -> dict[str, dict[str, Any]]:
         channels: dict[str, dict[str, Any]] = {}

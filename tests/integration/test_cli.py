@@ -64,7 +64,7 @@ def bud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bud]:
 
     settings = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
     app_ = create_app(settings)
-    with TestClient(app_) as http, BudClient(http_client=http) as sdk:
+    with TestClient(app_, base_url="http://localhost") as http, BudClient(http_client=http) as sdk:
         monkeypatch.setattr(
             cli_app,
             "make_client",

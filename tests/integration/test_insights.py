@@ -370,7 +370,9 @@ async def test_async_client_mirrors_the_new_calls(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path / "data", poll_seconds=0.2))
     async with (
         app.router.lifespan_context(app),
-        AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
+        AsyncBudClient(
+            base_url="http://localhost", transport=httpx.ASGITransport(app=app)
+        ) as client,
     ):
         pipeline = await client.pipelines.create(name="p", definition=LOG)
         trigger = await client.event_triggers.create(

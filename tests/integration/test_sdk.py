@@ -61,7 +61,7 @@ def client(tmp_path: Path) -> Iterator[BudClient]:
     from bud.server.app import create_app
 
     app = create_app(_settings(tmp_path))
-    with TestClient(app) as http, BudClient(http_client=http) as sdk:
+    with TestClient(app, base_url="http://localhost") as http, BudClient(http_client=http) as sdk:
         yield sdk
 
 
@@ -520,7 +520,7 @@ def test_api_keys_are_enforced(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
     app = create_app(_settings(tmp_path, api_keys=("k-1",)))
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         with BudClient(http_client=http, api_key="wrong") as sdk:
             assert sdk.health()["status"] == "ok"  # /healthz is open
             with pytest.raises(AuthenticationError):
@@ -652,7 +652,9 @@ async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
     app = create_app(_settings(tmp_path))
     async with (
         app.router.lifespan_context(app),
-        AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
+        AsyncBudClient(
+            base_url="http://localhost", transport=httpx.ASGITransport(app=app)
+        ) as client,
     ):
         assert (await client.health())["status"] == "ok"
         await client.clusters.create("Production", id="cluster_prod", environment="production")

@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException
 
 from bud.errors import BudError
 from bud.server import responses
-from bud.server.middleware import ApiKeyAuth, BodyLimit
+from bud.server.jsonbody import JsonContract
+from bud.server.middleware import ApiKeyAuth, BodyLimit, BrowserGuard
 from bud.server.routers import (
     demo,
     events,
@@ -62,9 +63,11 @@ def create_app(settings: Settings | None = None, *, bud: Bud | None = None) -> F
         app.state.demo_inbox = collections.deque(maxlen=200)
         app.include_router(demo.router)
     _mount_ui(app)
+    app.add_middleware(JsonContract)  # innermost: sees bodies already within the size limit
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     if settings.api_keys:
         app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    app.add_middleware(BrowserGuard, bind_host=settings.host, allowed_hosts=settings.allowed_hosts)
     return app
 
 

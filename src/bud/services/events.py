@@ -9,7 +9,7 @@ import jsonschema
 from bud.engine.core import Engine, envelope_from_row
 from bud.engine.matcher import explain_decision
 from bud.errors import ConflictError, NotFoundError, ValidationError
-from bud.events import EventType, check_schema, validate_event_type_name
+from bud.events import EventType, check_schema, schema_validator, validate_event_type_name
 from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
 from bud.store import schema as t
 from bud.timeutil import now as _now
@@ -136,7 +136,7 @@ class EventService:
             raise ValidationError("example must be a JSON object", details={"path": "example"})
         if schema and example:
             err = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(schema).iter_errors(example)
+                schema_validator(schema).iter_errors(example)  # helper:hardening (no fetch)
             )
             if err is not None:
                 raise ValidationError(

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -29,7 +30,14 @@ class PostgresStore(Store):
                 url = "postgresql+psycopg://" + url[len(prefix) :]
                 break
         self.engine = create_async_engine(
-            url, json_serializer=json_dumps, pool_size=10, max_overflow=10, pool_pre_ping=True
+            url,
+            json_serializer=json_dumps,
+            # helper:hardening: orjson reads numbers beyond 64 bits (jsonb keeps 1e20 as an
+            # integer literal) as floats, so a stored float never makes a read fail.
+            json_deserializer=orjson.loads,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
         )
 
     async def _close(self) -> None:
