@@ -13,7 +13,7 @@ import pytest
 
 from bud.settings import Settings
 from bud.store import Store, open_store
-from tests.support import IN_CI, need
+from tests.support import IN_CI, RECEIVERS_ALLOW, need
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +77,12 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    return Settings(
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+    )
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The tests' own receivers listen on loopback: the outbound policy allows them explicitly.
+RECEIVERS_ALLOW = ("127.0.0.1",)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -216,7 +218,12 @@ class BudProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "BUD_POLL_SECONDS": "0.2", **(env or {})}
+        self.env = {
+            **os.environ,
+            "BUD_POLL_SECONDS": "0.2",
+            "BUD_OUTBOUND_ALLOW": ",".join(RECEIVERS_ALLOW),
+            **(env or {}),
+        }
         self.env.pop("BUD_URL", None)
         self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None

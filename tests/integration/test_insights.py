@@ -13,6 +13,7 @@ import pytest
 
 from bud import AsyncBudClient, BudClient, FilterError, NotFoundError, ValidationError
 from bud.settings import Settings
+from tests.support import RECEIVERS_ALLOW
 
 LOG = {"steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.model_id }}"}}]}
 
@@ -367,7 +368,9 @@ def test_pipeline_update_warns_per_trigger(app_client: BudClient) -> None:
 async def test_async_client_mirrors_the_new_calls(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(Settings(data_dir=tmp_path / "data", poll_seconds=0.2))
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", poll_seconds=0.2, outbound_allow=RECEIVERS_ALLOW)
+    )
     async with (
         app.router.lifespan_context(app),
         AsyncBudClient(

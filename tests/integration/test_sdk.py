@@ -29,7 +29,7 @@ from bud import (
 )
 from bud.cli.demo import DEMO_PIPELINES
 from bud.settings import Settings
-from tests.support import HttpReceiver, free_port
+from tests.support import RECEIVERS_ALLOW, HttpReceiver, free_port
 
 with warnings.catch_warnings():
     # starlette warns at import when it finds httpx rather than httpx2; nothing to act on here.
@@ -51,7 +51,12 @@ LOG_ONLY = {
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
-    base = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    base = Settings(
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+    )
     return replace(base, **changes)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bud import outbound
 from bud.engine.core import Engine, derived_event_id
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
@@ -241,7 +242,8 @@ class BuiltinPlatform:
         """Probe every cluster with a health URL once; a change of state emits its event."""
         async with self.store.read() as tx:
             rows = await tx.list(t.clusters, where=[t.clusters.c.health_url.is_not(None)])
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        # helper:hardening: probes follow the outbound policy (bud.outbound).
+        async with outbound.client(self.engine.settings, timeout=5.0) as client:
             for row in rows:
                 try:
                     response = await client.get(row["health_url"])

@@ -7,7 +7,7 @@ from typing import Any
 from bud.engine.core import Engine
 from bud.engine.status import ExecutionStatus
 from bud.errors import NotFoundError, ValidationError
-from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
+from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page, strip
 from bud.store import schema as t
 from bud.timeutil import parse_iso
 
@@ -76,11 +76,7 @@ class ExecutionService:
         if event_id:
             where.append(t.executions.c.event_id == event_id)
         if status:
-            if status not in {s.value for s in ExecutionStatus}:
-                raise ValidationError(
-                    f"status: must be one of {', '.join(s.value for s in ExecutionStatus)}",
-                    details={"path": "status"},
-                )
+            check_choice(status, [s.value for s in ExecutionStatus], "status")  # helper:hardening
             where.append(t.executions.c.status == status)
         async with self.store.read() as tx:
             rows = await tx.list(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from bud import schemas
+from bud import outbound, schemas
 from bud.server.deps import BudDep
 from bud.server.responses import Json
 from bud.store import schema as t
@@ -50,6 +50,8 @@ async def list_channels(bud: BudDep) -> Json:
 
 @router.put("/v1/channels/{name}", response_model=schemas.Channel)
 async def set_channel(name: str, bud: BudDep, body: dict[str, Any] = Body(...)) -> Json:
+    if name in ("slack", "webhook"):
+        await outbound.validate_url(bud.settings, body.get("url"), "url")
     return Json(await bud.config.set_channel(name, body))
 
 

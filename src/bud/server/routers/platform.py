@@ -7,10 +7,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Table
 from starlette.responses import Response
 
-from bud import schemas
+from bud import outbound, schemas
+from bud.platform.builtin import DEPLOYMENT_STATUSES
 from bud.server.deps import BudDep
 from bud.server.responses import Json
-from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page
 from bud.store import schema as t
 
 router = APIRouter(tags=["platform"])
@@ -106,6 +107,7 @@ async def delete_model(model_id: str, bud: BudDep) -> Response:
 
 @router.post("/v1/clusters", status_code=201, response_model=schemas.Cluster)
 async def create_cluster(body: ClusterIn, bud: BudDep) -> Json:
+    await outbound.validate_url(bud.settings, body.health_url, "health_url")
     row = await bud.platform.create_cluster(
         body.name, body.id, body.environment, body.status, body.health_url
     )
@@ -124,6 +126,7 @@ async def get_cluster(cluster_id: str, bud: BudDep) -> Json:
 
 @router.patch("/v1/clusters/{cluster_id}", response_model=schemas.Cluster)
 async def update_cluster(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
+    await outbound.validate_url(bud.settings, body.health_url, "health_url")
     return Json(
         _out(
             await bud.platform.update_cluster(
@@ -165,6 +168,7 @@ async def list_deployments(
     if cluster_id:
         where.append(t.deployments.c.cluster_id == cluster_id)
     if status:
+        check_choice(status, DEPLOYMENT_STATUSES, "status")
         where.append(t.deployments.c.status == status)
     return await _list(bud, t.deployments, where, limit, cursor)
 
