@@ -56,6 +56,7 @@ class AsyncHttpServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.routes: dict[str, tuple[int, str, bytes]] = {}
+        self.route_headers: dict[str, dict[str, str]] = {}  # e.g. {"/r": {"Location": ...}}
         self.fail_first = 0
         self.status = 200
         self.url = ""
@@ -101,8 +102,12 @@ class AsyncHttpServer:
                 status, ctype, payload = self.routes.get(
                     parts.path, (self.status, "text/plain", default)
                 )
+            extra = "".join(
+                f"{name}: {value}\r\n"
+                for name, value in self.route_headers.get(parts.path, {}).items()
+            )
             writer.write(
-                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n"
+                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n{extra}"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + (b"" if method == "HEAD" else payload)
             )
@@ -118,6 +123,7 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_first = 0
+        self.redirects: dict[str, str] = {}  # path -> Location of a 307 answer
         self._lock = threading.Lock()
         receiver = self
 
@@ -130,12 +136,18 @@ class HttpReceiver:
                         {"path": self.path, "headers": dict(self.headers), "body": body}
                     )
                     fail = len(receiver.requests) <= receiver.fail_first
+                if self.path in receiver.redirects:
+                    self.send_response(307)
+                    self.send_header("location", receiver.redirects[self.path])
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(500 if fail else 200)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            do_GET = do_POST
+            do_GET = do_PUT = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass

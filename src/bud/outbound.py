@@ -147,7 +147,9 @@ class OutboundPolicy:
     def _check_address(self, url: httpx.URL, address: IPAddress, what: str) -> None:
         address = _unmapped(address)
         port = url.port or (443 if url.scheme == "https" else 80)
-        if self._is_self(address, port) and url.path not in self.self_paths:
+        if self._is_self(address, port):
+            if url.path in self.self_paths:
+                return
             raise OutboundRefused(
                 f"{what} points at this server itself ({_show(address)}:{port}); "
                 "requests to the server's own API are always refused"
@@ -196,6 +198,8 @@ def _show(address: IPAddress) -> str:
 
 
 def _kind(address: IPAddress) -> str:
+    if address.is_unspecified:
+        return "unspecified"
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
