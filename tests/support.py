@@ -124,6 +124,7 @@ class HttpReceiver:
         self.requests: list[dict[str, Any]] = []
         self.fail_first = 0
         self.redirects: dict[str, str] = {}  # path -> Location of a 307 answer
+        self.answers: dict[str, tuple[str, bytes]] = {}  # path -> (content type, body)
         self._lock = threading.Lock()
         receiver = self
 
@@ -142,10 +143,12 @@ class HttpReceiver:
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return
+                ctype, payload = receiver.answers.get(self.path, ("text/plain", b"ok"))
                 self.send_response(500 if fail else 200)
-                self.send_header("content-length", "2")
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(payload)
 
             do_GET = do_PUT = do_POST
 

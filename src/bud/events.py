@@ -29,11 +29,13 @@ _DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples", "example"})
 
 
 def _never_retrieve(uri: str) -> referencing.Resource[Any]:
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 # Schemas are resolved only against themselves: validation never fetches anything.
-NO_FETCH_REGISTRY: referencing.Registry[Any] = referencing.Registry(retrieve=_never_retrieve)
+NO_FETCH_REGISTRY: referencing.Registry[Any] = referencing.Registry(
+    retrieve=_never_retrieve  # type: ignore[call-arg]  # an attrs field mypy does not see
+)
 
 
 def schema_validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:

@@ -192,3 +192,34 @@ def test_parse_and_find_problem_alone() -> None:
         "nan is not a finite number",
     )
     assert find_problem({"n": 2**64}) is not None
+
+
+@pytest.mark.parametrize(
+    ("ctype", "payload", "where"),
+    [
+        ("text/plain", b"before\x00after", "outputs.body"),
+        ("application/json", b'{"n": 123456789012345678901234567890}', "outputs.json.n"),
+        ("application/json", b'{"n": 1e999}', "outputs.json.n"),
+    ],
+)
+def test_step_outputs_no_store_can_keep_fail_the_step_once(
+    app_client: BudClient, ctype: str, payload: bytes, where: str
+) -> None:
+    from tests.support import HttpReceiver
+
+    with HttpReceiver() as receiver:
+        receiver.answers["/odd"] = (ctype, payload)
+        step = {
+            "id": "call",
+            "action": "http_request",
+            "params": {"url": f"{receiver.url}/odd"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0.1},
+        }
+        pipeline = app_client.pipelines.create(name="odd", definition={"steps": [step]})
+        execution = app_client.executions.wait(app_client.pipelines.run(pipeline.id).id, 30)
+    (recorded,) = execution.steps
+    assert execution.status == "failed" and recorded.status == "failed"
+    assert recorded.attempts == 1 and len(receiver.requests) == 1
+    assert recorded.error and recorded.error.startswith(f"steps.call.{where}:")
+    assert recorded.outputs == {}
+    assert app_client.executions.get(execution.id).steps[0].error == recorded.error

@@ -21,6 +21,7 @@ from bud.engine import scheduler
 from bud.engine.records import derived_event_id
 from bud.engine.status import ExecutionStatus, StepStatus
 from bud.errors import ValidationError
+from bud.jsoncontract import find_problem, scrub_text  # helper:hardening
 from bud.pipelines import PipelineDef
 from bud.store import Tx
 from bud.store import schema as t
@@ -318,6 +319,16 @@ class Worker:
         outputs = mask_secrets(outputs, secret_values)
         logs = mask_secrets(ctx.logs, secret_values)
         error = mask_secrets(error, secret_values) if error else None
+        # helper:hardening: a record no store can keep (NUL, lone surrogate, >64-bit int, NaN)
+        # fails the step for good instead of failing the write (and re-running it forever).
+        record = {"params": recorded_params, "outputs": outputs, "logs": logs}
+        problem = find_problem(record, f"steps.{step_id}")
+        if problem is not None:
+            status, retry_in = StepStatus.FAILED, None
+            error = f"{problem[0]}: {problem[1]}; the step's outputs were not recorded"
+            recorded_params = recorded_params if find_problem(recorded_params) is None else None
+            outputs, logs = {}, [e for e in logs if find_problem(e) is None]
+        error = scrub_text(error) if error else None
         await self._complete(
             row,
             execution,

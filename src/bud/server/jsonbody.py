@@ -23,38 +23,29 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bud.errors import BadRequestError, BudError, ValidationError
+from bud.jsoncontract import INT_MAX, INT_MIN, MAX_DEPTH, Refused, find_problem, text_problem
 from bud.server.middleware import send_error
 
-MAX_DEPTH = 64
-INT_MIN = -(2**63)
-INT_MAX = 2**63 - 1
+__all__ = ["MAX_DEPTH", "JsonContract", "check", "find_problem", "parse"]
+
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class _Refused:
-    """Stands in the parsed document for a number the contract refuses."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+def _constant(name: str) -> Refused:
+    return Refused(f"{name} is not a finite number; JSON numbers must be finite")
 
 
-def _constant(name: str) -> _Refused:
-    return _Refused(f"{name} is not a finite number; JSON numbers must be finite")
-
-
-def _float(text: str) -> float | _Refused:
+def _float(text: str) -> float | Refused:
     value = float(text)
     if not math.isfinite(value):
-        return _Refused(f"{text} is beyond the range of a 64-bit float")
+        return Refused(f"{text} is beyond the range of a 64-bit float")
     return value
 
 
-def _int(text: str) -> int | _Refused:
+def _int(text: str) -> int | Refused:
     value = int(text)
     if not INT_MIN <= value <= INT_MAX:
-        return _Refused(f"{text} is beyond the signed 64-bit integer range")
+        return Refused(f"{text} is beyond the signed 64-bit integer range")
     return value
 
 
@@ -90,58 +81,6 @@ def check(value: Any, where: str = "body") -> None:
         if reason.startswith("nested deeper"):
             details["limit"] = MAX_DEPTH
         raise ValidationError(f"{path}: {reason}", details=details)
-
-
-def find_problem(value: Any, where: str = "body") -> tuple[str, str] | None:
-    """(path, reason) of the first value both stores could not keep, else None."""
-    return _walk(value, where, 0)
-
-
-def _walk(value: Any, path: str, depth: int) -> tuple[str, str] | None:
-    if isinstance(value, str):
-        reason = text_problem(value)
-        return (path, reason) if reason else None
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, _Refused):
-        return path, value.reason
-    if isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            return path, f"{value} is beyond the signed 64-bit integer range"
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else (path, f"{value} is not a finite number")
-    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
-        return path, f"nested deeper than {MAX_DEPTH} levels"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            key_text = str(key)
-            inner = f"{path}.{key_text}"
-            reason = text_problem(key_text)
-            if reason:
-                return inner, f"the key {reason}"
-            found = _walk(item, inner, depth + 1)
-            if found:
-                return found
-        return None
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _walk(item, f"{path}[{i}]", depth + 1)
-            if found:
-                return found
-    return None
-
-
-def text_problem(text: str) -> str | None:
-    """Why a string cannot be stored, or None."""
-    if "\x00" in text:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains a lone UTF-16 surrogate, which is not valid Unicode text"
-    return None
 
 
 def _is_json(content_type: bytes | None) -> bool:
