@@ -317,7 +317,7 @@ def normalize_event(
     if ts_raw is None:
         timestamp = to_iso(now())
     else:
-        if not isinstance(ts_raw, str):
+        if not isinstance(ts_raw, str) or len(ts_raw) > 64:
             raise ValidationError(
                 f"{where}.timestamp must be an ISO 8601 string",
                 details={"path": f"{where}.timestamp"},
@@ -362,6 +362,13 @@ def normalize_event(
         raise ValidationError(
             f"{where}.depth must be a non-negative integer", details={"path": f"{where}.depth"}
         )
+    for name in ("correlation_id", "causation_id"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 128):
+            raise ValidationError(
+                f"{where}.{name} must be a string of at most 128 characters",
+                details={"path": f"{where}.{name}"},
+            )
     test = raw.get("test", False)
     if test is None:
         test = False

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import ColumnElement, Table
 from starlette.responses import Response
 
@@ -18,22 +18,50 @@ router = APIRouter(tags=["platform"])
 TIMES = ("created_at", "updated_at")
 
 
+# Lengths are those of the store's columns, the same on SQLite and PostgreSQL.
+Name = Annotated[str, Field(max_length=256)]
+Label = Annotated[str, Field(max_length=64)]
+RefId = Annotated[str, Field(max_length=64)]
+# A model's own fields that ``changes`` may set, and the longest value each column keeps.
+MODEL_COLUMNS = {
+    "name": 256,
+    "model_name": 256,
+    "source": 64,
+    "model_source": 64,
+    "created_by": 256,
+}
+
+
 class ModelIn(BaseModel):
-    name: str
-    source: str
+    name: Name
+    source: Label
     uri: str | None = None
-    created_by: str | None = None
+    created_by: Name | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelPatch(BaseModel):
     changes: dict[str, Any]
 
+    @field_validator("changes")
+    @classmethod
+    def _columns_fit(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        for key, limit in MODEL_COLUMNS.items():
+            value = changes.get(key)
+            nullable = key in ("created_by",)
+            if key in changes and not (
+                (value is None and nullable) or (isinstance(value, str) and len(value) <= limit)
+            ):
+                raise ValueError(f"changes.{key} must be a string of at most {limit} characters")
+        if "uri" in changes and not isinstance(changes["uri"], str | None):
+            raise ValueError("changes.uri must be a string or null")
+        return changes
+
 
 class ClusterIn(BaseModel):
-    name: str
+    name: Name
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    environment: str | None = None
+    environment: Label | None = None
     status: str = "ready"
     health_url: str | None = None
 
@@ -41,15 +69,15 @@ class ClusterIn(BaseModel):
 class ClusterPatch(BaseModel):
     status: str | None = None
     reason: str | None = None
-    name: str | None = None
-    environment: str | None = None
+    name: Name | None = None
+    environment: Label | None = None
     health_url: str | None = None
 
 
 class DeploymentIn(BaseModel):
-    model_id: str
-    cluster_id: str
-    deployment_name: str
+    model_id: RefId
+    cluster_id: RefId
+    deployment_name: Name
 
 
 class DeploymentPatch(BaseModel):
