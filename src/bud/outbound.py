@@ -19,6 +19,7 @@ policy; :meth:`OutboundPolicy.check` applies the same rules when a URL is saved.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -57,19 +58,12 @@ class OutboundPolicy:
         """The policy of a :class:`bud.settings.Settings` (None: nothing private allowed)."""
         if settings is None:
             return cls(self_port=None)
-        allow = tuple(getattr(settings, "outbound_allow", ()) or ())
-        key = (
-            allow,
+        return _policy_for(
+            tuple(getattr(settings, "outbound_allow", ()) or ()),
             str(settings.host),
             int(settings.port),
             bool(getattr(settings, "demo", False)),
         )
-        found = _CACHE.get(key)
-        if found is None:
-            found = cls.build(allow, host=key[1], port=key[2], demo=key[3])
-            if len(_CACHE) < 64:
-                _CACHE[key] = found
-        return found
 
     @classmethod
     def build(
@@ -177,7 +171,10 @@ class OutboundPolicy:
         return literal is not None and _unmapped(literal) == address
 
 
-_CACHE: dict[tuple[Any, ...], OutboundPolicy] = {}
+@functools.lru_cache(maxsize=64)
+def _policy_for(allow: tuple[str, ...], host: str, port: int, demo: bool) -> OutboundPolicy:
+    """Policies are immutable: one per distinct set of settings, built once."""
+    return OutboundPolicy.build(allow, host=host, port=port, demo=demo)
 
 
 def _literal(host: str) -> IPAddress | None:
