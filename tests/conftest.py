@@ -13,7 +13,7 @@ import pytest
 
 from bud.settings import Settings
 from bud.store import Repository, open_repository
-from tests.support import IN_CI, need
+from tests.support import IN_CI, RECEIVERS_ALLOW, need
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +88,12 @@ async def repo(store_url: str) -> AsyncIterator[Repository]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    return Settings(
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+    )
 
 
 @pytest.fixture
@@ -101,8 +106,8 @@ def app_client(settings: Settings, store_url: str) -> Iterator[Any]:
 
     app = create_app(_with_db(settings, store_url), check_responses=True)
     with (
-        TestClient(app) as http,
-        BudClient(base_url="http://testserver", http_client=http) as client,
+        TestClient(app, base_url="http://localhost") as http,
+        BudClient(base_url="http://localhost", http_client=http) as client,
     ):
         client.app = app  # type: ignore[attr-defined]
         yield client

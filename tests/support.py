@@ -26,6 +26,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The tests' own receivers listen on loopback: the outbound policy allows them explicitly.
+RECEIVERS_ALLOW = ("127.0.0.1",)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -54,6 +56,7 @@ class AsyncHttpServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.routes: dict[str, tuple[int, str, bytes]] = {}
+        self.route_headers: dict[str, dict[str, str]] = {}  # e.g. {"/r": {"Location": ...}}
         self.fail_first = 0
         self.status = 200
         self.url = ""
@@ -99,8 +102,12 @@ class AsyncHttpServer:
                 status, ctype, payload = self.routes.get(
                     parts.path, (self.status, "text/plain", default)
                 )
+            extra = "".join(
+                f"{name}: {value}\r\n"
+                for name, value in self.route_headers.get(parts.path, {}).items()
+            )
             writer.write(
-                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n"
+                f"HTTP/1.1 {status} Status\r\nContent-Type: {ctype}\r\nX-Served-By: test\r\n{extra}"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + (b"" if method == "HEAD" else payload)
             )
@@ -116,6 +123,8 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_first = 0
+        self.redirects: dict[str, str] = {}  # path -> Location of a 307 answer
+        self.answers: dict[str, tuple[str, bytes]] = {}  # path -> (content type, body)
         self._lock = threading.Lock()
         receiver = self
 
@@ -128,12 +137,20 @@ class HttpReceiver:
                         {"path": self.path, "headers": dict(self.headers), "body": body}
                     )
                     fail = len(receiver.requests) <= receiver.fail_first
+                if self.path in receiver.redirects:
+                    self.send_response(307)
+                    self.send_header("location", receiver.redirects[self.path])
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                ctype, payload = receiver.answers.get(self.path, ("text/plain", b"ok"))
                 self.send_response(500 if fail else 200)
-                self.send_header("content-length", "2")
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(payload)
 
-            do_GET = do_POST
+            do_GET = do_PUT = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -216,7 +233,12 @@ class BudProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "BUD_POLL_SECONDS": "0.2", **(env or {})}
+        self.env = {
+            **os.environ,
+            "BUD_POLL_SECONDS": "0.2",
+            "BUD_OUTBOUND_ALLOW": ",".join(RECEIVERS_ALLOW),
+            **(env or {}),
+        }
         self.env.pop("BUD_URL", None)
         self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None

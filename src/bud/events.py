@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 import orjson
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 
 from bud.errors import PayloadTooLargeError, ValidationError
 from bud.ids import new_id
@@ -19,6 +22,25 @@ EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ENVELOPE_FIELDS = ("event_type", "event_id", "timestamp", "source", "data")
 CAUSATION_FIELDS = ("correlation_id", "causation_id", "depth")
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+# Keywords whose string value is a reference to another schema.
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords whose values are data, not subschemas: a "$ref" inside them is not a reference.
+_DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples", "example"})
+
+
+def _never_retrieve(uri: str) -> referencing.Resource[Any]:
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+# Schemas are resolved only against themselves: validation never fetches anything.
+NO_FETCH_REGISTRY: referencing.Registry[Any] = referencing.Registry(
+    retrieve=_never_retrieve  # type: ignore[call-arg]  # an attrs field mypy does not see
+)
+
+
+def schema_validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A validator for ``schema`` that resolves only references inside the schema itself."""
+    return jsonschema.Draft202012Validator(schema, registry=NO_FETCH_REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -33,7 +55,7 @@ class EventType:
         """The schema's validator, built once (building one costs more than using it)."""
         found = self.__dict__.get("_validator")
         if found is None:
-            found = jsonschema.Draft202012Validator(self.schema)
+            found = schema_validator(self.schema)
             object.__setattr__(self, "_validator", found)
         return found
 
@@ -207,6 +229,7 @@ def validate_event_type_name(name: str) -> None:
 
 
 def check_schema(schema: Any) -> None:
+    """Refuse anything but a valid JSON Schema whose references all point inside itself."""
     if not isinstance(schema, dict):
         raise ValidationError("schema must be a JSON Schema object", details={"path": "schema"})
     try:
@@ -215,6 +238,42 @@ def check_schema(schema: Any) -> None:
         raise ValidationError(
             f"schema is not a valid JSON Schema: {exc.message}", details={"path": "schema"}
         ) from exc
+    resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
+    resolver = NO_FETCH_REGISTRY.with_resource("urn:bud:schema", resource).resolver(
+        "urn:bud:schema"
+    )
+    for path, keyword, ref, nested_id in _references(schema, "schema", nested_id=False):
+        if not ref.startswith("#"):
+            raise ValidationError(
+                f"{path}: {keyword} {ref!r} points outside the schema; only local references "
+                "('#/$defs/...') are allowed, the server never fetches schemas",
+                details={"path": path, "ref": ref},
+            )
+        if nested_id:
+            continue  # resolved against a nested $id resource: left to validation
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable as exc:
+            raise ValidationError(
+                f"{path}: {keyword} {ref!r} does not resolve inside the schema",
+                details={"path": path, "ref": ref},
+            ) from exc
+
+
+def _references(node: Any, path: str, *, nested_id: bool) -> Iterator[tuple[str, str, str, bool]]:
+    """(path, keyword, reference, under a nested $id) for every reference in a schema."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}"
+            if key in _REF_KEYWORDS and isinstance(value, str):
+                yield where, key, value, nested_id
+            elif key not in _DATA_KEYWORDS:
+                inner = nested_id or (isinstance(value, dict) and "$id" in value)
+                yield from _references(value, where, nested_id=inner)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            inner = nested_id or (isinstance(value, dict) and "$id" in value)
+            yield from _references(value, f"{path}[{i}]", nested_id=inner)
 
 
 def normalize_event(
@@ -258,7 +317,7 @@ def normalize_event(
     if ts_raw is None:
         timestamp = to_iso(now())
     else:
-        if not isinstance(ts_raw, str):
+        if not isinstance(ts_raw, str) or len(ts_raw) > 64:
             raise ValidationError(
                 f"{where}.timestamp must be an ISO 8601 string",
                 details={"path": f"{where}.timestamp"},
@@ -284,7 +343,14 @@ def normalize_event(
             details={"path": f"{where}.data", "size": size, "limit": max_bytes},
         )
     if etype.schema:
-        error = jsonschema.exceptions.best_match(etype.validator().iter_errors(dict(data)))
+        try:
+            error = jsonschema.exceptions.best_match(etype.validator().iter_errors(dict(data)))
+        except referencing.exceptions.Unresolvable as exc:
+            raise ValidationError(
+                f"{where}.data cannot be checked: the schema of {event_type} has a reference "
+                f"that does not resolve ({exc}); register the type again with a fixed schema",
+                details={"path": f"{where}.data"},
+            ) from exc
         if error is not None:
             loc = ".".join(str(p) for p in error.absolute_path)
             path = f"{where}.data" + (f".{loc}" if loc else "")
@@ -296,6 +362,21 @@ def normalize_event(
         raise ValidationError(
             f"{where}.depth must be a non-negative integer", details={"path": f"{where}.depth"}
         )
+    for name in ("correlation_id", "causation_id"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 128):
+            raise ValidationError(
+                f"{where}.{name} must be a string of at most 128 characters",
+                details={"path": f"{where}.{name}"},
+            )
+    test = raw.get("test", False)
+    if test is None:
+        test = False
+    if not isinstance(test, bool):
+        raise ValidationError(
+            f"{where}.test must be a boolean (true or false), got {test!r}",
+            details={"path": f"{where}.test"},
+        )
     envelope: dict[str, Any] = {
         "event_type": event_type,
         "event_id": event_id,
@@ -305,7 +386,7 @@ def normalize_event(
         "correlation_id": raw.get("correlation_id") or event_id,
         "causation_id": raw.get("causation_id"),
         "depth": depth,
-        "test": bool(raw.get("test", False)),
+        "test": test,
     }
     return envelope
 

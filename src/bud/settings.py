@@ -10,6 +10,7 @@ environment and command-line overrides. Copies are made with ``model_copy(update
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
         # so that it knows where each value came from when one is refused.
         return (init_settings,)
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "allowed_hosts", "outbound_allow", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
             raise ValueError("metrics_token: must not be empty or whitespace")
         return self
 
+    # Extra names the Host header may carry (beyond the bind host, localhost, 127.0.0.1, ::1).
+    allowed_hosts: tuple[str, ...] = ()
+    # Private, loopback and link-local destinations outbound requests may reach (CIDRs, hosts).
+    outbound_allow: tuple[str, ...] = ()
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -116,7 +122,14 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        """Whether ``host`` is ``localhost`` or a loopback address (parsed, not prefix-matched)."""
+        host = self.host.strip()
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+        except ValueError:
+            return False
 
     def channel_config(self) -> dict[str, dict[str, Any]]:
         channels: dict[str, dict[str, Any]] = {}

@@ -173,7 +173,7 @@ def test_oversized_payload(app_client: BudClient) -> None:
 def test_http_level_errors_are_json(app_client: BudClient) -> None:
     from starlette.testclient import TestClient
 
-    http = TestClient(app_client.app)  # type: ignore[attr-defined]
+    http = TestClient(app_client.app, base_url="http://localhost")  # type: ignore[attr-defined]
     r = http.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code in (400, 422) and r.json()["error"]["message"]
     r = http.post("/v1/pipelines", json={"definition": LOG})

@@ -24,7 +24,7 @@ from bud.cli.app import app
 from bud.client import BudClient
 from bud.errors import BudError
 from bud.settings import Settings
-from tests.support import HttpReceiver, free_port
+from tests.support import RECEIVERS_ALLOW, HttpReceiver, free_port
 
 with warnings.catch_warnings():
     # starlette warns at import when it finds httpx rather than httpx2; nothing to act on here.
@@ -67,9 +67,14 @@ class Bud:
 def bud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bud]:
     from bud.server.app import create_app
 
-    settings = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+    )
     app_ = create_app(settings, check_responses=True)
-    with TestClient(app_) as http, BudClient(http_client=http) as sdk:
+    with TestClient(app_, base_url="http://localhost") as http, BudClient(http_client=http) as sdk:
         monkeypatch.setattr(
             cli_app,
             "make_client",

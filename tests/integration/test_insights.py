@@ -13,6 +13,7 @@ import pytest
 
 from bud import AsyncBudClient, BudClient, FilterError, NotFoundError, ValidationError
 from bud.settings import Settings
+from tests.support import RECEIVERS_ALLOW
 
 LOG = {"steps": [{"id": "a", "action": "log", "params": {"message": "{{ event.model_id }}"}}]}
 
@@ -375,10 +376,15 @@ def test_pipeline_update_warns_per_trigger(app_client: BudClient) -> None:
 async def test_async_client_mirrors_the_new_calls(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
-    app = create_app(Settings(data_dir=tmp_path / "data", poll_seconds=0.2), check_responses=True)
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", poll_seconds=0.2, outbound_allow=RECEIVERS_ALLOW),
+        check_responses=True,
+    )
     async with (
         app.router.lifespan_context(app),
-        AsyncBudClient(base_url="http://test", transport=httpx.ASGITransport(app=app)) as client,
+        AsyncBudClient(
+            base_url="http://localhost", transport=httpx.ASGITransport(app=app)
+        ) as client,
     ):
         pipeline = await client.pipelines.create(name="p", definition=LOG)
         trigger = await client.event_triggers.create(

@@ -167,7 +167,7 @@ def test_metrics_openapi_and_health(app_client: BudClient) -> None:
     )
     app_client.events.publish("cluster.ready", {"cluster_id": "c", "environment": "staging"})
     app_client.executions.wait(app_client.events.get(event.event_id).executions[0])
-    http = TestClient(app_client.app)  # type: ignore[attr-defined]
+    http = TestClient(app_client.app, base_url="http://localhost")  # type: ignore[attr-defined]
     text = http.get("/metrics").text
     assert 'bud_events_ingested_total{event_type="cluster.ready"} 2.0' in text
     assert 'outcome="fired"' in text and 'outcome="filtered"' in text

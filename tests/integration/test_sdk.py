@@ -28,7 +28,7 @@ from bud import (
     WaitTimeout,
 )
 from bud.settings import Settings
-from tests.support import HttpReceiver, free_port
+from tests.support import RECEIVERS_ALLOW, HttpReceiver, free_port
 
 with warnings.catch_warnings():
     # starlette warns at import when it finds httpx rather than httpx2; nothing to act on here.
@@ -95,7 +95,12 @@ LOG_ONLY = {
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
-    base = Settings(data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5)
+    base = Settings(
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+    )
     return base.model_copy(update=changes)
 
 
@@ -105,7 +110,7 @@ def client(tmp_path: Path) -> Iterator[BudClient]:
     from bud.server.app import create_app
 
     app = create_app(_settings(tmp_path), check_responses=True)
-    with TestClient(app) as http, BudClient(http_client=http) as sdk:
+    with TestClient(app, base_url="http://localhost") as http, BudClient(http_client=http) as sdk:
         yield sdk
 
 
@@ -592,7 +597,7 @@ def test_api_keys_are_enforced(tmp_path: Path) -> None:
     from bud.server.app import create_app
 
     app = create_app(_settings(tmp_path, api_keys=("k-1",)), check_responses=True)
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         with BudClient(http_client=http, api_key="wrong") as sdk:
             assert sdk.health()["status"] == "ok"  # /healthz is open
             with pytest.raises(AuthenticationError):

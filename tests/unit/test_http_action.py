@@ -12,7 +12,10 @@ import pytest
 from bud.actions.base import ActionContext, ActionError
 from bud.actions.http import HTTP_ACTIONS, http_request_action, redact_url
 from bud.errors import ValidationError
-from tests.support import AsyncHttpServer
+from bud.settings import Settings
+from tests.support import RECEIVERS_ALLOW, AsyncHttpServer
+
+ALLOW_LOCAL = Settings(outbound_allow=RECEIVERS_ALLOW)
 
 
 @pytest.fixture
@@ -25,7 +28,9 @@ async def server() -> AsyncIterator[AsyncHttpServer]:
 
 async def call(params: dict[str, Any]) -> dict[str, Any]:
     http_request_action.check_params(params, where="params", rendered=True)
-    ctx = ActionContext(execution_id="exe_1", step_id="call", attempt=1, params=params)
+    ctx = ActionContext(
+        execution_id="exe_1", step_id="call", attempt=1, params=params, settings=ALLOW_LOCAL
+    )
     return await http_request_action(ctx, params)
 
 
@@ -131,7 +136,9 @@ async def test_connection_refused_is_retryable() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "example.com"])
 async def test_bad_scheme_is_not_retryable(url: str) -> None:
-    ctx = ActionContext(execution_id="exe_1", step_id="call", attempt=1, params={"url": url})
+    ctx = ActionContext(
+        execution_id="exe_1", step_id="call", attempt=1, params={"url": url}, settings=ALLOW_LOCAL
+    )
     with pytest.raises(ActionError) as info:
         await http_request_action(ctx, {"url": url})
     assert info.value.retryable is False

@@ -15,7 +15,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from bud.actions.base import ActionContext, ActionError
 from bud.actions.notify import NOTIFY_ACTIONS, notification_action
 from bud.errors import ValidationError
-from tests.support import AsyncHttpServer
+from bud.settings import Settings
+from tests.support import RECEIVERS_ALLOW, AsyncHttpServer
 
 # --- a real HTTP receiver -------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ def make_ctx(
         event=event,
         channels=channels,
         deliveries=deliveries,
+        settings=Settings(outbound_allow=RECEIVERS_ALLOW),
     )
 
 

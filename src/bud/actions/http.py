@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from bud import outbound
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, action
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -131,7 +132,8 @@ async def http_request_action(ctx: ActionContext, params: dict[str, Any]) -> dic
     timeout = float(params.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
     shown = f"{method} {redact_url(url)}"
 
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
+    # The outbound policy checks the URL and every redirect (docs/operations.md, Security).
+    async with outbound.client(ctx.settings, timeout=timeout, follow_redirects=True) as client:
         try:
             request = client.build_request(
                 method,
@@ -150,7 +152,12 @@ async def http_request_action(ctx: ActionContext, params: dict[str, Any]) -> dic
                 raw, complete = await _read_limited(response)
             finally:
                 await response.aclose()
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+        except (
+            outbound.OutboundRefused,
+            httpx.UnsupportedProtocol,
+            httpx.LocalProtocolError,
+            httpx.TooManyRedirects,
+        ) as exc:
             raise ActionError(
                 f"{shown} failed: {describe_exception(exc)}", retryable=False
             ) from None

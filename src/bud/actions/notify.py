@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from bud import outbound
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, action
 from bud.actions.http import (
     MASK,
@@ -202,7 +203,7 @@ async def _post(
     status_code: int | None = None
     retryable = True
     try:
-        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS) as client:
+        async with outbound.client(ctx.settings, timeout=DELIVERY_TIMEOUT_SECONDS) as client:
             response = await client.post(url, json=payload, headers=headers)
         status_code = response.status_code
         if response.is_success:
@@ -213,7 +214,9 @@ async def _post(
             retryable = is_retryable_status(status_code)
     except httpx.HTTPError as exc:
         error = describe_exception(exc)
-        retryable = not isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
+        retryable = not isinstance(
+            exc, outbound.OutboundRefused | httpx.UnsupportedProtocol | httpx.LocalProtocolError
+        )
     except httpx.InvalidURL as exc:
         error = describe_exception(exc)
         retryable = False

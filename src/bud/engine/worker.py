@@ -28,6 +28,7 @@ from bud.engine.metrics import Metrics
 from bud.engine.records import derived_event_id
 from bud.engine.signals import Signals
 from bud.errors import BudError, ValidationError
+from bud.jsoncontract import find_problem, scrub_text
 from bud.pipelines import PipelineDef
 from bud.render_limits import RenderLimits
 from bud.settings import Settings
@@ -312,16 +313,31 @@ class Worker:
             else None
         )
         outputs = result.outputs if isinstance(result.outputs, dict) else {"result": result.outputs}
+        params = mask_secrets(result.params, secret_values) if result.params is not None else None
+        outputs = mask_secrets(outputs, secret_values)
+        logs = mask_secrets(logs, secret_values)
+        error = mask_secrets(result.error, secret_values) if result.error else None
+        status = result.status
+        # A record no store can keep (NUL, a lone surrogate, an integer past 64 bits, NaN)
+        # fails the step for good instead of failing the write (and re-running it for ever).
+        problem = find_problem(
+            {"params": params, "outputs": outputs, "logs": logs}, f"steps.{step_id}"
+        )
+        if problem is not None:
+            status, retry_in = StepStatus.FAILED, None
+            error = f"{problem[0]}: {problem[1]}; the step's outputs were not recorded"
+            params = params if find_problem(params) is None else None
+            outputs, logs = {}, [e for e in logs if find_problem(e) is None]
         await self._complete(
             row,
             execution_seen,
             definition,
             on_failure,
-            result.status,
-            mask_secrets(result.params, secret_values) if result.params is not None else None,
-            mask_secrets(outputs, secret_values),
-            mask_secrets(logs, secret_values),
-            mask_secrets(result.error, secret_values) if result.error else None,
+            status,
+            params,
+            outputs,
+            logs,
+            scrub_text(error) if error else None,
             finished,
             retry_in,
         )

@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 
+from bud import outbound
 from bud.clock import Clock
 from bud.engine.ingest import Ingestor
 from bud.engine.records import derived_event_id
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
+from bud.settings import Settings
 from bud.store import Repository, Session
 
 log = logging.getLogger("bud.platform")
@@ -39,8 +41,11 @@ def model_data(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class BuiltinPlatform:
-    def __init__(self, repo: Repository, ingestor: Ingestor, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, ingestor: Ingestor, clock: Clock, settings: Settings
+    ) -> None:
         self.repo = repo
+        self.settings = settings
         self.ingestor = ingestor
         self.clock = clock
         self._probe: asyncio.Task[None] | None = None
@@ -256,7 +261,8 @@ class BuiltinPlatform:
             rows = await tx.list_records(
                 "clusters", where={"health_url": ...}, limit=None, after=None
             )
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        # Probes follow the outbound policy (bud.outbound).
+        async with outbound.client(self.settings, timeout=5.0) as client:
             for row in rows:
                 try:
                     response = await client.get(row["health_url"])

@@ -17,8 +17,9 @@ from bud import demo as demo_setup
 from bud.errors import BudError
 from bud.redact import REDACTOR, install_logging
 from bud.server import responses
+from bud.server.jsonbody import JsonContract
 from bud.server.logs import RequestContext
-from bud.server.middleware import ApiKeyAuth, BodyLimit
+from bud.server.middleware import ApiKeyAuth, BodyLimit, BrowserGuard
 from bud.server.openapi import build_openapi, operation_id
 from bud.server.routers import (
     demo,
@@ -92,9 +93,11 @@ def create_app(
         app.state.demo_inbox = collections.deque(maxlen=200)
         app.include_router(demo.router)
     _mount_ui(app)
+    app.add_middleware(JsonContract)  # innermost: sees bodies already within the size limit
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     # Always in place: a key stored through the API turns authentication on.
     app.add_middleware(ApiKeyAuth, keys=app.state.keys, metrics_token=settings.metrics_token)
+    app.add_middleware(BrowserGuard, bind_host=settings.host, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(RequestContext)  # outermost: 401 and 413 answers get an id and a log line
 
     def openapi() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""ASGI middleware: request size limit and API-key authentication."""
+"""ASGI middleware: browser checks (Host, Origin, content type), size limit, API keys."""
 
 from __future__ import annotations
 
@@ -8,12 +8,21 @@ import re
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bud.errors import AuthenticationError, BudError, PayloadTooLargeError, PermissionDeniedError
+from bud.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BudError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
 from bud.services.keys import KeyService
 from bud.services.keys import Scope as KeyScope
 
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UNSPECIFIED_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})
 
-async def _send_error(send: Send, exc: BudError) -> None:
+
+async def send_error(send: Send, exc: BudError) -> None:
     body = orjson.dumps(exc.to_dict())
     await send(
         {
@@ -49,7 +58,7 @@ class BodyLimit:
         )
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _send_error(send, too_large)
+                await send_error(send, too_large)
                 return
         seen = 0
         started = False
@@ -73,7 +82,7 @@ class BodyLimit:
             await self.app(scope, limited, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_error(send, too_large)
+                await send_error(send, too_large)
 
 
 # Which scope each request needs: the first rule whose methods and path match decides.
@@ -161,6 +170,101 @@ class ApiKeyAuth:
         if scope["type"] == "http":
             refusal = await self._refusal(scope)
             if refusal is not None:
-                await _send_error(send, refusal)
+                await send_error(send, refusal)
                 return
         await self.app(scope, receive, send)
+
+
+class UnsupportedMediaTypeError(BadRequestError):
+    """State-changing requests carry JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+def host_name(value: str) -> str:
+    """The host part of a ``Host``/``Origin`` authority, lower case, IPv6 without brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def allowed_host_names(bind_host: str, extra: tuple[str, ...]) -> frozenset[str] | None:
+    """The names the server answers to, or None for any (bound to every interface, no list)."""
+    extra_names = {host_name(h) for h in extra if h.strip()}
+    if "*" in extra_names:
+        return None
+    if bind_host.strip() in UNSPECIFIED_HOSTS and not extra_names:
+        return None
+    return frozenset(
+        {host_name(bind_host), "localhost", "127.0.0.1", "::1", *extra_names}
+        - {host_name(h) for h in UNSPECIFIED_HOSTS}
+    )
+
+
+class BrowserGuard:
+    """Keep a browser from being used against the server (DNS rebinding, cross-site posts).
+
+    - the ``Host`` header must name the server: its bind host, localhost, 127.0.0.1, [::1] or
+      a name in the ``allowed_hosts`` setting (400 otherwise: DNS rebinding);
+    - a state-changing request (POST, PUT, PATCH, DELETE) that sends ``Origin`` must come from
+      such a host (403), and one with a body must send JSON (415): an HTML form cannot.
+    """
+
+    def __init__(self, app: ASGIApp, bind_host: str, allowed_hosts: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed = allowed_host_names(bind_host, allowed_hosts)
+
+    def _refusal(self, scope: Scope) -> BudError | None:
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers", []):
+            headers.setdefault(name, value)
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.allowed is not None and host_name(host) not in self.allowed:
+            return BadRequestError(
+                f"Host {host!r} is not a name this server answers to; add it to the "
+                "allowed_hosts setting (BUD_ALLOWED_HOSTS) if it should be",
+                details={"path": "headers.host", "host": host},
+            )
+        if scope["method"] not in STATE_CHANGING:
+            return None
+        origin = headers.get(b"origin")
+        if origin is not None:
+            text = origin.decode("latin-1")
+            authority = text.split("://", 1)[1] if "://" in text else ""
+            name = host_name(authority)
+            same = name == host_name(host) or (self.allowed is not None and name in self.allowed)
+            if not authority or not same:
+                return PermissionDeniedError(
+                    f"cross-origin {scope['method']} from Origin {text!r} refused",
+                    details={"path": "headers.origin", "origin": text},
+                )
+        content_type = headers.get(b"content-type")
+        if content_type is not None:
+            media = content_type.split(b";", 1)[0].strip().lower()
+            if media != b"application/json" and not media.endswith(b"+json"):
+                return UnsupportedMediaTypeError(
+                    f"{scope['method']} needs Content-Type: application/json, got "
+                    f"{content_type.decode('latin-1')!r}",
+                    details={"path": "headers.content-type"},
+                )
+        elif _has_body(headers):
+            return UnsupportedMediaTypeError(
+                f"{scope['method']} with a body needs Content-Type: application/json",
+                details={"path": "headers.content-type"},
+            )
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await send_error(send, refusal)
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    length = headers.get(b"content-length", b"0").strip()
+    return b"transfer-encoding" in headers or (length.isdigit() and int(length) > 0)

@@ -48,7 +48,7 @@ class Bud:
             self.repo,
             self.registry,
             settings,
-            platform=lambda ingestor: BuiltinPlatform(self.repo, ingestor, self.clock),
+            platform=lambda ingestor: BuiltinPlatform(self.repo, ingestor, self.clock, settings),
             clock=self.clock,
             run_workers=settings.run_workers if run_workers is None else run_workers,
             kind=kind,

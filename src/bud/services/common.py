@@ -35,15 +35,35 @@ def encode_cursor(value: Any) -> str:
 
 
 def decode_cursor(cursor: str | None, kind: type = str) -> Any:
-    if not cursor:
+    # Strict base64, an id-shaped value, and exactly what encode_cursor
+    # gives back; anything else is a 400 (lenient decoding turned garbage into a page).
+    if cursor is None or cursor == "":
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return kind(raw)
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        value = kind(raw.decode())
+        if not CHOSEN_ID_RE.match(str(value)) or encode_cursor(value) != cursor:
+            raise ValueError(cursor)
+        return value
     except Exception as exc:
         raise BadRequestError(
-            f"cursor {cursor!r} is not valid", details={"path": "cursor"}
+            f"cursor {cursor!r} is not valid: pass the next_cursor of a previous page",
+            details={"path": "cursor"},
         ) from exc
+
+
+def check_choice(value: str | None, allowed: Iterable[str], path: str) -> str | None:
+    """A filter value that must be one of ``allowed`` (400 otherwise); None passes.
+
+    One rule for status filters on every list endpoint.
+    """
+    choices = list(allowed)
+    if value is not None and value not in choices:
+        raise BadRequestError(
+            f"{path}: unknown value {value!r}; must be one of {', '.join(choices)}",
+            details={"path": path, "allowed": choices},
+        )
+    return value
 
 
 def page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:

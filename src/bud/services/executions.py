@@ -6,7 +6,7 @@ from typing import Any
 
 from bud.engine.core import Engine
 from bud.errors import NotFoundError, ValidationError
-from bud.services.common import check_limit, decode_cursor, iso_times, page, strip
+from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page, strip
 from bud.store.records import ExecutionStatus
 from bud.timeutil import parse_iso
 
@@ -77,11 +77,8 @@ class ExecutionService:
                     raise ValidationError(
                         f"{name}: {value!r} is not an ISO 8601 time", details={"path": name}
                     ) from exc
-        if status and status not in {s.value for s in ExecutionStatus}:
-            raise ValidationError(
-                f"status: must be one of {', '.join(s.value for s in ExecutionStatus)}",
-                details={"path": "status"},
-            )
+        if status:
+            check_choice(status, [s.value for s in ExecutionStatus], "status")
         async with self.repo.read() as session:
             rows = await session.list_executions(
                 pipeline_id=pipeline_id,

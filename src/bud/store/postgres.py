@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, literal, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -83,7 +84,14 @@ class PostgresRepository(SqlRepository):
             return
         url = "postgresql+psycopg://" + _libpq_url(self.url).split("://", 1)[1]
         self.engine = create_async_engine(
-            url, json_serializer=json_dumps, pool_size=10, max_overflow=10, pool_pre_ping=True
+            url,
+            json_serializer=json_dumps,
+            # orjson reads numbers beyond 64 bits (jsonb keeps 1e20 as an
+            # integer literal) as floats, so a stored float never makes a read fail.
+            json_deserializer=orjson.loads,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
         )
 
     async def _disconnect(self) -> None:

@@ -36,7 +36,7 @@ class BatchIn(BaseModel):
 
 
 class EventTypeIn(BaseModel):
-    name: str
+    name: str = Field(max_length=128)
     description: str = ""
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     example: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import PlainTextResponse, Response
 
-from bud import schemas
+from bud import outbound, schemas
 from bud.server.deps import BudDep
 from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
@@ -103,7 +103,9 @@ async def channels_list(bud: BudDep) -> Json:
 @router.put("/v1/channels/{name}", response_model=schemas.Channel, openapi_extra=_CHANNEL_BODY)
 async def channels_set(name: str, bud: BudDep, body: dict[str, Any] = Body(...)) -> Json:
     """Configure a channel: `slack` or `webhook` take `{url}`, `email` takes
-    `{smtp_url, from}`."""
+    `{smtp_url, from}`. URLs follow the outbound policy (docs/operations.md)."""
+    if name in ("slack", "webhook"):
+        await outbound.validate_url(bud.settings, body.get("url"), "url")
     return Json(await bud.config.set_channel(name, body))
 
 

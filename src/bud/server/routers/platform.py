@@ -2,38 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
-from bud import schemas
+from bud import outbound, schemas
+from bud.platform.builtin import DEPLOYMENT_STATUSES
 from bud.server.deps import BudDep
 from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
-from bud.services.common import check_limit, decode_cursor, iso_times, page
+from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page
 
 router = APIRouter(tags=["platform"], route_class=CheckedRoute)
 TIMES = ("created_at", "updated_at")
 
 
+# Lengths are those of the store's columns, the same on SQLite and PostgreSQL.
+Name = Annotated[str, Field(max_length=256)]
+Label = Annotated[str, Field(max_length=64)]
+RefId = Annotated[str, Field(max_length=64)]
+# A model's own fields that ``changes`` may set, and the longest value each column keeps.
+MODEL_COLUMNS = {
+    "name": 256,
+    "model_name": 256,
+    "source": 64,
+    "model_source": 64,
+    "created_by": 256,
+}
+
+
 class ModelIn(BaseModel):
-    name: str
-    source: str
+    name: Name
+    source: Label
     uri: str | None = None
-    created_by: str | None = None
+    created_by: Name | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelPatch(BaseModel):
     changes: dict[str, Any]
 
+    @field_validator("changes")
+    @classmethod
+    def _columns_fit(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        for key, limit in MODEL_COLUMNS.items():
+            value = changes.get(key)
+            nullable = key in ("created_by",)
+            if key in changes and not (
+                (value is None and nullable) or (isinstance(value, str) and len(value) <= limit)
+            ):
+                raise ValueError(f"changes.{key} must be a string of at most {limit} characters")
+        if "uri" in changes and not isinstance(changes["uri"], str | None):
+            raise ValueError("changes.uri must be a string or null")
+        return changes
+
 
 class ClusterIn(BaseModel):
-    name: str
+    name: Name
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    environment: str | None = None
+    environment: Label | None = None
     status: str = "ready"
     health_url: str | None = None
 
@@ -41,15 +70,15 @@ class ClusterIn(BaseModel):
 class ClusterPatch(BaseModel):
     status: str | None = None
     reason: str | None = None
-    name: str | None = None
-    environment: str | None = None
+    name: Name | None = None
+    environment: Label | None = None
     health_url: str | None = None
 
 
 class DeploymentIn(BaseModel):
-    model_id: str
-    cluster_id: str
-    deployment_name: str
+    model_id: RefId
+    cluster_id: RefId
+    deployment_name: Name
 
 
 class DeploymentPatch(BaseModel):
@@ -113,7 +142,8 @@ async def models_delete(model_id: str, bud: BudDep) -> Response:
 @router.post("/v1/clusters", status_code=201, response_model=schemas.Cluster)
 async def clusters_create(body: ClusterIn, bud: BudDep) -> Json:
     """Create a cluster, with a chosen `id` if given (409 when taken), an environment label, a
-    status and an optional health URL that is probed."""
+    status and an optional health URL that is probed (it follows the outbound policy)."""
+    await outbound.validate_url(bud.settings, body.health_url, "health_url")
     row = await bud.platform.create_cluster(
         body.name, body.id, body.environment, body.status, body.health_url
     )
@@ -136,6 +166,7 @@ async def clusters_get(cluster_id: str, bud: BudDep) -> Json:
 async def clusters_update(cluster_id: str, body: ClusterPatch, bud: BudDep) -> Json:
     """Change a cluster; a status change to `ready` or `unhealthy` emits `cluster.ready` /
     `cluster.unhealthy`."""
+    await outbound.validate_url(bud.settings, body.health_url, "health_url")
     return Json(
         _out(
             await bud.platform.update_cluster(
@@ -182,6 +213,7 @@ async def deployments_list(
     if cluster_id:
         where["cluster_id"] = cluster_id
     if status:
+        check_choice(status, DEPLOYMENT_STATUSES, "status")
         where["status"] = status
     return await _list(bud, "deployments", where, limit, cursor)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from bud import demo, schemas
@@ -17,11 +17,11 @@ router = APIRouter(tags=["event-triggers"], route_class=CheckedRoute)
 
 
 class TriggerIn(BaseModel):
-    pipeline_id: str
-    event_type: str
+    pipeline_id: Annotated[str, Field(max_length=64)]
+    event_type: Annotated[str, Field(max_length=128)]
     filter: Any = None
     enabled: Any = True
-    name: str | None = None
+    name: Annotated[str, Field(max_length=256)] | None = None
     description: str | None = None
     id: str | None = None
     flow: Any = None
@@ -30,9 +30,9 @@ class TriggerIn(BaseModel):
 class TriggerPatch(BaseModel):
     filter: Any = None
     enabled: Any = None
-    name: str | None = None
+    name: Annotated[str, Field(max_length=256)] | None = None
     description: str | None = None
-    event_type: str | None = None
+    event_type: Annotated[str, Field(max_length=128)] | None = None
     flow: Any = None
 
 
