@@ -211,6 +211,7 @@ class Step(Resource):
     created_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    waiting_until: str | None = None  # a step in a durable wait (a long delay): when it resumes
 
 
 class Execution(Resource):

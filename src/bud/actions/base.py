@@ -53,6 +53,20 @@ class ActionError(Exception):
         self.outputs = outputs or {}
 
 
+class Wait(Exception):
+    """The step waits until ``until`` (epoch seconds) without holding a worker slot.
+
+    The worker parks the step (status ``waiting``) on a durable timer in the store and gives
+    its slot back; at ``until`` any worker claims it again and calls the action with
+    ``ctx.state`` set to ``state``. The wait is not an attempt.
+    """
+
+    def __init__(self, until: float, state: dict[str, Any] | None = None) -> None:
+        super().__init__(f"waiting until {until}")
+        self.until = until
+        self.state = state or {}
+
+
 class Emitter(Protocol):
     async def __call__(
         self, event_type: str, data: dict[str, Any], *, key: str
@@ -75,6 +89,7 @@ class ActionContext:
     emit: Emitter | None = None
     run_pipeline: Callable[..., Awaitable[dict[str, Any]]] | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # kept across a Wait (see Wait)
 
     @property
     def idempotency_key(self) -> str:

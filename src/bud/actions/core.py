@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
-from bud.actions.base import ActionContext, ActionError, RetryPolicy, action
+from bud.actions.base import ActionContext, ActionError, RetryPolicy, Wait, action
+
+DURABLE_DELAY_SECONDS = 5.0  # a delay this long or longer gives its worker slot back
 
 LEVELS = ["debug", "info", "warning", "error", "critical"]
 
@@ -44,7 +47,15 @@ async def log_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, An
     timeout_seconds=86400,
 )
 async def delay_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-    await asyncio.sleep(float(params["seconds"]))
+    """Short delays sleep in their slot; from ``DURABLE_DELAY_SECONDS`` on, the step waits on a
+    durable timer and holds no slot (a restart or another worker resumes it on time)."""
+    seconds = float(params["seconds"])
+    now = time.time()
+    wake = float(ctx.state.get("wake_at") or now + seconds)
+    if wake - now >= DURABLE_DELAY_SECONDS:
+        raise Wait(wake, {"wake_at": wake})
+    if wake > now:
+        await asyncio.sleep(wake - now)
     return {"seconds": params["seconds"]}
 
 

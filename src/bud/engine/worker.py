@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bud.actions.base import ActionContext, ActionError, RetryPolicy
+from bud.actions.base import ActionContext, ActionError, RetryPolicy, Wait
 from bud.clock import Clock
 from bud.engine import scheduler
 from bud.engine.catalogue import Catalogue
@@ -35,6 +35,7 @@ from bud.settings import Settings
 from bud.store import Repository, StepKey
 from bud.store.records import (
     FINAL_EXECUTION,
+    WAIT_KEY,
     AttemptRecord,
     ExecutionRecord,
     ExecutionStatus,
@@ -90,6 +91,7 @@ class Worker:
         self.worker_id = worker_id
         self.stopping = False
         self._running: dict[StepKey, asyncio.Task[Any]] = {}
+        self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._loop: asyncio.Task[None] | None = None
         signals.on_closed(self.cancel_local)
 
@@ -104,6 +106,18 @@ class Worker:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def fair_share(self) -> int:
+        """The most slots one pipeline may hold: the rest stay free for the others."""
+        return max(1, self.slots - max(1, self.slots // 8))
+
+    def _crowding(self) -> set[str]:
+        """Pipelines holding their fair share of this worker's slots."""
+        counts: dict[str, int] = {}
+        for pipeline_id in self._pipeline_of.values():
+            counts[pipeline_id] = counts.get(pipeline_id, 0) + 1
+        return {p for p, n in counts.items() if n >= self.fair_share}
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._work_loop(), name="bud-worker")
@@ -152,7 +166,12 @@ class Worker:
         now = self.clock.now()
         async with self.repo.transaction() as session:
             claimed = await session.claim_steps(
-                self.worker_id, now, self.settings.lease_seconds, limit, execution_id=execution_id
+                self.worker_id,
+                now,
+                self.settings.lease_seconds,
+                limit,
+                execution_id=execution_id,
+                skip_pipelines=self._crowding(),
             )
             await session.start_attempts(claimed, self.worker_id, now)
         return claimed
@@ -161,11 +180,14 @@ class Worker:
         key = (row["execution_id"], row["step_id"])
         task = asyncio.create_task(self._run_claimed(row, hint), name=f"step {key}")
         self._running[key] = task
+        if row.get("pipeline_id"):
+            self._pipeline_of[key] = row["pipeline_id"]
         self.metrics.running.inc()
         task.add_done_callback(functools.partial(self._step_done, key))
 
     def _step_done(self, key: StepKey, _task: object = None) -> None:
         self._running.pop(key, None)
+        self._pipeline_of.pop(key, None)
         self.metrics.running.dec()
         self.signals.wake()
 
@@ -214,6 +236,7 @@ class Worker:
         secret_values = self.catalogue.secret_values
         action_name = row.get("action", "?")
         execution_seen: ExecutionRecord | None = None
+        timeout = 0.0
         try:
             prepared = await self._prepare(row, hint)
             if prepared is None:
@@ -243,6 +266,9 @@ class Worker:
             ctx, context = await self._context(
                 execution, step_rows, step_id, attempt, secret_values
             )
+            parked = row.get("outputs")
+            if isinstance(parked, dict) and WAIT_KEY in parked:
+                ctx.state = dict(parked[WAIT_KEY] or {})  # back from a durable wait
             logs = ctx.logs
             result.status = StepStatus.SUCCEEDED
             limits = self.limits
@@ -279,6 +305,13 @@ class Worker:
                     later.cancel()
                     for beat in beats:
                         beat.cancel()
+        except Wait as wait:
+            begun = float(row.get("started_at") or started)
+            if wait.until <= begun + timeout:
+                await self._park(row, wait)
+                return
+            result.status, result.retryable = StepStatus.FAILED, True  # like any timeout
+            result.error = f"timed out after {timeout:g}s (its wait would end after that)"
         except (TemplateError, ValidationError) as exc:
             result.status, result.error, result.retryable = StepStatus.FAILED, exc.message, False
         except ActionError as exc:
@@ -459,6 +492,7 @@ class Worker:
                         self.settings.lease_seconds,
                         min(free, len(ready)),
                         execution_id=execution_id,
+                        skip_pipelines=self._crowding() - {row.get("pipeline_id", "")},
                     )
                     await session.start_attempts(following, self.worker_id, now)
                     if following and execution is None:
@@ -475,6 +509,14 @@ class Worker:
             if final == "failed":
                 self.cancel_local(execution_id)
             await self.signals.finished(execution_id, final)
+        self.signals.wake()
+
+    async def _park(self, row: StepRecord, wait: Wait) -> None:
+        """A durable wait: the step leaves its slot and comes back at ``wait.until``."""
+        key = (row["execution_id"], row["step_id"])
+        async with self.repo.transaction() as session:
+            await session.hold_execution(key[0])
+            await session.suspend_step(key, self.worker_id, row["attempts"], wait.until, wait.state)
         self.signals.wake()
 
     async def _heartbeat(

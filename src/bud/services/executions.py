@@ -7,8 +7,8 @@ from typing import Any
 from bud.engine.core import Engine
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page, strip
-from bud.store.records import ExecutionStatus
-from bud.timeutil import parse_iso
+from bud.store.records import ExecutionStatus, StepStatus
+from bud.timeutil import parse_iso, to_iso
 
 TIMES = ("created_at", "started_at", "finished_at")
 HIDDEN = ("event", "deadline_at", "max_parallel", "parent_key")
@@ -51,6 +51,9 @@ class ExecutionService:
         for s in steps:
             step = strip(iso_times(s, *TIMES), STEP_HIDDEN)
             step["depends_on"] = depends.get(s["step_id"], [])
+            if s["status"] == StepStatus.WAITING:  # a durable wait: when it resumes
+                step["outputs"] = {}
+                step["waiting_until"] = to_iso(s["ready_at"])
             out["steps"].append(step)
         return out
 

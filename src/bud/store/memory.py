@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import copy
 import itertools
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from bud.store.records import (
     HELD,
     OPEN_EXECUTION,
     OPEN_STEPS,
+    WAIT_KEY,
     AttemptRecord,
     Change,
     ChangeKind,
@@ -604,9 +605,10 @@ class MemorySession(Session):
         limit: int,
         *,
         execution_id: str | None = None,
+        skip_pipelines: Collection[str] = (),
     ) -> list[StepRecord]:
         def ready(s: Row) -> bool:
-            if s["status"] == StepStatus.PENDING:
+            if s["status"] in (StepStatus.PENDING, StepStatus.WAITING):
                 return s["ready_at"] is not None and s["ready_at"] <= now
             return s["status"] == StepStatus.RUNNING and (s["lease_expires_at"] or 0) < now
 
@@ -616,6 +618,7 @@ class MemorySession(Session):
             if ready(s)
             and self.s.executions[s["execution_id"]]["status"] in OPEN_EXECUTION
             and (execution_id is None or s["execution_id"] == execution_id)
+            and self.s.executions[s["execution_id"]]["pipeline_id"] not in skip_pipelines
         ]
         candidates.sort(
             key=lambda s: (
@@ -643,7 +646,8 @@ class MemorySession(Session):
                 lease_expires_at=now + lease_seconds,
                 started_at=s["started_at"] if s["started_at"] is not None else now,
             )
-            claimed.append(cast(StepRecord, copy.deepcopy(s)))
+            pipeline_id = self.s.executions[s["execution_id"]]["pipeline_id"]
+            claimed.append(cast(StepRecord, {**copy.deepcopy(s), "pipeline_id": pipeline_id}))
         return claimed
 
     async def start_attempts(self, claims: Sequence[StepRecord], worker: str, now: float) -> None:
@@ -660,6 +664,12 @@ class MemorySession(Session):
                         "it finished",
                         finished_at=now,
                     )
+            outputs = c.get("outputs")
+            if isinstance(outputs, dict) and WAIT_KEY in outputs:
+                parked = self._attempt((c["execution_id"], c["step_id"]), c["attempts"])
+                if parked is not None and parked["status"] == StepStatus.WAITING:
+                    parked.update(status=StepStatus.RUNNING, worker=worker)
+                    continue
             self.s.attempts.append(
                 {
                     "seq": next(self.s.seq),
@@ -711,6 +721,30 @@ class MemorySession(Session):
         a = self._attempt(key, attempt)
         if a is not None:
             a.update({k: copy.deepcopy(v) for k, v in record.items()})
+        return True
+
+    async def suspend_step(
+        self, key: StepKey, owner: str, attempt: int, until: float, state: dict[str, Any]
+    ) -> bool:
+        s = self.s.steps.get(key)
+        if (
+            s is None
+            or s["status"] != StepStatus.RUNNING
+            or s["lease_owner"] != owner
+            or s["attempts"] != attempt
+        ):
+            return False
+        s.update(
+            status=StepStatus.WAITING,
+            ready_at=until,
+            outputs={WAIT_KEY: copy.deepcopy(state)},
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=attempt - 1,
+        )
+        a = self._attempt(key, attempt)
+        if a is not None:
+            a["status"] = StepStatus.WAITING
         return True
 
     async def renew_leases(self, owner: str, keys: Sequence[StepKey], until: float) -> set[StepKey]:

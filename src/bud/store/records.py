@@ -43,6 +43,7 @@ FINAL_STEP = frozenset(
     {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 )
 OPEN_STEPS = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
+WAIT_KEY = "__wait__"  # a waiting step's outputs hold its timer's state under this key
 HELD = 1e18  # ready_at of a held execution's first steps: never due until released
 
 
@@ -159,6 +160,7 @@ class StepRecord(TypedDict, total=False):
     ready_at: float | None
     lease_owner: str | None
     lease_expires_at: float | None
+    pipeline_id: str  # on claimed steps only: their execution's pipeline
 
 
 class AttemptRecord(TypedDict, total=False):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from bud.store.records import (
@@ -317,11 +317,14 @@ class Session(abc.ABC):
         limit: int,
         *,
         execution_id: str | None = None,
+        skip_pipelines: Collection[str] = (),
     ) -> list[StepRecord]:
         """Claim up to ``limit`` ready steps (or steps whose lease ran out) for ``owner``.
 
         A claim counts as an attempt. Executions with ``max_parallel`` are held to it. Steps of
-        running executions go first. With ``execution_id``, only that execution's steps.
+        running executions go first. With ``execution_id``, only that execution's steps; steps
+        of ``skip_pipelines`` are left for later (the worker's fairness rule). Each claimed
+        record carries its execution's ``pipeline_id``.
         """
 
     @abc.abstractmethod
@@ -340,6 +343,13 @@ class Session(abc.ABC):
         self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
     ) -> bool:
         """Write a finished attempt and its step, if the step is still this owner's attempt."""
+
+    @abc.abstractmethod
+    async def suspend_step(
+        self, key: StepKey, owner: str, attempt: int, until: float, state: dict[str, Any]
+    ) -> bool:
+        """Park a running step until ``until`` (status ``waiting``, no lease, the attempt not
+        counted; ``state`` comes back to the action when it is claimed again)."""
 
     @abc.abstractmethod
     async def renew_leases(self, owner: str, keys: Sequence[StepKey], until: float) -> set[StepKey]:

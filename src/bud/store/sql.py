@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -37,6 +37,7 @@ from bud.store.records import (
     HELD,
     OPEN_EXECUTION,
     OPEN_STEPS,
+    WAIT_KEY,
     AttemptRecord,
     Change,
     ChangeKind,
@@ -77,7 +78,9 @@ def _ready_condition() -> Any:
     s = t.steps
     now: Any = bindparam("b_now")
     return or_(
-        and_(s.c.status == "pending", s.c.ready_at.is_not(None), s.c.ready_at <= now),
+        and_(
+            s.c.status.in_(("pending", "waiting")), s.c.ready_at.is_not(None), s.c.ready_at <= now
+        ),
         and_(s.c.status == "running", s.c.lease_expires_at < now),
     )
 
@@ -94,7 +97,7 @@ def _this_step(table: Table = t.steps) -> tuple[Any, Any]:
 def _claimable(one_execution: bool) -> Any:
     s, e = t.steps, t.executions
     stmt = (
-        select(s.c.execution_id, s.c.step_id, e.c.max_parallel)
+        select(s.c.execution_id, s.c.step_id, e.c.max_parallel, e.c.pipeline_id)
         .join(e, e.c.id == s.c.execution_id)
         .where(_ready_condition(), e.c.status.in_(("queued", "running")))
         .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
@@ -865,9 +868,12 @@ class SqlSession(Session):
         limit: int,
         *,
         execution_id: str | None = None,
+        skip_pipelines: Collection[str] = (),
     ) -> list[StepRecord]:
         s = t.steps
         stmt = self._claimable_statement(execution_id is not None)
+        if skip_pipelines:
+            stmt = stmt.where(t.executions.c.pipeline_id.not_in(sorted(skip_pipelines)))
         params = {"b_now": now, "b_limit": limit * 4, "b_execution_id": execution_id}
         candidates = (await self.conn.execute(stmt, params)).all()
         if not candidates:
@@ -905,7 +911,7 @@ class SqlSession(Session):
             )
             row = result.mappings().first()
             if row:
-                claimed.append(cast(StepRecord, dict(row)))
+                claimed.append(cast(StepRecord, {**row, "pipeline_id": c.pipeline_id}))
         return claimed
 
     async def start_attempts(self, claims: Sequence[StepRecord], worker: str, now: float) -> None:
@@ -922,8 +928,24 @@ class SqlSession(Session):
                         "b_now": now,
                     },
                 )
+        fresh = []
+        a = t.attempts
+        for c in claims:
+            outputs = c.get("outputs")
+            if isinstance(outputs, dict) and WAIT_KEY in outputs:
+                resumed = await self._update(  # a waiting step goes on with its attempt
+                    a,
+                    {"status": StepStatus.RUNNING, "worker": worker},
+                    a.c.execution_id == c["execution_id"],
+                    a.c.step_id == c["step_id"],
+                    a.c.attempt == c["attempts"],
+                    a.c.status == StepStatus.WAITING,
+                )
+                if resumed:
+                    continue
+            fresh.append(c)
         await self._insert(
-            t.attempts,
+            a,
             [
                 {
                     "execution_id": c["execution_id"],
@@ -933,7 +955,7 @@ class SqlSession(Session):
                     "worker": worker,
                     "started_at": now,
                 }
-                for c in claims
+                for c in fresh
             ],
         )
 
@@ -962,6 +984,36 @@ class SqlSession(Session):
         values.update(where)
         await self.conn.execute(_finish_attempt(), values)
         return True
+
+    async def suspend_step(
+        self, key: StepKey, owner: str, attempt: int, until: float, state: dict[str, Any]
+    ) -> bool:
+        s, a = t.steps, t.attempts
+        parked = await self._update(
+            s,
+            {
+                "status": StepStatus.WAITING,
+                "ready_at": until,
+                "outputs": {WAIT_KEY: state},
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "attempts": s.c.attempts - 1,
+            },
+            s.c.execution_id == key[0],
+            s.c.step_id == key[1],
+            s.c.status == StepStatus.RUNNING,
+            s.c.lease_owner == owner,
+            s.c.attempts == attempt,
+        )
+        if parked:
+            await self._update(
+                a,
+                {"status": StepStatus.WAITING},
+                a.c.execution_id == key[0],
+                a.c.step_id == key[1],
+                a.c.attempt == attempt,
+            )
+        return bool(parked)
 
     async def renew_leases(self, owner: str, keys: Sequence[StepKey], until: float) -> set[StepKey]:
         s = t.steps

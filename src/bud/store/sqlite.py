@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
+from bud.store.records import WAIT_KEY
 from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
 
@@ -131,11 +132,11 @@ _EXECUTION_COLUMNS = (
 )
 _EXECUTION_NAMES = tuple(c.strip() for c in _EXECUTION_COLUMNS.split(","))
 _READY = (
-    "((status = 'pending' AND ready_at IS NOT NULL AND ready_at <= :now) "
+    "((status IN ('pending', 'waiting') AND ready_at IS NOT NULL AND ready_at <= :now) "
     "OR (status = 'running' AND lease_expires_at < :now))"
 )
 _READY_S = (
-    "((s.status = 'pending' AND s.ready_at IS NOT NULL AND s.ready_at <= :now) "
+    "((s.status IN ('pending', 'waiting') AND s.ready_at IS NOT NULL AND s.ready_at <= :now) "
     "OR (s.status = 'running' AND s.lease_expires_at < :now))"
 )
 _CLAIM = (
@@ -206,12 +207,18 @@ class _FastSqliteSession(SqliteSession):
         limit: int,
         *,
         execution_id: str | None = None,
+        skip_pipelines: Collection[str] = (),
     ) -> Any:
         raw = self._raw
         params: dict[str, Any] = {"now": now, "limit": limit * 4, "execution_id": execution_id}
         one = "AND s.execution_id = :execution_id " if execution_id is not None else ""
+        for i, pipeline_id in enumerate(sorted(skip_pipelines)):
+            params[f"skip{i}"] = pipeline_id
+        if skip_pipelines:
+            marks = ", ".join(f":skip{i}" for i in range(len(skip_pipelines)))
+            one += f"AND e.pipeline_id NOT IN ({marks}) "
         candidates = raw.execute(
-            "SELECT s.execution_id, s.step_id, e.max_parallel FROM steps s "
+            "SELECT s.execution_id, s.step_id, e.max_parallel, e.pipeline_id FROM steps s "
             "JOIN executions e ON e.id = s.execution_id "
             f"WHERE {_READY_S} AND e.status IN ('queued', 'running') {one}"
             "ORDER BY CASE WHEN e.status = 'running' THEN 0 ELSE 1 END, s.ready_at LIMIT :limit",
@@ -232,7 +239,7 @@ class _FastSqliteSession(SqliteSession):
                 ).fetchall()
             )
         claimed: list[Any] = []
-        for exe, step_id, cap in candidates:
+        for exe, step_id, cap, pipeline_id in candidates:
             if len(claimed) >= limit:
                 break
             if cap:
@@ -242,7 +249,7 @@ class _FastSqliteSession(SqliteSession):
             values = {"owner": owner, "until": now + lease_seconds, "now": now}
             row = raw.execute(_CLAIM, {**values, "exe": exe, "step": step_id}).fetchone()
             if row is not None:
-                claimed.append(_step(row))
+                claimed.append({**_step(row), "pipeline_id": pipeline_id})
         return claimed
 
     async def start_attempts(self, claims: Any, worker: str, now: float) -> None:
@@ -257,10 +264,22 @@ class _FastSqliteSession(SqliteSession):
                     "WHERE execution_id = ? AND step_id = ? AND status = 'running' AND attempt < ?",
                     (now, claim["execution_id"], claim["step_id"], claim["attempts"]),
                 )
+        fresh = []
+        for c in claims:
+            outputs = c.get("outputs")
+            if isinstance(outputs, dict) and WAIT_KEY in outputs:
+                resumed = raw.execute(  # a waiting step goes on with its attempt
+                    "UPDATE step_attempts SET status = 'running', worker = ? WHERE "
+                    "execution_id = ? AND step_id = ? AND attempt = ? AND status = 'waiting'",
+                    (worker, c["execution_id"], c["step_id"], c["attempts"]),
+                ).rowcount
+                if resumed:
+                    continue
+            fresh.append(c)
         raw.executemany(
             "INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
             "started_at) VALUES (?, ?, ?, 'running', ?, ?)",
-            [(c["execution_id"], c["step_id"], c["attempts"], worker, now) for c in claims],
+            [(c["execution_id"], c["step_id"], c["attempts"], worker, now) for c in fresh],
         )
 
     async def finish_attempt(
