@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(1.0, gt=0)
     catalogue_poll_seconds: float = Field(0.5, gt=0)  # the bound on another process's change
     heartbeat_seconds: float = Field(5.0, gt=0)  # processes record that they are alive
+    durable_delay_seconds: float = Field(5.0, gt=0)  # delays this long hold no worker slot
     run_workers: bool = True  # False: an API node that runs no steps (bud serve --no-workers)
     nats_url: str | None = None  # NATS JetStream: platform events in, lifecycle events out
     nats_subject: str = "platform.events.>"

@@ -79,7 +79,8 @@ def receiver() -> Iterator[HttpReceiver]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, receiver: HttpReceiver
 ) -> Iterator[BudProcess]:
-    env = {"BUD_SLACK_WEBHOOK_URL": f"{receiver.url}/slack"}
+    # The console shows running steps: their long delays sleep in their slot here.
+    env = {"BUD_SLACK_WEBHOOK_URL": f"{receiver.url}/slack", "BUD_DURABLE_DELAY_SECONDS": "3600"}
     with BudProcess(tmp_path_factory.mktemp("ui") / "bud", env=env) as proc:
         yield proc
 

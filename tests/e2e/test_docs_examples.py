@@ -302,6 +302,14 @@ EXAMPLES: dict[tuple[str, str], Runner] = {
         './scripts/test -m "not browser" # any pytest arguments pass ',
     ): not_run("the development loop: the test suite, the checks and the benchmarks themselves"),
     ("docs/cli.md", "name: Auto-Deploy New Models"): yaml_pipeline_file,
+    ("docs/cli.md", "pipe=$(bud pipelines create pipeline.yaml --json | jq -r .id"): not_run(
+        "a shell pipeline through jq; every command's --json output is tested in "
+        "tests/integration/test_cli.py"
+    ),
+    ("docs/sdk.md", ".venv/bin/python scripts/unasync.py # rewrites _sync.py"): not_run(
+        "the development loop: scripts/check runs its --check form, and "
+        "tests/integration/test_sdk_methods.py checks the clients do not drift"
+    ),
     (
         "docs/cli.md",
         "bud pipelines dry-run PIPE_ID --event @event.json --param se",

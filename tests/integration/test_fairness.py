@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from bud import BudClient
-from bud.actions.core import DURABLE_DELAY_SECONDS
 from bud.settings import Settings
 
 LOG = {"steps": [{"id": "say", "action": "log", "params": {"message": "quick"}}]}
@@ -52,7 +51,7 @@ def _until(check: Any, timeout: float = 20) -> None:
 
 def test_long_delays_wait_without_holding_a_slot(small_worker: BudClient) -> None:
     client = small_worker
-    seconds = DURABLE_DELAY_SECONDS + 0.5
+    seconds = 5.5  # past durable_delay_seconds (5 s by default)
     slow = _runs(
         client, {"steps": [{"id": "nap", "action": "delay", "params": {"seconds": seconds}}]}, 12
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, Wait, action
 
-DURABLE_DELAY_SECONDS = 5.0  # a delay this long or longer gives its worker slot back
+DURABLE_DELAY_SECONDS = 5.0  # default: a delay this long or longer gives its slot back
 
 LEVELS = ["debug", "info", "warning", "error", "critical"]
 
@@ -52,7 +52,8 @@ async def delay_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, 
     seconds = float(params["seconds"])
     now = time.time()
     wake = float(ctx.state.get("wake_at") or now + seconds)
-    if wake - now >= DURABLE_DELAY_SECONDS:
+    durable = getattr(ctx.settings, "durable_delay_seconds", DURABLE_DELAY_SECONDS)
+    if wake - now >= durable:
         raise Wait(wake, {"wake_at": wake})
     if wake > now:
         await asyncio.sleep(wake - now)
