@@ -316,3 +316,40 @@ class Secret(Resource):
 
 class DemoAck(Resource):
     ok: bool
+
+
+class IngestError(Resource):
+    """A publish the server refused (the ingest error log)."""
+
+    created_at: str | None = None
+    source: str | None = None
+    event_type: str | None = None
+    status_code: int
+    code: str
+    error: str
+    path: str | None = None
+    body: str | None = None
+    body_truncated: bool = False
+
+
+class TriggerCheck(Resource):
+    """An unsaved trigger checked: every error at once, warnings, and an optional test."""
+
+    valid: bool
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    test: dict[str, Any] | None = None
+
+
+class ApiKey(Resource):
+    id: str
+    name: str | None = None
+    scope: str
+    prefix: str
+    created_at: str | None = None
+    revoked_at: str | None = None
+    revoked: bool = False
+
+
+class ApiKeyCreated(ApiKey):
+    key: str  # shown once, here

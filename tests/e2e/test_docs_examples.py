@@ -444,7 +444,7 @@ def _page_names(ctx: Context) -> dict[str, Any]:
         json.dumps({"event_type": "model.added", "data": data})
     )
     app = create_app(Settings(data_dir=ctx.tmp_path / "in-process"))
-    test_client = TestClient(app)
+    test_client = TestClient(app, base_url="http://localhost")
     ctx.monkeypatch.chdir(ctx.tmp_path)
     from typer.testing import CliRunner
 

@@ -137,7 +137,7 @@ def test_a_metrics_token_opens_metrics_only(tmp_path: Path, store_url: str) -> N
     from bud.server.app import create_app
 
     settings = Settings(data_dir=tmp_path / "d", database_url=store_url, metrics_token="scrape-1")
-    with TestClient(create_app(settings)) as http:
+    with TestClient(create_app(settings), base_url="http://localhost") as http:
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer scrape-1"}).status_code == 200
         assert http.get("/v1/pipelines").status_code == 200  # no keys: the API stays open
@@ -149,7 +149,8 @@ def test_a_stored_key_turns_authentication_on(tmp_path: Path, store_url: str) ->
 
     from bud.server.app import create_app
 
-    with TestClient(create_app(Settings(data_dir=tmp_path / "d", database_url=store_url))) as h:
+    settings = Settings(data_dir=tmp_path / "d", database_url=store_url)
+    with TestClient(create_app(settings), base_url="http://localhost") as h:
         assert h.get("/v1/pipelines").status_code == 200
         key = h.post("/v1/api-keys", json={"scope": "admin"}).json()["key"]
         assert h.get("/v1/pipelines").status_code == 401
@@ -225,7 +226,7 @@ def test_bud_keys_directly_on_the_store_while_no_server_runs(
     listed = json.loads(runner.invoke(cli_app.app, ["keys", "list", "--json", *where]).stdout)
     assert [k["id"] for k in listed] == [created["id"]]
     settings = Settings(data_dir=tmp_path / "d", database_url=store_url)
-    with TestClient(create_app(settings)) as http:
+    with TestClient(create_app(settings), base_url="http://localhost") as http:
         assert http.get("/v1/pipelines").status_code == 401
         assert http.get("/v1/pipelines", headers={"X-API-Key": created["key"]}).status_code == 200
     missing = runner.invoke(cli_app.app, ["keys", "list", "--data-dir", str(tmp_path / "none")])

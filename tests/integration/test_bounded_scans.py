@@ -21,7 +21,7 @@ async def http(settings: Settings, store_url: str) -> AsyncIterator[httpx.AsyncC
     app = create_app(settings.model_copy(update=dict(database_url=store_url)))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 

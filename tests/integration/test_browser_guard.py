@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ def _client(settings: Settings, tmp_path: Path, **changes: Any) -> TestClient:
 
     url = f"sqlite:///{tmp_path / 'bud.db'}"
     return TestClient(
-        create_app(replace(settings, database_url=url, **changes)), base_url="http://127.0.0.1"
+        create_app(settings.model_copy(update={"database_url": url, **changes})),
+        base_url="http://127.0.0.1",
     )
 
 

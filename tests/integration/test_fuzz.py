@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import hypothesis
@@ -29,7 +28,9 @@ def api(settings: Settings, store_url: str) -> Iterator[Any]:
     from bud.server.app import create_app
 
     # schemathesis' in-process client sends "Host: testserver".
-    app = create_app(replace(settings, database_url=store_url, allowed_hosts=("testserver",)))
+    app = create_app(
+        settings.model_copy(update={"database_url": store_url, "allowed_hosts": ("testserver",)})
+    )
     try:
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
     finally:

@@ -19,7 +19,9 @@ from bud.settings import Settings
 @pytest.fixture
 def http(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", demo=True, port=18232, poll_seconds=0.2)
-    with TestClient(create_app(settings, check_responses=True)) as client:
+    with TestClient(
+        create_app(settings, check_responses=True), base_url="http://localhost"
+    ) as client:
         yield client
 
 

@@ -22,6 +22,7 @@ from bud.client import BudClient
 from bud.demo import DEMO_CLUSTER, DEMO_PIPELINES
 from bud.server.app import create_app
 from bud.settings import Settings
+from tests.support import RECEIVERS_ALLOW
 
 AUTO_DEPLOY, FAILURE_ALERTS = DEMO_PIPELINES
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -30,18 +31,34 @@ SDK_SPELLING = {
     "health": "health",
     "event_triggers_backtest_filter": "event_triggers.backtest",  # (event_type=, filter=)
 }
-NO_SDK_CALL = {"metrics"}  # Prometheus scrapes it
+# Prometheus scrapes /metrics; the UI reads the live stream, the console's draft check and
+# the ingest error log; `bud keys` calls the API-key routes directly.
+NO_SDK_CALL = {
+    "metrics",
+    "stream",
+    "event_triggers_check",
+    "ingest_errors_list",
+    "api_keys_create",
+    "api_keys_list",
+    "api_keys_revoke",
+}
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", poll_seconds=0.2, health_probe_seconds=0.5, **changes
+        data_dir=tmp_path / "data",
+        poll_seconds=0.2,
+        health_probe_seconds=0.5,
+        outbound_allow=RECEIVERS_ALLOW,
+        **changes,
     )
 
 
 @pytest.fixture
 def http(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(tmp_path), check_responses=True)) as client:
+    with TestClient(
+        create_app(_settings(tmp_path), check_responses=True), base_url="http://localhost"
+    ) as client:
         yield client
 
 
@@ -143,7 +160,9 @@ def test_every_operation_is_described_with_its_answers_and_errors(doc: dict[str,
 
 def test_demo_routes_are_only_on_a_demo_server(tmp_path: Path, doc: dict[str, Any]) -> None:
     assert not [p for p in doc["paths"] if p.startswith("/demo")]
-    with TestClient(create_app(_settings(tmp_path / "d", demo=True, port=18231))) as demo_http:
+    with TestClient(
+        create_app(_settings(tmp_path / "d", demo=True, port=18231)), base_url="http://localhost"
+    ) as demo_http:
         demo_doc = demo_http.get("/openapi.json").json()
         assert {"/demo/slack"} <= set(demo_doc["paths"])
         op = demo_doc["paths"]["/demo/slack"]["post"]
@@ -231,6 +250,11 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
     )
     tids = {"trigger_id": trig["id"]}
     call("event_triggers_list", params={"pipeline_id": pipe["id"]})
+    call(
+        "event_triggers_check",
+        json={"pipeline_id": pipe["id"], "event_type": "model.added", "filter": {}},
+    )
+    call("ingest_errors_list")
     call("event_triggers_get", tids)
     call("event_triggers_update", tids, json={"name": "auto-deploy"})
     call("event_triggers_disable", tids)
@@ -285,8 +309,13 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
     call("clusters_delete", {"cluster_id": cluster["id"]})
     call("channels_delete", {"name": "webhook"})
     call("secrets_delete", {"name": "api_token"})
+    # Last: a stored key turns authentication on until it is revoked.
+    key = call("api_keys_create", json={"scope": "admin"})
+    call("api_keys_list", headers={"X-API-Key": key["key"]})
+    call("api_keys_revoke", {"key_id": key["id"]}, headers={"X-API-Key": key["key"]})
     state["done"] = True
-    assert called == set(by_id), f"not called: {sorted(set(by_id) - called)}"
+    # The live stream never ends by itself: tests/e2e/test_stream.py holds it to its document.
+    assert called | {"stream"} == set(by_id), f"not called: {sorted(set(by_id) - called)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +389,7 @@ def test_bad_input_answers_422(http: TestClient, doc: dict[str, Any]) -> None:
 
 def test_keys_and_size_limits_answer_401_and_413(tmp_path: Path) -> None:
     app = create_app(_settings(tmp_path, api_keys=("k-1",), max_request_bytes=64))
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         document = http.get("/openapi.json").json()
         for method, path, op in _each(document, 401):
             _error_of(document, op, http.request(method.upper(), _fill(path)), 401)

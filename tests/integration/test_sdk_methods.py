@@ -156,14 +156,17 @@ async def sdk(
     app = create_app(settings.model_copy(update={"database_url": store_url}), check_responses=True)
     view: Sdk
     if request.param == "sync":
-        with TestClient(app) as http, BudClient(http_client=http) as client:
+        with (
+            TestClient(app, base_url="http://localhost") as http,
+            BudClient(http_client=http) as client,
+        ):
             view = Sdk(client)
             yield view
     else:
         async with (
             app.router.lifespan_context(app),
             AsyncBudClient(
-                base_url="http://testserver", transport=httpx.ASGITransport(app=app)
+                base_url="http://localhost", transport=httpx.ASGITransport(app=app)
             ) as client,
         ):
             view = Sdk(client)

@@ -252,7 +252,7 @@ async def test_rows_stored_before_encryption_are_sealed_at_start(
         await session.put_channel("webhook", {"url": "http://x/legacy"}, 1.0)
     key = Fernet.generate_key().decode()
     app = create_app(settings.model_copy(update=dict(database_url=store_url, secret_key=key)))
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         pipeline = http.post(
             "/v1/pipelines",
             json={

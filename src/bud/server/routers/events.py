@@ -128,8 +128,8 @@ async def events_list(
     )
 
 
-@router.get("/v1/ingest-errors")
-async def list_ingest_errors(
+@router.get("/v1/ingest-errors", response_model=schemas.Page[schemas.IngestError])
+async def ingest_errors_list(
     bud: BudDep, limit: int | None = None, cursor: str | None = None
 ) -> Json:
     """Publishes the server refused, newest first: error, time, source and the body (truncated)."""

@@ -133,7 +133,16 @@ def _list_producer(topic: str, read: Read, key: str) -> Callable[[], Awaitable[l
     return produce
 
 
-@router.get("/v1/stream")
+@router.get(
+    "/v1/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: one `data:` line of JSON per change.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream(
     request: Request,
     bud: BudDep,

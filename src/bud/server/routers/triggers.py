@@ -87,8 +87,8 @@ async def event_triggers_create(body: TriggerIn, bud: BudDep) -> Json:
     )
 
 
-@router.post("/v1/event-triggers/check")
-async def check_trigger_draft(body: DraftIn, bud: BudDep) -> Json:
+@router.post("/v1/event-triggers/check", response_model=schemas.TriggerCheck)
+async def event_triggers_check(body: DraftIn, bud: BudDep) -> Json:
     """Check an unsaved trigger (all errors at once, template warnings, an optional test)."""
     return Json(
         await bud.triggers.check_draft(
