@@ -85,6 +85,7 @@ class Engine:
         )
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._listeners: list[asyncio.Task[None]] = []  # nothing to drain: cancelled at stop
         self.started_at = self.clock.now()
 
     async def start(self) -> None:
@@ -104,11 +105,15 @@ class Engine:
             self._loops.append(
                 asyncio.create_task(self.sweeper.run(self._stopping), name="bud-sweeper")
             )
-            self._loops.append(asyncio.create_task(self._listen_for_work(), name="bud-wakeups"))
+            self._listeners.append(asyncio.create_task(self._listen_for_work(), name="bud-wakeups"))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, give running steps ``grace`` seconds, then give back what is left."""
         self._stopping.set()
+        for task in self._listeners:
+            task.cancel()
+        await asyncio.gather(*self._listeners, return_exceptions=True)
+        self._listeners.clear()
         await self.worker.stop(grace)
         await self.ingestor.drain()
         if self._loops:
