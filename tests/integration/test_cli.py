@@ -1082,8 +1082,16 @@ def test_version_and_shell_completion() -> None:
     version = runner.invoke(app, ["--version"])
     assert (version.exit_code, version.stdout) == (0, f"bud {bud_package.__version__}\n")
 
-    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="bud")
-    assert script.exit_code == 0 and "_BUD_COMPLETE=complete_bash" in script.stdout
+    # In its own process: typer reads the shell's completion setup from process-wide state.
+    script = subprocess.run(
+        [sys.executable, "-m", "bud", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("_BUD")},
+    )
+    assert script.returncode == 0, script.stderr
+    assert "_BUD_COMPLETE=complete_bash" in script.stdout
 
     def complete(line: str) -> list[str]:
         words = line.split(" ")
