@@ -45,8 +45,9 @@ def ts(value: str) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds used so far by every postgres process on this machine."""
-    total = 0
+    """CPU seconds used so far by PostgreSQL: every live postgres process, plus what the
+    backends that already exited used (their postmaster's cutime and cstime)."""
+    procs: dict[int, tuple[int, list[str]]] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -57,7 +58,12 @@ def postgres_cpu() -> float:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         if name.startswith("postgres"):
             fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            procs[int(pid)] = (int(fields[1]), fields)  # parent pid, the rest
+    total = 0
+    for _pid, (parent, fields) in procs.items():
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if parent not in procs:  # the postmaster: its reaped children too
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
     return total / TICKS
 
 
@@ -67,6 +73,9 @@ def fresh_database(url: str) -> str:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    if "?" in url:
+        base, query = url.split("?", 1)
+        return f"{base.rsplit('/', 1)[0]}/{name}?{query}"
     return f"{url.rsplit('/', 1)[0]}/{name}"
 
 
