@@ -700,16 +700,18 @@ class MemorySession(Session):
         if a is not None and a["status"] == StepStatus.RUNNING:
             a.update(params=copy.deepcopy(params), logs=copy.deepcopy(logs))
 
+    def _owned(self, key: StepKey, owner: str, attempt: int) -> Row | None:
+        """The step, if it is running as this owner's attempt ``attempt``."""
+        s = self.s.steps.get(key)
+        if s is None or s["status"] != StepStatus.RUNNING:
+            return None
+        return s if (s["lease_owner"], s["attempts"]) == (owner, attempt) else None
+
     async def finish_attempt(
         self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
     ) -> bool:
-        s = self.s.steps.get(key)
-        if (
-            s is None
-            or s["status"] != StepStatus.RUNNING
-            or s["lease_owner"] != owner
-            or s["attempts"] != attempt
-        ):
+        s = self._owned(key, owner, attempt)
+        if s is None:
             return False
         s.update(lease_owner=None, lease_expires_at=None)
         s.update(
@@ -726,13 +728,8 @@ class MemorySession(Session):
     async def suspend_step(
         self, key: StepKey, owner: str, attempt: int, until: float, state: dict[str, Any]
     ) -> bool:
-        s = self.s.steps.get(key)
-        if (
-            s is None
-            or s["status"] != StepStatus.RUNNING
-            or s["lease_owner"] != owner
-            or s["attempts"] != attempt
-        ):
+        s = self._owned(key, owner, attempt)
+        if s is None:
             return False
         s.update(
             status=StepStatus.WAITING,
