@@ -158,6 +158,8 @@ class Matcher:
         self._by_type: dict[str, dict[str, None]] = {}
         # One string object per event type, shared by every view of that type.
         self._type_names: dict[str, str] = {}
+        # Schedule triggers: fired by their clock (bud.engine.schedules), never by a match.
+        self.schedules: dict[str, dict[str, Any]] = {}
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -179,12 +181,16 @@ class Matcher:
             updated_at=float(row.get("updated_at") or 0.0),
         )
         self._triggers[view.id] = view
+        if row.get("schedule"):
+            self.schedules[view.id] = dict(row["schedule"])
+            return
         self._by_type.setdefault(event_type, {})[view.id] = None
         if view.enabled:
             self._index.put(view.id, event_type, compiled)
 
     def remove(self, trigger_id: str) -> None:
         old = self._triggers.pop(trigger_id, None)
+        self.schedules.pop(trigger_id, None)
         if old is not None:
             self._by_type.get(old.event_type, {}).pop(trigger_id, None)
             self._index.remove(trigger_id)

@@ -56,6 +56,7 @@ async def advance(
         status, error = ExecutionStatus.SUCCEEDED, None
     changed = await session.finish_execution(execution_id, status, error, now)
     if changed:
+        await session.queue_lifecycle(execution_id, status, now)  # bud.engine.lifecycle
         await release_next(session, execution_id, now)
     return [], (str(status) if changed else None), rows
 
@@ -66,6 +67,7 @@ async def close_execution(
     """Fail or cancel an open execution and cancel its unfinished steps."""
     changed = await session.finish_execution(execution_id, status, error, now)
     if changed:
+        await session.queue_lifecycle(execution_id, status, now)  # bud.engine.lifecycle
         await session.cancel_open_steps(execution_id, now)
         await release_next(session, execution_id, now)
     return changed

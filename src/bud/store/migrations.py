@@ -39,6 +39,19 @@ async def _shared_state(conn: Any) -> None:
     await conn.run_sync(_add_missing)
 
 
+def _add_triggers(sync: Any) -> None:
+    """Version 3: schedule triggers, the lifecycle outbox, inbound webhooks."""
+    t.metadata.create_all(sync, checkfirst=True)  # new tables
+    names = {c["name"] for c in inspect(sync).get_columns(t.triggers.name)}
+    if "schedule" not in names:
+        kind = "JSONB" if sync.dialect.name == "postgresql" else "JSON"
+        sync.exec_driver_sql(f"ALTER TABLE {t.triggers.name} ADD COLUMN schedule {kind}")
+
+
+async def _schedules_hooks(conn: Any) -> None:
+    await conn.run_sync(_add_triggers)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
     (
@@ -46,6 +59,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys",
         _shared_state,
     ),
+    (3, "schedule triggers, lifecycle outbox, inbound webhooks", _schedules_hooks),
 ]
 LATEST = MIGRATIONS[-1][0]
 

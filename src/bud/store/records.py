@@ -106,6 +106,7 @@ class TriggerRecord(TypedDict, total=False):
     flow: dict[str, Any] | None
     tripped_at: float | None
     tripped_reason: str | None
+    schedule: dict[str, Any] | None  # a schedule trigger (event_type schedule.tick)
 
 
 class PipelineRecord(TypedDict, total=False):
