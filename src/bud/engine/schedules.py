@@ -139,7 +139,6 @@ def plan_tick(schedule: dict[str, Any], due_at: float, now: float) -> tuple[floa
     return tick, skipped, following
 
 
-
 class Ticker:
     """Fires the due ticks of schedule triggers (called by the sweeper)."""
 

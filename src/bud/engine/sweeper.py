@@ -16,8 +16,8 @@ from bud.clock import Clock
 from bud.engine import scheduler
 from bud.engine.ingest import Ingestor
 from bud.engine.lifecycle import Emitter
-from bud.engine.schedules import Ticker
 from bud.engine.metrics import Metrics
+from bud.engine.schedules import Ticker
 from bud.engine.signals import Signals
 from bud.settings import Settings
 from bud.store import Repository

@@ -6,13 +6,13 @@ from typing import Any
 
 from bud.engine.core import Engine
 from bud.engine.flow import check_flow
+from bud.engine.schedules import check_schedule, first_tick
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import ENVELOPE_FIELDS, normalize_partial_event
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
 from bud.store import Session
-from bud.engine.schedules import check_schedule, first_tick
 from bud.store.records import Row, TriggerRecord
 from bud.templates import event_references, iter_templates
 from bud.timeutil import now as _now
@@ -179,9 +179,7 @@ class TriggerService:
                 await session.put_schedule(row["id"], next_at, clock_now)
                 state = {"next_at": next_at}
         await self.engine.changed()
-        return _out(
-            dict(row), self.template_warnings(pipeline["definition"], event_type), state
-        )
+        return _out(dict(row), self.template_warnings(pipeline["definition"], event_type), state)
 
     async def _row(self, session: Session, trigger_id: str) -> dict[str, Any]:
         row = await session.get_trigger(trigger_id)
@@ -245,7 +243,6 @@ class TriggerService:
                     details={"path": key},
                 )
         values["updated_at"] = _now()
-        state: Row | None = None
         async with self.repo.transaction() as session:
             row = await self._row(session, trigger_id)
             self._check_kind(row, values)
