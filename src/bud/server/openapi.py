@@ -59,8 +59,8 @@ CONFLICTS = {
 
 # Operations that take no API key: the request carries its own credential (401 when it fails).
 KEYLESS = {
-    "hooks_deliver": "The `X-Hub-Signature-256` signature is missing or wrong, or `X-Bud-Timestamp` "
-    "is outside the tolerance (`unauthenticated`); nothing is stored.",
+    "hooks_deliver": "The `X-Hub-Signature-256` signature is missing or wrong, or "
+    "`X-Bud-Timestamp` is outside the tolerance (`unauthenticated`); nothing is stored.",
 }
 
 SECURITY_SCHEMES = {

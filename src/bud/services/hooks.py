@@ -21,7 +21,6 @@ A bad or missing signature, or a stale timestamp, answers 401 and stores nothing
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets as _random
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from bud.events import validate_event_type_name
 from bud.ids import new_id
 from bud.services.common import iso_times
 from bud.services.events import EventService
+from bud.signing import sign
 
 __all__ = ["DELIVERY_HEADERS", "TOLERANCE_SECONDS", "DuplicateDeliveryError", "HookService", "sign"]
 
@@ -57,12 +57,6 @@ class DuplicateDeliveryError(ConflictError):
     """This delivery id was accepted before: nothing is stored again."""
 
     code = "duplicate_delivery"
-
-
-def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
-    """The ``X-Hub-Signature-256`` value of a delivery (what a sender computes)."""
-    content = body if timestamp is None else timestamp.encode() + b"." + body
-    return "sha256=" + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
 
 
 def _out(row: Mapping[str, Any], secret: str | None = None) -> dict[str, Any]:
