@@ -19,6 +19,7 @@ from bud.cli.common import BudGroup, State, client_for, debugging, fail
 from bud.cli.config import actions_app, channels_app, health, secrets_app, status
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
+from bud.cli.hooks import hooks_app
 from bud.cli.keys import keys_app
 from bud.cli.pipelines import pipelines_app
 from bud.cli.platform import clusters_app, deployments_app, models_app
@@ -128,6 +129,7 @@ app.command()(status)
 for _group in (
     pipelines_app,
     triggers_app,
+    hooks_app,
     events_app,
     executions_app,
     actions_app,
