@@ -723,8 +723,8 @@ async def test_schedule_triggers(sdk: Sdk) -> None:
     assert changed.schedule == {"interval_seconds": 300}
     assert (await sdk.event_triggers.get(trigger.id)).next_run_at == changed.next_run_at
     with pytest.raises(ValidationError) as bad_zone:
-        await sdk.event_triggers.create(pipeline.id, schedule={"cron": "0 9 * * *",
-                                                               "timezone": "Mars/Olympus"})  # fmt: skip
+        mars = {"cron": "0 9 * * *", "timezone": "Mars/Olympus"}
+        await sdk.event_triggers.create(pipeline.id, schedule=mars)
     assert bad_zone.value.details["path"] == "schedule.timezone"
     with pytest.raises(ValidationError) as bad_cron:
         await sdk.event_triggers.create(pipeline.id, schedule={"cron": "61 * * * *"})
