@@ -205,6 +205,16 @@ async def test_published_ticks_start_no_schedule_trigger(h: Harness) -> None:
     assert (await h.core.events.get(env["event_id"]))["executions"] == []
 
 
+def test_daylight_saving_nights_as_documented() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    at_half_past_two = {"cron": "30 2 * * *", "timezone": "Europe/Berlin"}
+    spring = first_tick(at_half_past_two, datetime(2026, 3, 28, 12, tzinfo=berlin).timestamp())
+    assert datetime.fromtimestamp(spring, berlin).strftime("%m-%d %H:%M %z") == "03-29 03:00 +0200"
+    autumn = first_tick(at_half_past_two, datetime(2026, 10, 24, 12, tzinfo=berlin).timestamp())
+    again = first_tick(at_half_past_two, autumn)
+    assert again - autumn == 3600  # 02:30 CEST, then 02:30 CET
+
+
 def test_plan_tick_for_cron_and_interval() -> None:
     interval = check_schedule({"interval_seconds": 300})
     assert plan_tick(interval, 1000.0, 1000.0) == (1000.0, 0, 1300.0)
