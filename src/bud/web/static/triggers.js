@@ -509,6 +509,26 @@ function statsPanel(ctx, trigger, close) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Schedule triggers: fired by a cron expression or an interval (docs/triggers.md#schedules)
+
+/** "cron 0 9 * * 1-5 (Europe/Berlin)" or "every 300s". */
+export function scheduleText(schedule) {
+  if (!schedule) return "";
+  if (schedule.interval_seconds != null) return `every ${schedule.interval_seconds}s`;
+  return `cron ${schedule.cron} (${schedule.timezone || "UTC"})`;
+}
+
+function scheduleCell(t) {
+  return [
+    h("div", { class: "schedule-next" }, "Next run: ",
+      t.next_run_at ? timeEl(t.next_run_at) : h("span", { class: "muted" }, "none (disabled)")),
+    t.last_tick_at ? h("div", { class: "sub" }, "Last tick: ", timeEl(t.last_tick_at)) : null,
+    t.skipped_ticks ? h("div", { class: "sub", role: "note" },
+      `${t.skipped_ticks} missed tick${t.skipped_ticks === 1 ? "" : "s"} skipped`) : null,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------
 // The tab
 
 export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
@@ -640,11 +660,15 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
       }
     });
     const hasFilter = t.filter && Object.keys(t.filter).length;
-    const tr = h("tr", { "data-trigger-id": t.id, "data-enabled": String(t.enabled) },
-      h("td", {}, h("span", { class: "strong" }, t.event_type),
+    const scheduled = t.kind === "schedule";
+    const tr = h("tr", { "data-trigger-id": t.id, "data-enabled": String(t.enabled),
+      "data-kind": t.kind || "event" },
+      h("td", {}, h("span", { class: "strong" }, scheduled ? "Schedule" : t.event_type),
+        scheduled ? h("div", { class: "schedule-text" }, code(scheduleText(t.schedule))) : null,
         t.name ? h("div", { class: "trigger-name" }, t.name) : null,
         h("div", { class: "sub" }, code(t.id))),
-      h("td", { class: "filter-cell" }, hasFilter ? code(compact(t.filter))
+      h("td", { class: "filter-cell" }, scheduled ? scheduleCell(t)
+        : hasFilter ? code(compact(t.filter))
         : h("span", { class: "muted" }, "none — every event"),
         t.flow && Object.keys(t.flow).length
           ? h("div", { class: "sub" }, "flow: ", code(compact(t.flow))) : null,
@@ -654,7 +678,8 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
         h("label", { for: toggleId }, h("span", { class: "sr-only" }, `Enabled ${t.id}`), state))),
       h("td", { class: "num" }, String(t.fire_count ?? 0)),
       h("td", {}, timeEl(t.last_fired_at)),
-      h("td", { class: "actions" }, test, stats, edit, del));
+      // A schedule is changed through the API or `bud triggers update --cron/--interval`.
+      h("td", { class: "actions" }, scheduled ? null : test, stats, scheduled ? null : edit, del));
     return [tr, detail];
   }
 
@@ -667,7 +692,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
     replace(listHost, h("div", { class: "table-wrap" }, h("table", { class: "table table-cards triggers" },
       h("caption", { class: "sr-only" }, "Event triggers"),
       h("thead", {}, h("tr", {},
-        h("th", { scope: "col" }, "Event type"), h("th", { scope: "col" }, "Filter"),
+        h("th", { scope: "col" }, "Event type"), h("th", { scope: "col" }, "Filter / schedule"),
         h("th", { scope: "col" }, "Enabled"), h("th", { scope: "col", class: "num" }, "Fired"),
         h("th", { scope: "col" }, "Last fired"), h("th", { scope: "col" }, "Actions"))),
       h("tbody", {}, triggers.map(row)))));
