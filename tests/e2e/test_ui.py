@@ -440,3 +440,22 @@ def test_flow_control_from_the_trigger_form(page: Any, client: Any) -> None:
     expect(rows.first).to_contain_text('flow: {"rate_limit":{"max":1,"per_seconds":60}}')
     [trigger] = list(client.event_triggers.list(pipeline_id=pipeline.id))
     assert trigger.flow == {"rate_limit": {"max": 1, "per_seconds": 60}}
+
+
+def test_the_triggers_tab_shows_a_schedule_and_its_next_run(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = unique("Nightly report")
+    pipeline = client.pipelines.create(name=name, definition={"steps": AUTO_DEPLOY_STEPS})
+    trigger = client.event_triggers.create(
+        pipeline.id, schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    )
+    page.goto("/")
+    open_triggers_tab(page, name)
+    row = page.locator(f'tr[data-trigger-id="{trigger.id}"]')
+    expect(row).to_have_attribute("data-kind", "schedule")
+    expect(row).to_contain_text("cron 0 9 * * 1-5 (Europe/Berlin)")
+    expect(row).to_contain_text("Next run:")
+    next_run = row.locator(".schedule-next time")
+    expect(next_run).to_have_attribute("datetime", trigger.next_run_at)
+    expect(next_run).to_contain_text("in ")
