@@ -95,7 +95,7 @@ async def test_a_failed_execution_starts_the_failure_pipeline(core: Bud) -> None
     assert data["event_id"] == published["event_id"] and data["event_type"] == "model.added"
     assert "out of GPUs" in data["error"] and data["duration_seconds"] >= 0
     assert failed["source"] == "bud" and failed["depth"] == 1
-    assert failed["causation_id"] == published["event_id"]
+    assert failed["causation_id"] == first["id"]  # the execution, as for emitted events
     assert failed["correlation_id"] == published["correlation_id"]
     [decision] = failed["decisions"]
     assert decision["trigger_id"] == watcher["id"] and decision["outcome"] == "fired"

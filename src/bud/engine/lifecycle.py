@@ -48,7 +48,7 @@ def lifecycle_data(row: Mapping[str, Any], pipeline_name: str | None) -> dict[st
 
 
 def lifecycle_envelope(row: ExecutionRecord, pipeline_name: str | None) -> dict[str, Any]:
-    """The event of a finished execution: caused by the execution's event, one level deeper."""
+    """The event of a finished execution: caused by it, one level deeper than its event."""
     event = row.get("event") or {}
     status = row["status"]
     event_type = f"execution.{status}"
@@ -58,7 +58,7 @@ def lifecycle_envelope(row: ExecutionRecord, pipeline_name: str | None) -> dict[
         "source": "bud",
         "data": lifecycle_data(row, pipeline_name),
         "depth": int(event.get("depth") or 0) + 1,
-        "causation_id": row.get("event_id"),
+        "causation_id": row["id"],  # like events that actions emit: the execution
     }
     if event.get("correlation_id"):
         envelope["correlation_id"] = event["correlation_id"]
