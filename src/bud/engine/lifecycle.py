@@ -12,11 +12,13 @@ event depth plus one, so a trigger on ``execution.failed`` whose pipeline fails 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from bud.engine.ingest import Ingestor
 from bud.engine.records import derived_event_id
+from bud.errors import BudError
 from bud.store import Repository
 from bud.store.records import ExecutionRecord
 from bud.timeutil import to_iso
@@ -25,6 +27,16 @@ __all__ = ["LIFECYCLE_TYPES", "Emitter", "lifecycle_data", "lifecycle_envelope"]
 
 LIFECYCLE_TYPES = ("execution.succeeded", "execution.failed", "execution.cancelled")
 BATCH = 100
+log = logging.getLogger("bud.engine")
+
+
+ERROR_CHARS = 4000  # a longer error is cut: the event stays within the event size limit
+
+
+def _clip(error: str | None) -> str | None:
+    if error is None or len(error) <= ERROR_CHARS:
+        return error
+    return error[:ERROR_CHARS] + "... (cut)"
 
 
 def lifecycle_data(row: Mapping[str, Any], pipeline_name: str | None) -> dict[str, Any]:
@@ -40,7 +52,7 @@ def lifecycle_data(row: Mapping[str, Any], pipeline_name: str | None) -> dict[st
         "event_id": row.get("event_id"),
         "event_type": event.get("event_type"),
         "status": row["status"],
-        "error": row.get("error"),
+        "error": _clip(row.get("error")),
         "duration_seconds": round(finished - started, 6) if started and finished else None,
         "started_at": to_iso(started),
         "finished_at": to_iso(finished),
@@ -93,11 +105,17 @@ class Emitter:
                         pipeline = await session.get_pipeline(pipeline_id)
                         names[pipeline_id] = pipeline["name"] if pipeline else None
                     envelopes.append(lifecycle_envelope(row, names[pipeline_id]))
-                if envelopes:
-                    normalized = self.ingestor.normalize(envelopes, default_source="bud")
-                    tripped = await self.ingestor.ingest_in(session, normalized)
-                else:
-                    tripped = False
+                normalized = []
+                for envelope in envelopes:
+                    try:
+                        normalized += self.ingestor.normalize([envelope], default_source="bud")
+                    except BudError as exc:  # never blocks the outbox: logged and dropped
+                        log.error(
+                            "lifecycle event of execution %s refused: %s",
+                            envelope["data"]["execution_id"],
+                            exc.message,
+                        )
+                tripped = bool(normalized) and await self.ingestor.ingest_in(session, normalized)
             if tripped:
                 await self.ingestor.catalogue.refresh()
             total += len(envelopes)

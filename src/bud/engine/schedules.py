@@ -17,6 +17,7 @@ schedule's time zone (IANA name, default UTC) so "9:00 in Berlin" follows daylig
 
 from __future__ import annotations
 
+import logging
 import math
 import zoneinfo
 from datetime import datetime
@@ -27,6 +28,7 @@ from croniter import croniter
 from bud.clock import Clock
 from bud.engine.catalogue import Catalogue
 from bud.engine.ingest import Ingestor
+from bud.engine.matcher import TriggerView
 from bud.engine.records import derived_event_id
 from bud.errors import ValidationError
 from bud.store import Repository
@@ -34,6 +36,7 @@ from bud.timeutil import to_iso
 
 __all__ = ["MIN_INTERVAL", "Ticker", "check_schedule", "first_tick", "plan_tick", "tick_envelope"]
 
+log = logging.getLogger("bud.engine")
 MIN_INTERVAL = 1.0
 MAX_COUNTED = 10_000  # missed cron ticks counted one by one, at most
 _KEYS = {"cron", "timezone", "interval_seconds"}
@@ -160,31 +163,41 @@ class Ticker:
             schedule = self.catalogue.matcher.schedules.get(trigger_id)
             if view is None or schedule is None or not view.enabled:
                 continue  # deleted or disabled meanwhile: enabling it plans a new tick
-            tick_at, skipped, next_at = plan_tick(schedule, state["next_at"], now)
-            async with self.repo.transaction() as session:
-                if not await session.claim_tick(
-                    trigger_id,
-                    state["next_at"],
-                    tick_at=tick_at,
-                    next_at=next_at,
-                    skipped=skipped,
-                    now=now,
-                ):
-                    continue  # another process fired this tick
-                await session.hold_triggers([trigger_id])
-                pipeline = await session.get_pipeline(view.pipeline_id)
-                env = self.ingestor.normalize(
-                    [tick_envelope(view.id, view.pipeline_id, schedule, tick_at, skipped, now)],
-                    default_source="schedule",
-                )[0]
-                outcome = await self.ingestor.ingest_for(
-                    session, env, view, pipeline, path="schedule"
-                )
-            if outcome.execution_id is not None:
-                started.append(outcome.execution_id)
+            try:
+                execution_id = await self._fire(state, view, schedule, now)
+            except Exception:  # one schedule's trouble does not hold up the others
+                log.exception("schedule tick of trigger %s failed", trigger_id)
+                continue
+            if execution_id is not None:
+                started.append(execution_id)
         if started:
             self.ingestor.signals.wake()
         return started
+
+    async def _fire(
+        self, state: dict[str, Any], view: TriggerView, schedule: dict[str, Any], now: float
+    ) -> str | None:
+        """Claim the due tick and fire it, in one transaction; None if another process won."""
+        trigger_id = view.id
+        tick_at, skipped, next_at = plan_tick(schedule, state["next_at"], now)
+        async with self.repo.transaction() as session:
+            if not await session.claim_tick(
+                trigger_id,
+                state["next_at"],
+                tick_at=tick_at,
+                next_at=next_at,
+                skipped=skipped,
+                now=now,
+            ):
+                return None  # another process fired this tick
+            await session.hold_triggers([trigger_id])
+            pipeline = await session.get_pipeline(view.pipeline_id)
+            env = self.ingestor.normalize(
+                [tick_envelope(view.id, view.pipeline_id, schedule, tick_at, skipped, now)],
+                default_source="schedule",
+            )[0]
+            outcome = await self.ingestor.ingest_for(session, env, view, pipeline, path="schedule")
+        return outcome.execution_id
 
 
 def tick_envelope(

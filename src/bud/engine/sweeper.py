@@ -60,8 +60,11 @@ class Sweeper:
     async def sweep(self) -> None:
         await self.time_out()
         await self.ingestor.fire_debounced()
-        await self.ticker.fire_due()
-        await self.emitter.emit()
+        for part in (self.ticker.fire_due, self.emitter.emit):
+            try:  # schedules and lifecycle events go on whatever the other part does
+                await part()
+            except Exception:
+                log.exception("sweep: %s failed", part.__qualname__)
         now = self.clock.now()
         if now - self._pruned >= PRUNE_EVERY:
             self._pruned = now
