@@ -248,3 +248,9 @@ async def test_two_engines_on_one_postgres_fire_each_tick_once(
     finally:
         await one.stop()
         await two.stop()
+
+
+async def test_an_unsaved_trigger_on_schedule_tick_is_refused_by_check(h: Harness) -> None:
+    pipeline = await h.core.pipelines.create("p", LOG)
+    draft = await h.core.triggers.check_draft(pipeline["id"], "schedule.tick")
+    assert draft["valid"] is False and draft["errors"][0]["path"] == "schedule"

@@ -321,6 +321,15 @@ class TriggerService:
                 return None
 
         etype = collect(self._check_event_type, event_type)
+        if etype == TICK:
+            errors.append(
+                {
+                    "path": "schedule",
+                    "message": f"{TICK} events come from schedule triggers: create one with a "
+                    "schedule (the API, the SDK or bud triggers create --cron/--interval)",
+                }
+            )
+            etype = None
         compiled = collect(self._check_filter, filter)
         collect(check_flow, flow)
         if not isinstance(enabled, bool):
