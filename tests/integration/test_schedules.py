@@ -254,3 +254,22 @@ async def test_an_unsaved_trigger_on_schedule_tick_is_refused_by_check(h: Harnes
     pipeline = await h.core.pipelines.create("p", LOG)
     draft = await h.core.triggers.check_draft(pipeline["id"], "schedule.tick")
     assert draft["valid"] is False and draft["errors"][0]["path"] == "schedule"
+
+
+async def test_the_flow_rules_and_the_breaker_apply_to_ticks(h: Harness) -> None:
+    trigger = await h.schedule(
+        {"interval_seconds": 60},
+        flow={"circuit_breaker": {"max_fires": 2, "window_seconds": 3600}},
+    )
+    other = await h.schedule({"interval_seconds": 60})
+    fired = []
+    for _ in range(3):
+        h.clock.advance(60)
+        fired.append(len(await h.tick()))
+    assert fired == [2, 2, 1]  # the third tick of the first trigger trips its breaker
+    got = await h.core.triggers.get(trigger["id"])
+    assert got["enabled"] is False and "circuit breaker" in got["tripped_reason"]
+    h.clock.advance(60)
+    assert len(await h.tick()) == 1  # the other goes on; the tripped one waits
+    assert len(await h.executions(trigger["id"])) == 2
+    assert len(await h.executions(other["id"])) == 4

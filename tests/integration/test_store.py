@@ -284,11 +284,27 @@ async def test_fire_counts_feed_the_breaker_window(repo: Repository) -> None:
 
 async def test_a_schedule_tick_is_claimed_once(repo: Repository) -> None:
     async with repo.transaction() as s:
+        for trigger_id in ("trig_s", "trig_later", "trig_off", "trig_tripped"):
+            await s.create_trigger(
+                {
+                    "id": trigger_id,
+                    "pipeline_id": "pipe_1",
+                    "event_type": "schedule.tick",
+                    "filter": {},
+                    "enabled": trigger_id != "trig_tripped",
+                    "created_at": 1.0,
+                    "updated_at": 1.0,
+                    "fire_count": 0,
+                    "schedule": {"interval_seconds": 60},
+                }
+            )
         await s.put_schedule("trig_s", 100.0, 1.0)
         await s.put_schedule("trig_later", 500.0, 1.0)
         await s.put_schedule("trig_off", None, 1.0)
+        await s.put_schedule("trig_tripped", 50.0, 1.0)  # due, but its trigger is disabled
     async with repo.read() as s:
         assert [r["trigger_id"] for r in await s.due_schedules(200.0, 10)] == ["trig_s"]
+        assert (await s.get_trigger("trig_s") or {}).get("schedule") == {"interval_seconds": 60}
 
     async def claim() -> bool:
         async with repo.transaction() as s:
@@ -300,6 +316,9 @@ async def test_a_schedule_tick_is_claimed_once(repo: Repository) -> None:
     async with repo.read() as s:
         state = (await s.schedules_of(["trig_s", "trig_missing"]))["trig_s"]
         assert await s.due_schedules(200.0, 10) == []
+    async with repo.transaction() as s:  # deleting the trigger forgets its schedule
+        assert await s.delete_trigger("trig_later")
+        assert await s.schedules_of(["trig_later"]) == {}
     assert (state["next_at"], state["last_tick_at"], state["ticks"], state["skipped"]) == (
         220.0,
         160.0,

@@ -975,7 +975,12 @@ class MemorySession(Session):
         return {i: dict(self.s.schedules[i]) for i in set(ids) if i in self.s.schedules}
 
     async def due_schedules(self, now: float, limit: int) -> list[Row]:
-        due = [r for r in self.s.schedules.values() if r["next_at"] is not None]
+        due = [
+            r
+            for r in self.s.schedules.values()
+            if r["next_at"] is not None
+            and self.s.triggers.get(r["trigger_id"], {}).get("enabled")
+        ]
         return _page([r for r in due if r["next_at"] <= now], "next_at", limit, None, desc=False)
 
     async def claim_tick(

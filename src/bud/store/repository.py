@@ -418,7 +418,8 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     async def due_schedules(self, now: float, limit: int) -> list[Row]:
-        """Schedule states whose next tick is due at ``now``, the most overdue first."""
+        """Schedule states of enabled triggers whose next tick is due at ``now``, the most
+        overdue first (a tripped trigger's schedule waits, due, until it is enabled)."""
 
     @abc.abstractmethod
     async def claim_tick(

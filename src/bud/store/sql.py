@@ -1189,10 +1189,11 @@ class SqlSession(Session):
         return {r["trigger_id"]: r for r in rows}
 
     async def due_schedules(self, now: float, limit: int) -> list[Row]:
-        sc = t.trigger_schedules
+        sc, tr = t.trigger_schedules, t.triggers
+        enabled = select(tr.c.id).where(tr.c.enabled.is_(True))
         return await self._list(
             sc,
-            where=[sc.c.next_at.is_not(None), sc.c.next_at <= now],
+            where=[sc.c.next_at.is_not(None), sc.c.next_at <= now, sc.c.trigger_id.in_(enabled)],
             order="next_at",
             descending=False,
             limit=limit,
