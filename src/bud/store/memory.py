@@ -978,8 +978,7 @@ class MemorySession(Session):
         due = [
             r
             for r in self.s.schedules.values()
-            if r["next_at"] is not None
-            and self.s.triggers.get(r["trigger_id"], {}).get("enabled")
+            if r["next_at"] is not None and self.s.triggers.get(r["trigger_id"], {}).get("enabled")
         ]
         return _page([r for r in due if r["next_at"] <= now], "next_at", limit, None, desc=False)
 
