@@ -173,3 +173,18 @@ async def test_lifecycle_event_types_are_built_in_with_schemas(core: Bud) -> Non
             types[name]["schema"]["properties"]
         )
     assert types["schedule.tick"]["builtin"] is True
+
+
+async def test_a_retry_before_the_event_is_out_keeps_the_failure_event(core: Bud) -> None:
+    failing = await core.pipelines.create("flaky", FAILS)
+    run = await core.pipelines.run(failing["id"])
+    for _ in range(40):  # the run fails; its note waits in the outbox
+        if (await core.executions.get(run))["status"] == "failed":
+            break
+        await core.engine.signals.wait_finished(timeout=2.0)
+    await core.executions.retry(run)  # running again before the sweeper took the note
+    await settle(core)
+    failures = await events_of(core, "execution.failed")
+    assert len(failures) == 2  # the first ending and the retry's, each its own event
+    assert {e["data"]["execution_id"] for e in failures} == {run}
+    assert all("out of GPUs" in e["data"]["error"] for e in failures)

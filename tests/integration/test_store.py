@@ -335,7 +335,8 @@ async def test_a_schedule_tick_is_claimed_once(repo: Repository) -> None:
 async def test_lifecycle_notes_are_taken_once_in_order(repo: Repository) -> None:
     async with repo.transaction() as s:
         for i in range(5):
-            await s.queue_lifecycle(f"exe_{i}", "failed" if i % 2 else "succeeded", float(i))
+            status = "failed" if i % 2 else "succeeded"
+            await s.queue_lifecycle(_execution(f"exe_{i}", status=status), float(i))
 
     async def take() -> list[str]:
         async with repo.transaction() as s:
@@ -347,13 +348,18 @@ async def test_lifecycle_notes_are_taken_once_in_order(repo: Repository) -> None
     assert all(batch == sorted(batch) for batch in taken)
     with pytest.raises(RuntimeError):  # a taker that fails gives its notes back
         async with repo.transaction() as s:
-            await s.queue_lifecycle("exe_9", "cancelled", 9.0)
+            await s.queue_lifecycle(
+                _execution("exe_9", status="cancelled", error="by request", event=None), 9.0
+            )
         async with repo.transaction() as s:
             assert [r["execution_id"] for r in await s.take_lifecycle(10)] == ["exe_9"]
             raise RuntimeError("crash before the event is stored")
     async with repo.transaction() as s:
         [note] = await s.take_lifecycle(10)
     assert (note["execution_id"], note["status"]) == ("exe_9", "cancelled")
+    assert (
+        note["execution"]["error"] == "by request" and note["execution"]["pipeline_id"] == "pipe_1"
+    )
 
 
 async def test_hooks_are_stored_and_deleted(repo: Repository) -> None:

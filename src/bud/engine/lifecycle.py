@@ -1,7 +1,8 @@
 """Lifecycle events: ``execution.succeeded``, ``execution.failed``, ``execution.cancelled``.
 
 Where an execution ends (``scheduler.advance`` and ``scheduler.close_execution``, inside the
-transaction that ends it) the store gets a note in its outbox (``Session.queue_lifecycle``).
+transaction that ends it) the store gets a note in its outbox (``Session.queue_lifecycle``)
+with the execution as it ended, so a retry started before the note is taken changes nothing.
 The :class:`Emitter` takes notes and ingests their events in one transaction: the note goes
 when its event is stored, so a crash between the two loses nothing and stores nothing twice.
 The events are real events: stored, matched, and starting pipelines like any other, under
@@ -20,7 +21,6 @@ from bud.engine.ingest import Ingestor
 from bud.engine.records import derived_event_id
 from bud.errors import BudError
 from bud.store import Repository
-from bud.store.records import ExecutionRecord
 from bud.timeutil import to_iso
 
 __all__ = ["LIFECYCLE_TYPES", "Emitter", "lifecycle_data", "lifecycle_envelope"]
@@ -59,7 +59,7 @@ def lifecycle_data(row: Mapping[str, Any], pipeline_name: str | None) -> dict[st
     }
 
 
-def lifecycle_envelope(row: ExecutionRecord, pipeline_name: str | None) -> dict[str, Any]:
+def lifecycle_envelope(row: Mapping[str, Any], pipeline_name: str | None) -> dict[str, Any]:
     """The event of a finished execution: caused by it, one level deeper than its event."""
     event = row.get("event") or {}
     status = row["status"]
@@ -97,9 +97,7 @@ class Emitter:
                 envelopes = []
                 names: dict[str, str | None] = {}
                 for note in notes:
-                    row = await session.get_execution(note["execution_id"])
-                    if row is None or f"execution.{row['status']}" not in LIFECYCLE_TYPES:
-                        continue  # deleted, or retried and running again meanwhile
+                    row = note["execution"]  # as it ended, even if retried since
                     pipeline_id = row["pipeline_id"]
                     if pipeline_id not in names:
                         pipeline = await session.get_pipeline(pipeline_id)

@@ -34,6 +34,7 @@ from bud.store.records import (
     StepStatus,
     TriggerRecord,
     TriggerStats,
+    lifecycle_snapshot,
 )
 from bud.store.repository import Repository, Session, StepKey
 
@@ -943,12 +944,13 @@ class MemorySession(Session):
         self.s.processes.pop(process_id, None)
 
     # -- lifecycle outbox ----------------------------------------------------------------
-    async def queue_lifecycle(self, execution_id: str, status: str, now: float) -> None:
+    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
         self.s.outbox.append(
             {
                 "seq": next(self.s.seq),
-                "execution_id": execution_id,
-                "status": status,
+                "execution_id": execution["id"],
+                "status": str(execution["status"]),
+                "execution": copy.deepcopy(lifecycle_snapshot(execution)),
                 "created_at": now,
             }
         )

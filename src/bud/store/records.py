@@ -164,6 +164,29 @@ class StepRecord(TypedDict, total=False):
     pipeline_id: str  # on claimed steps only: their execution's pipeline
 
 
+LIFECYCLE_FIELDS = (
+    "id",
+    "pipeline_id",
+    "pipeline_version",
+    "trigger_id",
+    "event_id",
+    "status",
+    "error",
+    "started_at",
+    "finished_at",
+    "retry_count",
+)
+
+
+def lifecycle_snapshot(execution: ExecutionRecord) -> dict[str, Any]:
+    """What a lifecycle note keeps of an execution: its fields as it ended, and of its event
+    the type, depth and correlation id."""
+    out: dict[str, Any] = {k: execution.get(k) for k in LIFECYCLE_FIELDS}
+    event = execution.get("event") or {}
+    out["event"] = {k: event.get(k) for k in ("event_type", "depth", "correlation_id")}
+    return out
+
+
 class AttemptRecord(TypedDict, total=False):
     execution_id: str
     step_id: str

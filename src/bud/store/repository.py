@@ -397,14 +397,16 @@ class Session(abc.ABC):
 
     # -- lifecycle events (an outbox written where an execution ends) --------------------
     @abc.abstractmethod
-    async def queue_lifecycle(self, execution_id: str, status: str, now: float) -> None:
-        """Note that an execution just ended, in the transaction that ended it; the engine
-        turns the note into an ``execution.<status>`` event (``take_lifecycle``)."""
+    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
+        """Note that an execution just ended, in the transaction that ended it, with the
+        execution as it ended; the engine turns the note into an ``execution.<status>`` event
+        (``take_lifecycle``)."""
 
     @abc.abstractmethod
     async def take_lifecycle(self, limit: int) -> list[Row]:
         """Remove and return up to ``limit`` notes, oldest first (``seq``, ``execution_id``,
-        ``status``, ``created_at``); a concurrent taker gets other notes, or none."""
+        ``status``, ``execution``, ``created_at``); a concurrent taker gets other notes, or
+        none."""
 
     # -- schedules -----------------------------------------------------------------------
     @abc.abstractmethod

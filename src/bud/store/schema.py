@@ -105,6 +105,7 @@ lifecycle_outbox = Table(
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("execution_id", Id, nullable=False),
     Column("status", String(16), nullable=False),
+    Column("execution", Json, nullable=False),  # the execution as it ended (its fields)
     Column("created_at", Float, nullable=False),
 )
 

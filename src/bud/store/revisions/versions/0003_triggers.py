@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("seq", Seq, autoincrement=True, nullable=False),
         sa.Column("execution_id", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("execution", Json, nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
     )
