@@ -102,7 +102,8 @@ class HookService:
         if schema is not None or known is None:
             await self.events.register_type(
                 event_type,
-                description or (known.description if known else f"deliveries of hook {name}"),
+                description
+                or (known.description if known else f"deliveries of hook {name or event_type}"),
                 schema,
             )
         secret = SECRET_PREFIX + _random.token_urlsafe(32)
