@@ -528,6 +528,75 @@ function scheduleCell(t) {
   ];
 }
 
+/** The "Add Schedule" form: a cron expression in a time zone, or an interval. */
+function scheduleForm({ pipelineId, onSaved, onCancel }) {
+  const nameInput = h("input", { id: "schedule-name", type: "text", autocomplete: "off",
+    placeholder: "e.g. Nightly report" });
+  const nameField = field({ label: "Name", input: nameInput, hint: "Optional." });
+  const kind = h("select", { id: "schedule-kind" },
+    h("option", { value: "cron" }, "Cron expression"), h("option", { value: "interval" }, "Interval"));
+  const kindField = field({ label: "Runs on", input: kind });
+  const cronInput = h("input", { id: "schedule-cron", type: "text", autocomplete: "off",
+    value: "0 9 * * 1-5", spellcheck: "false" });
+  const cronField = field({ label: "Cron", input: cronInput,
+    hint: h("span", {}, "Five fields: minute hour day-of-month month day-of-week, e.g. ",
+      code("0 9 * * 1-5"), " (09:00 on weekdays).") });
+  let zone = "UTC";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch (_err) { /* keep UTC */ }
+  const zoneInput = h("input", { id: "schedule-timezone", type: "text", autocomplete: "off", value: zone });
+  const zoneField = field({ label: "Time zone", input: zoneInput,
+    hint: "An IANA name such as Europe/Berlin; the cron time is read in it." });
+  const intervalInput = h("input", { id: "schedule-interval", type: "number", min: "1", step: "1",
+    value: "300" });
+  const intervalField = field({ label: "Every (seconds)", input: intervalInput });
+  const enabledField = switchField({ label: "Enabled", id: "schedule-enabled", checked: true });
+  const fallback = formError();
+  const FIELDS = { "schedule.cron": cronField, "schedule.timezone": zoneField,
+    "schedule.interval_seconds": intervalField, name: nameField };
+  const showKind = () => {
+    const cron = kind.value === "cron";
+    cronField.hidden = !cron;
+    zoneField.hidden = !cron;
+    intervalField.hidden = cron;
+  };
+  kind.addEventListener("change", showKind);
+  showKind();
+  const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save");
+  const form = h("form", { class: "form", "aria-label": "Add schedule", novalidate: true },
+    h("h3", {}, "Add Schedule"),
+    h("p", { class: "hint" }, "Starts this pipeline on a clock, with a schedule.tick event; " +
+      "a missed tick after downtime fires once."),
+    nameField, kindField, cronField, zoneField, intervalField, enabledField, fallback,
+    h("div", { class: "form-actions" }, save, button("Cancel", { onclick: onCancel })));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    for (const f of Object.values(FIELDS)) setFieldError(f, null);
+    setFormError(fallback, null);
+    const schedule = kind.value === "cron"
+      ? { cron: cronInput.value.trim(), timezone: zoneInput.value.trim() || "UTC" }
+      : { interval_seconds: Number(intervalInput.value) };
+    save.disabled = true;
+    try {
+      const saved = await api.post("/v1/event-triggers", { pipeline_id: pipelineId, schedule,
+        name: nameInput.value.trim() || null, enabled: enabledField.input.checked });
+      await onSaved(saved);
+    } catch (err) {
+      const target = FIELDS[err.path || ""];
+      if (target) {
+        setFieldError(target, err.message);
+        target.input.focus();
+      } else {
+        setFormError(fallback, err.message);
+      }
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return { form, focus: () => cronInput.focus() };
+}
+
 // ---------------------------------------------------------------------------------------
 // The tab
 
@@ -542,11 +611,14 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
   const listHost = h("div", {});
   const add = button("Add Event Trigger", { class: "btn btn-primary", "aria-expanded": "false",
     "aria-controls": "trigger-form-host" });
+  const addSchedule = button("Add Schedule", { class: "btn", "aria-expanded": "false",
+    "aria-controls": "trigger-form-host" });
 
   const closeForm = () => {
     clear(formHost);
     formHost.hidden = true;
     add.setAttribute("aria-expanded", "false");
+    addSchedule.setAttribute("aria-expanded", "false");
   };
   const openForm = (trigger) => {
     clear(notices);
@@ -567,12 +639,34 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
     replace(formHost, form);
     formHost.hidden = false;
     add.setAttribute("aria-expanded", String(!trigger));
+    addSchedule.setAttribute("aria-expanded", "false");
     focus();
     formHost.scrollIntoView({ block: "nearest" });
   };
   add.addEventListener("click", () => {
     if (!formHost.hidden && add.getAttribute("aria-expanded") === "true") closeForm();
     else openForm(null);
+  });
+  addSchedule.addEventListener("click", () => {
+    if (!formHost.hidden && addSchedule.getAttribute("aria-expanded") === "true") {
+      closeForm();
+      return;
+    }
+    clear(notices);
+    const { form, focus } = scheduleForm({
+      pipelineId: pipeline.id,
+      onCancel: () => { closeForm(); addSchedule.focus(); },
+      onSaved: async (saved) => {
+        closeForm();
+        toast(`Schedule created: ${saved.id}`);
+        await reload();
+      },
+    });
+    replace(formHost, form);
+    formHost.hidden = false;
+    add.setAttribute("aria-expanded", "false");
+    addSchedule.setAttribute("aria-expanded", "true");
+    focus();
   });
 
   async function reload() {
@@ -700,6 +794,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
 
   renderList();
   replace(panel,
-    h("div", { class: "section-head" }, h("h2", {}, "Event triggers"), add),
+    h("div", { class: "section-head" }, h("h2", {}, "Event triggers"),
+      h("div", { class: "form-actions" }, add, addSchedule)),
     formHost, notices, listHost);
 }
