@@ -30,6 +30,8 @@ EXPECTED = {
     "EventType",
     "Execution",
     "FilterError",
+    "Hook",
+    "HookDelivery",
     "Model",
     "NotFoundError",
     "Page",
