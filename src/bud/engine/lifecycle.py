@@ -27,6 +27,7 @@ __all__ = ["LIFECYCLE_TYPES", "Emitter", "lifecycle_data", "lifecycle_envelope"]
 
 LIFECYCLE_TYPES = ("execution.succeeded", "execution.failed", "execution.cancelled")
 BATCH = 100
+MAX_BATCHES = 20  # per sweep: what is left waits for the next one (about a second later)
 log = logging.getLogger("bud.engine")
 
 
@@ -89,7 +90,7 @@ class Emitter:
     async def emit(self) -> int:
         """Ingest the events of the executions that ended; return how many."""
         total = 0
-        while True:
+        for _ in range(MAX_BATCHES):  # the sweeper's other timers get their turn too
             async with self.repo.transaction() as session:
                 notes = await session.take_lifecycle(BATCH)
                 if not notes:
