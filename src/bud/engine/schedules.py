@@ -160,11 +160,10 @@ class Ticker:
         for state in due:
             trigger_id = state["trigger_id"]
             view = self.catalogue.matcher.get(trigger_id)
-            schedule = self.catalogue.matcher.schedules.get(trigger_id)
-            if view is None or schedule is None or not view.enabled:
-                continue  # deleted or disabled meanwhile: enabling it plans a new tick
+            if view is None or trigger_id not in self.catalogue.matcher.schedules:
+                continue  # not in this process's copy yet, or deleted meanwhile
             try:
-                execution_id = await self._fire(state, view, schedule, now)
+                execution_id = await self._fire(state, view, now)
             except Exception:  # one schedule's trouble does not hold up the others
                 log.exception("schedule tick of trigger %s failed", trigger_id)
                 continue
@@ -174,13 +173,15 @@ class Ticker:
             self.ingestor.signals.wake()
         return started
 
-    async def _fire(
-        self, state: dict[str, Any], view: TriggerView, schedule: dict[str, Any], now: float
-    ) -> str | None:
+    async def _fire(self, state: dict[str, Any], view: TriggerView, now: float) -> str | None:
         """Claim the due tick and fire it, in one transaction; None if another process won."""
         trigger_id = view.id
-        tick_at, skipped, next_at = plan_tick(schedule, state["next_at"], now)
         async with self.repo.transaction() as session:
+            stored = await session.get_trigger(trigger_id)  # newer than the cached copy
+            if stored is None or not stored.get("schedule") or not stored["enabled"]:
+                return None
+            schedule = dict(stored["schedule"] or {})
+            tick_at, skipped, next_at = plan_tick(schedule, state["next_at"], now)
             if not await session.claim_tick(
                 trigger_id,
                 state["next_at"],
