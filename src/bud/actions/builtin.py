@@ -12,12 +12,7 @@ from bud.actions.core import (
 )
 from bud.actions.http import HTTP_ACTIONS
 from bud.actions.notify import NOTIFY_ACTIONS
-from bud.actions.platform import (
-    cluster_health_action,
-    deployment_create_action,
-    deployment_delete_action,
-    model_add_action,
-)
+from bud.actions.platform import PLATFORM_ACTIONS
 
 BUILTIN_ACTIONS: list[Action] = [
     log_action,
@@ -25,10 +20,7 @@ BUILTIN_ACTIONS: list[Action] = [
     set_output_action,
     fail_action,
     run_pipeline_action,
-    cluster_health_action,
-    deployment_create_action,
-    deployment_delete_action,
-    model_add_action,
+    *PLATFORM_ACTIONS,
     *NOTIFY_ACTIONS,
     *HTTP_ACTIONS,
 ]

@@ -39,6 +39,11 @@ async def _shared_state(conn: Any) -> None:
     await conn.run_sync(_add_missing)
 
 
+async def _platform_history(conn: Any) -> None:
+    # New tables only (deployment revisions, monitors, cluster health results).
+    await conn.run_sync(lambda sync: t.metadata.create_all(sync, checkfirst=True))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
     (
@@ -46,6 +51,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys",
         _shared_state,
     ),
+    (3, "deployment revisions, monitors, cluster health results", _platform_history),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -55,7 +55,14 @@ from bud.store.records import (
 )
 from bud.store.repository import Repository, Session, StepKey
 
-RECORDS = {"models": t.models, "clusters": t.clusters, "deployments": t.deployments}
+RECORDS = {
+    "models": t.models,
+    "clusters": t.clusters,
+    "deployments": t.deployments,
+    "deployment_revisions": t.deployment_revisions,
+    "monitors": t.monitors,
+    "cluster_checks": t.cluster_checks,
+}
 _STEP_RESULT = ("status", "params", "outputs", "logs", "error", "ready_at", "finished_at")
 _ATTEMPT_RESULT = ("status", "params", "outputs", "logs", "error", "finished_at")
 

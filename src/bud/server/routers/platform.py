@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
 from bud import outbound, schemas
-from bud.platform.builtin import DEPLOYMENT_STATUSES
+from bud.platform.base import DEPLOYMENT_STATUSES
 from bud.server.deps import BudDep
 from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
