@@ -9,6 +9,7 @@ the error envelope; operation ids are SDK calls. Inputs come from the product's 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,19 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
     dids = {"deployment_id": dep["id"]}
     call("deployments_list", params={"model_id": model["id"]})
     call("deployments_get", dids)
+    call("deployments_revisions", dids)
+    monitor = call(
+        "pipelines_create",
+        json={"name": "monitor", "definition": {"steps": [{"id": "m", "action":
+            "monitoring_configure", "params": {"deployment_id": dep["id"]}}]}},
+    )  # fmt: skip
+    run = call("pipelines_run", {"pipeline_id": monitor["id"]}, json={"params": {}})
+    deadline = time.monotonic() + 30
+    while http.get(f"/v1/executions/{run['id']}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "monitoring_configure did not finish"
+        time.sleep(0.05)
+    (found,) = call("monitors_list", params={"deployment_id": dep["id"]})["items"]
+    call("monitors_get", {"monitor_id": found["id"]})
     call("deployments_update", dids, json={"status": "failed", "error_message": "OOM"})
     call("deliveries_list")
 

@@ -288,7 +288,7 @@ async def deployment_update_action(ctx: ActionContext, params: dict[str, Any]) -
             model_version=params.get("model_version"),
             config=params.get("config"),
             # one key per deployment: a fanned-out step updates many with one step id
-            idempotency_key=f"{ctx.idempotency_key}:{deployment_id}",
+            idempotency_key=f"{ctx.idempotency_key}:update:{deployment_id}",
         ),
     )
     row, rev, before = done["deployment"], done["revision"], done["previous"]
@@ -340,7 +340,7 @@ async def deployment_rollback_action(ctx: ActionContext, params: dict[str, Any])
         platform.rollback_deployment(
             deployment_id,
             to_revision=params.get("to_revision"),
-            idempotency_key=f"{ctx.idempotency_key}:{deployment_id}",
+            idempotency_key=f"{ctx.idempotency_key}:rollback:{deployment_id}",
         ),
     )
     if done is None:

@@ -65,6 +65,13 @@ class BuiltinPlatform:
         async with self.repo.read() as session:
             return await session.list_records(kind, where=where, limit=limit, after=after)
 
+    async def get_record(self, kind: str, record_id: str, noun: str) -> dict[str, Any]:
+        async with self.repo.read() as session:
+            row = await session.get_record(kind, record_id)
+        if row is None:
+            raise NotFoundError(f"{noun} {record_id} not found")
+        return row
+
     async def _emit(
         self,
         tx: Session,
