@@ -106,7 +106,7 @@ async def test_rollback_goes_back_to_the_last_good_revision(core: Bud) -> None:
         core, "deployment_rollback", {"deployment_id": dep["id"], "to_revision": 1}, "t"
     )
     assert (back["to_revision"], back["model_version"], back["revision"]) == (1, "1", 5)
-    with pytest.raises(ActionError, match="revision 3 of deployment .* never ran"):
+    with pytest.raises(ActionError, match=r"revision 3 of deployment .* never ran"):
         await run(core, "deployment_rollback", {"deployment_id": dep["id"], "to_revision": 3}, "u")
 
 
