@@ -15,7 +15,10 @@ from bud.demo import DEMO_PIPELINES
 from bud.server.app import create_app
 from bud.settings import Settings
 
-AUTO_DEPLOY, FAILURE_ALERTS = DEMO_PIPELINES
+BY_NAME = {p["name"]: p for p in DEMO_PIPELINES}
+AUTO_DEPLOY = BY_NAME["Auto-Deploy New Models"]
+FAILURE_ALERTS = BY_NAME["Deployment Failure Alerts"]
+N = len(DEMO_PIPELINES)
 
 
 def _demo(data_dir: Path) -> Settings:
@@ -41,7 +44,7 @@ def test_the_server_does_not_import_the_cli(tmp_path: Path) -> None:
         "from bud.settings import Settings\n"
         f"app = create_app(Settings(data_dir=Path({str(tmp_path / 'd')!r}), demo=True))\n"
         "with TestClient(app, base_url='http://localhost') as http:\n"
-        "    assert len(http.get('/v1/pipelines').json()['items']) == 2\n"
+        f"    assert len(http.get('/v1/pipelines').json()['items']) == {N}\n"
         "bad = sorted(m for m in sys.modules if m == 'bud.cli' or m.startswith('bud.cli.'))\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
@@ -52,7 +55,7 @@ def test_the_server_does_not_import_the_cli(tmp_path: Path) -> None:
 
 def test_the_demo_is_loaded_before_the_first_request(client: BudClient) -> None:
     pipelines = {p.name: p for p in client.pipelines.list()}
-    assert sorted(pipelines) == [AUTO_DEPLOY["name"], FAILURE_ALERTS["name"]]
+    assert sorted(pipelines) == sorted(BY_NAME)
     auto = pipelines[AUTO_DEPLOY["name"]]
     assert auto.definition == AUTO_DEPLOY["definition"]
     (trigger,) = client.event_triggers.list(pipeline_id=auto.id)
@@ -70,8 +73,8 @@ def test_loading_again_creates_nothing(tmp_path: Path) -> None:
     for _ in range(2):
         with TestClient(create_app(_demo(tmp_path / "data")), base_url="http://localhost") as http:
             client = BudClient(http_client=http)
-            assert len(client.pipelines.list().to_list()) == 2
-            assert len(client.event_triggers.list().to_list()) == 2
+            assert len(client.pipelines.list().to_list()) == N
+            assert len(client.event_triggers.list().to_list()) == N
             assert len(client.clusters.list().to_list()) == 1
 
 
@@ -95,8 +98,8 @@ def test_the_product_documents_snippet_against_the_demo_deploys_once(client: Bud
     )
     assert alerts.id == loaded["Deployment Failure Alerts"]
     client.event_triggers.create(pipeline_id=alerts.id, event_type="deployment.failed")
-    assert len(client.pipelines.list().to_list()) == 2
-    assert len(client.event_triggers.list().to_list()) == 2
+    assert len(client.pipelines.list().to_list()) == N
+    assert len(client.event_triggers.list().to_list()) == N
 
     model = client.models.add("Llama-3.2-1B", "hugging_face", auto_deploy=True)
     (event,) = client.events.list(event_type="model.added")
@@ -110,7 +113,7 @@ def test_the_product_documents_snippet_against_the_demo_deploys_once(client: Bud
 def test_what_differs_from_the_demo_is_created_as_usual(client: BudClient) -> None:
     changed = {"steps": [*AUTO_DEPLOY["definition"]["steps"][:1]]}
     other = client.pipelines.create(name="Auto-Deploy New Models", definition=changed)
-    assert len(client.pipelines.list().to_list()) == 3
+    assert len(client.pipelines.list().to_list()) == N + 1
     client.event_triggers.create(pipeline_id=other.id, event_type="model.added")
     loaded = next(p for p in client.pipelines.list() if p.definition == AUTO_DEPLOY["definition"])
     # Another filter on the demo's pipeline is a new trigger too.

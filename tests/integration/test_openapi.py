@@ -25,7 +25,10 @@ from bud.server.app import create_app
 from bud.settings import Settings
 from tests.support import RECEIVERS_ALLOW
 
-AUTO_DEPLOY, FAILURE_ALERTS = DEMO_PIPELINES
+AUTO_DEPLOY, FAILURE_ALERTS = (
+    next(p for p in DEMO_PIPELINES if p["name"] == name)
+    for name in ("Auto-Deploy New Models", "Deployment Failure Alerts")
+)
 METHODS = ("get", "post", "put", "patch", "delete")
 # Operation ids whose SDK call is not spelled <resource>_<method>.
 SDK_SPELLING = {
