@@ -662,7 +662,9 @@ class BuiltinPlatform:
                     "previous": by_number.get(done["revision"] - 1),
                     "target": by_number.get(done["source_revision"]),
                 }
-            row = await self._ready_deployment(tx, deployment_id)
+            row = await tx.get_record("deployments", deployment_id)
+            if row is None:
+                raise NotFoundError(f"deployment {deployment_id} not found")
             revs = await self._revisions(tx, deployment_id)
             if not revs:
                 return None
@@ -686,6 +688,7 @@ class BuiltinPlatform:
                 if not good:
                     return None
                 target = good[-1]
+            await self._ready_deployment(tx, deployment_id)
             rev = await self._roll_out(
                 tx,
                 row,
