@@ -1,4 +1,4 @@
-"""The shipped examples (bud/examples/*.yaml), one per use case, against a real ``bud serve --demo``.
+"""The shipped examples (bud/examples/*.yaml), one per use case, against `bud serve --demo`.
 
 Each test drives the built-in platform through the SDK as a user would (register a model,
 fail a deployment, mark a cluster unhealthy) and checks the outcome: what the platform now
