@@ -118,6 +118,8 @@ async def test_rollback_without_a_good_revision(core: Bud) -> None:
     assert caught.value.retryable is False and caught.value.outputs["rolled_back"] is False
     out = await run(core, "deployment_rollback", {"deployment_id": dep["id"], "missing_ok": True})
     assert out["rolled_back"] is False and out["status"] == "failed"
+    gone = await run(core, "deployment_rollback", {"deployment_id": "dep_gone", "missing_ok": True})
+    assert gone["rolled_back"] is False and gone["deployment_name"] is None
 
 
 async def test_update_and_rollback_refuse_a_cluster_that_is_not_ready(core: Bud) -> None:
@@ -128,6 +130,12 @@ async def test_update_and_rollback_refuse_a_cluster_that_is_not_ready(core: Bud)
     with pytest.raises(ActionError, match="deployment dep_nope not found"):
         await run(core, "deployment_rollback", {"deployment_id": "dep_nope"})
     assert len(await core.platform.list_revisions(dep["id"])) == 1
+    await core.platform.update_cluster("cluster_prod", status="ready")
+    await run(core, "deployment_update", {"deployment_id": dep["id"], "model_version": "2"}, "t")
+    await core.platform.update_cluster("cluster_prod", status="unhealthy")
+    with pytest.raises(ActionError, match="cluster cluster_prod is unhealthy, not ready"):
+        await run(core, "deployment_rollback", {"deployment_id": dep["id"]})
+    assert len(await core.platform.list_revisions(dep["id"])) == 2
 
 
 async def test_deployment_list_of_a_model(core: Bud) -> None:

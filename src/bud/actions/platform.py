@@ -308,8 +308,9 @@ async def deployment_update_action(ctx: ActionContext, params: dict[str, Any]) -
 @action(
     "deployment_rollback",
     description="Roll a deployment back to its last good revision before the current one (or "
-    "to_revision): a new revision with that model version and config. With missing_ok, no "
-    "earlier good revision answers rolled_back false instead of failing.",
+    "to_revision): a new revision with that model version and config. With missing_ok, a "
+    "deployment that is gone or has no earlier good revision answers rolled_back false "
+    "instead of failing.",
     params={
         "type": "object",
         "required": ["deployment_id"],
@@ -335,28 +336,35 @@ async def deployment_update_action(ctx: ActionContext, params: dict[str, Any]) -
 async def deployment_rollback_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
     deployment_id = params["deployment_id"]
     platform = _platform(ctx)
-    done = await _call(
-        "deployment_rollback",
-        platform.rollback_deployment(
+    missing_ok = params.get("missing_ok", False)
+    out: dict[str, Any] = {
+        "deployment_id": deployment_id,
+        "deployment_name": None,
+        "rolled_back": False,
+        "revision": None,
+        "from_revision": None,
+        "to_revision": None,
+        "model_version": None,
+        "status": None,
+    }
+    try:
+        done = await platform.rollback_deployment(
             deployment_id,
             to_revision=params.get("to_revision"),
             idempotency_key=f"{ctx.idempotency_key}:rollback:{deployment_id}",
-        ),
-    )
+        )
+        row = done["deployment"] if done else await platform.get_deployment(deployment_id)
+    except NotFoundError as exc:
+        if not missing_ok:
+            raise ActionError(f"deployment_rollback: {exc.message}", retryable=False) from exc
+        ctx.log(f"{exc.message}: nothing to roll back", level="warning")
+        return out
+    except (ConflictError, ValidationError) as exc:
+        raise ActionError(f"deployment_rollback: {exc.message}", retryable=False) from exc
     if done is None:
-        row = await _call("deployment_rollback", platform.get_deployment(deployment_id))
+        out.update(deployment_name=row["name"], status=row["status"])
         message = f"deployment {row['name']} has no earlier good revision to roll back to"
-        out = {
-            "deployment_id": row["id"],
-            "deployment_name": row["name"],
-            "rolled_back": False,
-            "revision": None,
-            "from_revision": None,
-            "to_revision": None,
-            "model_version": None,
-            "status": row["status"],
-        }
-        if not params.get("missing_ok", False):
+        if not missing_ok:
             raise ActionError(message, retryable=False, outputs=out)
         ctx.log(message, level="warning")
         return out
