@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bud import BudClient
+import pytest
+
+from bud import BudClient, ValidationError
 from tests.support import HttpReceiver
 
 
@@ -175,3 +177,49 @@ def test_metrics_openapi_and_health(app_client: BudClient) -> None:
     spec = http.get("/openapi.json").json()
     assert "/v1/event-triggers" in spec["paths"] and "/v1/events" in spec["paths"]
     assert app_client.health()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("step", "path"),
+    [
+        (
+            {"action": "deployment_update", "params": {"deployment_id": "d"}},
+            "params: needs one of: model_version or config",
+        ),
+        (
+            {"action": "deployment_rollback", "params": {"deployment_id": "d", "to_revision": "x"}},
+            "params.to_revision",
+        ),
+        ({"action": "deployment_list", "params": {"status": "gone"}}, "params.status"),
+        ({"action": "model_list_waiting", "params": {"cluster": "c"}}, "params"),
+        (
+            {"action": "cluster_diagnostics", "params": {"cluster_id": "c", "checks": 0}},
+            "params.checks",
+        ),
+        (
+            {
+                "action": "monitoring_configure",
+                "params": {"deployment_id": "{{ event.deployment_id }}", "interval_seconds": 1},
+            },
+            "params.interval_seconds",
+        ),
+    ],
+)
+def test_bad_params_of_the_use_case_actions_are_refused_at_creation(
+    app_client: BudClient, step: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        app_client.pipelines.create(name="bad", definition={"steps": [{"id": "s", **step}]})
+    assert caught.value.status_code == 422
+    assert f"steps[0] (s).{path}" in str(caught.value)
+    assert app_client.pipelines.list().to_list() == []
+
+
+def test_templated_params_of_the_use_case_actions_are_accepted(app_client: BudClient) -> None:
+    steps = [
+        {"id": "r", "action": "deployment_rollback", "params": {
+            "deployment_id": "{{ event.deployment_id }}", "to_revision": "{{ event.n }}"}},
+        {"id": "m", "action": "monitoring_configure", "params": {
+            "deployment_id": "{{ event.deployment_id }}", "metrics": "{{ event.metrics }}"}},
+    ]  # fmt: skip
+    assert app_client.pipelines.create(name="ok", definition={"steps": steps}).id
