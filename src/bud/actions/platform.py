@@ -453,7 +453,8 @@ def _summary(
     cluster: dict[str, Any], deployments: list[dict[str, Any]], checks: list[dict[str, Any]]
 ) -> str:
     where = ", ".join(x for x in (cluster["name"], cluster["environment"]) if x)
-    parts = [f"Cluster {cluster['id']} ({where}) is {cluster['status']}: {cluster.get('reason')}."]
+    reason = f": {cluster['reason']}" if cluster.get("reason") else ""
+    parts = [f"Cluster {cluster['id']} ({where}) is {cluster['status']}{reason}."]
     counts: dict[str, int] = {}
     for d in deployments:
         counts[d["status"]] = counts.get(d["status"], 0) + 1
