@@ -264,3 +264,24 @@ def test_a_ready_cluster_deploys_every_model_waiting_for_it(demo: Demo) -> None:
     assert demo.slack_text("Cluster GPU is ready") == (
         "Cluster GPU is ready: deployed 2 waiting model(s)"
     )
+
+
+@FANOUT
+def test_a_deployment_on_a_sick_cluster_does_not_hold_back_the_others(demo: Demo) -> None:
+    client = demo.client
+    client.clusters.create("Fine", id="cluster_fine", environment="staging")
+    client.clusters.create("Sick", id="cluster_sick2", environment="staging")
+    model = client.models.add("stubborn", "hugging_face", version="1")
+    fine = client.deployments.create(model.id, "cluster_fine", "stubborn-fine")
+    sick = client.deployments.create(model.id, "cluster_sick2", "stubborn-sick")
+    client.clusters.update("cluster_sick2", status="unhealthy", reason="disk full")
+    client.models.update(model.id, version="2")
+
+    runs = demo.runs(demo.event("model.updated", model_id=model.id))
+    execution = runs["Update Deployments of Updated Models"]
+    assert execution.status == "failed"
+    assert "cluster cluster_sick2 is unhealthy, not ready" in (execution.error or "")
+    assert [r.model_version for r in client.deployments.revisions(fine.id)] == ["1", "2"]
+    assert [r.model_version for r in client.deployments.revisions(sick.id)] == ["1"]
+    assert status_of(execution, "notify") != "succeeded"
+    assert demo.slack_texts("of stubborn") == []
