@@ -12,7 +12,13 @@ from bud.actions.core import (
 )
 from bud.actions.http import HTTP_ACTIONS
 from bud.actions.notify import NOTIFY_ACTIONS
-from bud.actions.platform import PLATFORM_ACTIONS
+from bud.actions.operations import OPERATION_ACTIONS
+from bud.actions.platform import (
+    cluster_health_action,
+    deployment_create_action,
+    deployment_delete_action,
+    model_add_action,
+)
 
 BUILTIN_ACTIONS: list[Action] = [
     log_action,
@@ -20,7 +26,11 @@ BUILTIN_ACTIONS: list[Action] = [
     set_output_action,
     fail_action,
     run_pipeline_action,
-    *PLATFORM_ACTIONS,
+    cluster_health_action,
+    deployment_create_action,
+    deployment_delete_action,
+    model_add_action,
+    *OPERATION_ACTIONS,
     *NOTIFY_ACTIONS,
     *HTTP_ACTIONS,
 ]
