@@ -223,3 +223,38 @@ def test_templated_params_of_the_use_case_actions_are_accepted(app_client: BudCl
             "deployment_id": "{{ event.deployment_id }}", "metrics": "{{ event.metrics }}"}},
     ]  # fmt: skip
     assert app_client.pipelines.create(name="ok", definition={"steps": steps}).id
+
+
+def test_update_fail_roll_back_and_diagnose_on_each_store(app_client: BudClient) -> None:
+    app_client.clusters.create(name="Prod", id="cluster_prod", environment="production")
+    model = app_client.models.add("Llama", source="hugging_face", version="1")
+    dep = app_client.deployments.create(model.id, "cluster_prod", "llama-prod")
+
+    def run(*steps: dict[str, Any]) -> Any:
+        pipeline = app_client.pipelines.create(name="ops", definition={"steps": list(steps)})
+        done = app_client.executions.wait(app_client.pipelines.run(pipeline.id).id, timeout=30)
+        assert done.status == "succeeded", done.error
+        return {s.step_id: s.outputs for s in done.steps or []}
+
+    update = {"deployment_id": dep.id, "model_version": "2", "config": {"replicas": 2}}
+    run({"id": "u", "action": "deployment_update", "params": update})
+    app_client.deployments.update(dep.id, status="failed", error_message="OOM")
+    app_client.clusters.update("cluster_prod", status="unhealthy", reason="GPU node down")
+    app_client.clusters.update("cluster_prod", status="ready", reason="GPU node back")
+    out = run(
+        {"id": "r", "action": "deployment_rollback", "params": {"deployment_id": dep.id}},
+        {"id": "d", "action": "cluster_diagnostics", "depends_on": ["r"],
+         "params": {"cluster_id": "cluster_prod", "checks": 2}},
+    )  # fmt: skip
+    assert (out["r"]["from_revision"], out["r"]["to_revision"], out["r"]["revision"]) == (2, 1, 3)
+    revisions = app_client.deployments.revisions(dep.id)
+    assert [(r.revision, r.model_version, r.config, r.good) for r in revisions] == [
+        (1, "1", {}, True),
+        (2, "2", {"replicas": 2}, False),
+        (3, "1", {}, True),
+    ]
+    assert [(c["status"], c["reason"]) for c in out["d"]["checks"]] == [
+        ("ready", "GPU node back"),
+        ("unhealthy", "GPU node down"),
+    ]
+    assert out["d"]["deployments"][0]["status"] == "running"
