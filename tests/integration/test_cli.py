@@ -859,7 +859,7 @@ def test_create_run_and_update_print_json_records(bud: Bud, tmp_path: Path) -> N
     registered = bud.json("event-types", "register", "team.done", "--description", "done")
     assert registered["name"] == "team.done"
     demo = bud.json("demo")
-    assert set(demo["pipelines"]) == {"Auto-Deploy New Models", "Deployment Failure Alerts"}
+    assert set(demo["pipelines"]) == {p["name"] for p in DEMO_PIPELINES}
 
 
 def test_cancel_and_retry_print_json(bud: Bud) -> None:
