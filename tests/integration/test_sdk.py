@@ -691,7 +691,6 @@ def test_catalog_channels_secrets(client: BudClient) -> None:
 
 def test_demo_loader_is_idempotent(client: BudClient) -> None:
     from bud.cli.demo import load_demo
-
     from bud.demo import DEMO_PIPELINES
 
     first = load_demo(client)
