@@ -280,3 +280,33 @@ async def test_fire_counts_feed_the_breaker_window(repo: Repository) -> None:
         assert await s.recent_fires("t", since=120.0) == 4
         row = await s.get_trigger("t")
     assert row is not None and row["fire_count"] == 9 and row["last_fired_at"] == 150.0
+
+
+async def test_sqlite_checkpoints_off_the_loop_and_leaves_no_wal_on_close(tmp_path: Path) -> None:
+    """Commits only append to the WAL; a thread copies it back, and closing truncates it."""
+    path = tmp_path / "bud.db"
+    repo = open_repository(f"sqlite:///{path}")
+    await repo.open()
+    for n in range(300):
+        async with repo.transaction() as s:
+            await s.store_ingest(IngestBatch(events=[_event(f"e{n}")]))
+    wal = Path(f"{path}-wal")
+    assert wal.exists()
+    # The commits did not checkpoint (autocheckpoint is off on the loop's connection); the
+    # checkpoint thread has copied the committed pages into the database file within ~0.1 s.
+    raw = repo._raw  # type: ignore[attr-defined]
+    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for _ in range(50):
+        if path.stat().st_size > 200_000:
+            break
+        await asyncio.sleep(0.05)
+    assert path.stat().st_size > 200_000, "nothing was copied from the WAL into the database"
+    await repo.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    again = open_repository(f"sqlite:///{path}")
+    await again.open()
+    try:
+        async with again.read() as s:
+            assert await s.known_event_ids(["e0", "e299"]) == {"e0", "e299"}
+    finally:
+        await again.close()
