@@ -7,6 +7,7 @@ fields of DESIGN 4.5. Validation collects every problem, each naming the step an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ class StepDef:
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = None
     on_failure: str = "fail"
+
+    @functools.cached_property
+    def templated(self) -> bool:
+        """Whether running the step renders anything (a condition, or params with templates)."""
+        from bud.templates import has_templates
+
+        return self.condition is not None or has_templates(self.params)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,6 @@ from bud.templates import (
     TemplateError,
     build_context,
     copy_json,
-    has_templates,
     is_falsy,
     mask_secrets,
     render_string_async,
@@ -97,8 +96,9 @@ class Worker:
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._handed = 0  # steps claimed by completions in a transaction not yet committed
         self.commits = GroupCommit(repo)
-        # (pipeline, version, step) whose template-free params passed this action's check
-        self._checked: dict[tuple[str, int, str], Any] = {}
+        # Steps (kept, so their ids stay theirs) whose template-free params passed the check
+        # of the action they name.
+        self._checked: dict[int, tuple[Any, Any]] = {}
         self._loop: asyncio.Task[None] | None = None
         signals.on_closed(self.cancel_local)
 
@@ -155,21 +155,22 @@ class Worker:
         while not self.stopping:
             self.signals.work.clear()
             free = self.slots - len(self._running)
-            claimed: list[StepRecord] = []
+            claimed: list[tuple[StepRecord, Hint | None]] = []
             if free > 0:
                 try:
                     claimed = await self._claim(free)
                 except Exception:
                     log.exception("claiming steps failed")
                     await self.clock.sleep(self.settings.poll_seconds)
-            for row in claimed:
-                self._spawn(row)
+            for row, hint in claimed:
+                self._spawn(row, hint)
             if claimed and len(claimed) == free:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.signals.work.wait(), self.settings.poll_seconds)
 
-    async def _claim(self, limit: int, execution_id: str | None = None) -> list[StepRecord]:
+    async def _claim(self, limit: int) -> list[tuple[StepRecord, Hint | None]]:
+        """Claim ready steps and, in the same transaction, read what each needs to run."""
         now = self.clock.now()
         async with self.repo.transaction() as session:
             claimed = await session.claim_steps(
@@ -177,11 +178,10 @@ class Worker:
                 now,
                 self.settings.lease_seconds,
                 limit,
-                execution_id=execution_id,
                 skip_pipelines=self._crowding(),
             )
             await session.start_attempts(claimed, self.worker_id, now)
-        return claimed
+            return [(row, await self._prepare_in(session, row, now)) for row in claimed]
 
     def _spawn(self, row: StepRecord, hint: Hint | None = None) -> None:
         key = (row["execution_id"], row["step_id"])
@@ -214,22 +214,25 @@ class Worker:
     ) -> tuple[ExecutionRecord, list[StepRecord]] | None:
         if hint is not None:
             return hint
-        now = self.clock.now()
         async with self.repo.transaction() as session:
-            execution = await session.get_execution(row["execution_id"])
-            if execution is None:
-                return None
-            if execution["status"] == ExecutionStatus.QUEUED:
-                try:
-                    definition = await self.catalogue.definition(
-                        execution["pipeline_id"], execution["pipeline_version"], session
-                    )
-                    timeout = definition.timeout_seconds
-                except BudError:
-                    timeout = None  # the step fails below, with the reason
-                await session.mark_running(execution["id"], now, now + timeout if timeout else None)
-            steps = await session.steps_of(execution["id"])
-        return execution, steps
+            return await self._prepare_in(session, row, self.clock.now())
+
+    async def _prepare_in(self, session: Session, row: StepRecord, now: float) -> Hint | None:
+        """The step's execution (marked running if it was queued) and its steps, as read."""
+        execution = await session.get_execution(row["execution_id"])
+        if execution is None:
+            return None
+        if execution["status"] == ExecutionStatus.QUEUED:
+            try:
+                definition = await self.catalogue.definition(
+                    execution["pipeline_id"], execution["pipeline_version"], session
+                )
+                timeout = definition.timeout_seconds
+            except BudError:
+                timeout = None  # the step fails below, with the reason
+            await session.mark_running(execution["id"], now, now + timeout if timeout else None)
+            execution = {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
+        return execution, await session.steps_of(execution["id"])
 
     async def _run_step(self, row: StepRecord, hint: Hint | None = None) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
@@ -270,7 +273,7 @@ class Worker:
                     f"{execution['pipeline_version']} does not validate any more: {message}"
                 ) from exc
             policy = step.retry or action.retry
-            templated = has_templates(step.params) or step.condition is not None
+            templated = step.templated
             ctx, context = await self._context(
                 execution, step_rows, step_id, attempt, secret_values, templated
             )
@@ -296,11 +299,10 @@ class Worker:
                     params = copy_json(step.params)
                 result.params = params
                 ctx.params = params
-                checked = (execution["pipeline_id"], execution["pipeline_version"], step_id)
-                if templated or self._checked.get(checked) is not action:
+                if templated or self._checked.get(id(step)) != (step, action):
                     action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
                     if not templated:  # the same params every run: checked once per action
-                        self._checked[checked] = action
+                        self._checked[id(step)] = (step, action)
                 timeout = step.timeout_seconds or action.timeout_seconds
                 # Most steps finish in well under SHOW_AFTER: only a step still running then
                 # gets a heartbeat task (its attempt shown, its lease renewed).
