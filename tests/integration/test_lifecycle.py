@@ -7,6 +7,7 @@ signal, not on sleeps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,38 @@ async def test_a_retry_before_the_event_is_out_keeps_the_failure_event(core: Bud
     assert len(failures) == 2  # the first ending and the retry's, each its own event
     assert {e["data"]["execution_id"] for e in failures} == {run}
     assert all("out of GPUs" in e["data"]["error"] for e in failures)
+
+
+@pytest.mark.postgres
+async def test_two_engines_on_one_postgres_emit_each_ending_once(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    engines = []
+    for name in ("one", "two"):
+        settings = Settings(data_dir=tmp_path / name, poll_seconds=60)
+        engine = Bud(settings, repo=open_repository(postgres_database))
+        await engine.start()
+        engines.append(engine)
+    one, two = engines
+    try:
+        quick = await one.pipelines.create("quick", OK)
+        runs = [await one.pipelines.run(quick["id"]) for _ in range(20)]
+        for _ in range(100):
+            page = await one.executions.list(pipeline_id=quick["id"], status="succeeded")
+            if len(page["items"]) == len(runs):
+                break
+            await one.engine.signals.wait_finished(timeout=0.5)
+        events: list[dict[str, Any]] = []
+        for _ in range(50):  # both engines' sweepers (and these calls) race for the notes
+            await asyncio.gather(
+                one.engine.sweeper.emitter.emit(), two.engine.sweeper.emitter.emit()
+            )
+            page = await one.events.list(event_type="execution.succeeded", limit=100)
+            events = page["items"]
+            if len(events) >= len(runs):
+                break
+            await asyncio.sleep(0.1)  # a note the other engine holds is committed meanwhile
+        assert sorted(e["data"]["execution_id"] for e in events) == sorted(runs)  # each once
+    finally:
+        for engine in engines:
+            await engine.stop()
