@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bud.clock import Clock
+from bud.engine import waits
 from bud.engine.catalogue import Catalogue
 from bud.engine.firing import Launcher, Outcome, Start
 from bud.engine.flow import ALL_RULES, FireBatch, Rule
@@ -177,6 +178,11 @@ class Ingestor:
         inserted = await session.store_ingest(ingest)
         await session.count_fires(ingest.fires, now)
         for execution_id in batch.cancelled:
+            self.signals.closed(execution_id)
+        # Durable waits (wait_for_event, cancel_on) see each new event in this transaction.
+        stored = [env for env in fresh if env["event_id"] in inserted]
+        for execution_id in await waits.on_events(session, stored, now):
+            self.metrics.executions.labels("cancelled").inc()
             self.signals.closed(execution_id)
         if batch.tripped:
             await self._emit_tripped(session, batch.tripped, now)

@@ -39,6 +39,10 @@ async def _shared_state(conn: Any) -> None:
     await conn.run_sync(_add_missing)
 
 
+async def _waits(conn: Any) -> None:
+    await conn.run_sync(lambda sync: t.waits.create(sync, checkfirst=True))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _initial),
     (
@@ -46,6 +50,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys",
         _shared_state,
     ),
+    (3, "waits for events (wait_for_event, cancel_on)", _waits),
 ]
 LATEST = MIGRATIONS[-1][0]
 

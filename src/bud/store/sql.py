@@ -1068,6 +1068,54 @@ class SqlSession(Session):
             a, where=[a.c.execution_id == execution_id], order="seq", descending=False
         )
 
+    # -- fan-out items and durable waits for events --------------------------------------
+    async def add_steps(self, rows: Sequence[StepRecord]) -> None:
+        if rows:
+            stmt = self.repo.insert(t.steps).on_conflict_do_nothing()
+            await self.conn.execute(stmt, [dict(r) for r in rows])
+
+    async def cancel_steps(self, execution_id: str, step_ids: Sequence[str], now: float) -> None:
+        s = t.steps
+        if step_ids:
+            await self._update(
+                s,
+                {"status": StepStatus.CANCELLED, "finished_at": now, "ready_at": None},
+                s.c.execution_id == execution_id,
+                s.c.step_id.in_(list(step_ids)),
+                s.c.status == StepStatus.PENDING,
+            )
+
+    async def wake_step(self, key: StepKey, at: float, state: dict[str, Any] | None) -> bool:
+        s = t.steps
+        values: dict[str, Any] = {"ready_at": at}
+        if state is not None:
+            values["outputs"] = {WAIT_KEY: state}
+        changed = await self._update(
+            s,
+            values,
+            s.c.execution_id == key[0],
+            s.c.step_id == key[1],
+            s.c.status == StepStatus.WAITING,
+        )
+        return bool(changed)
+
+    async def add_waits(self, rows: Sequence[Row]) -> None:
+        if rows:
+            stmt = self.repo.insert(t.waits).on_conflict_do_nothing()
+            await self.conn.execute(stmt, [dict(r) for r in rows])
+
+    async def waits_for(self, event_types: Collection[str]) -> list[Row]:
+        w = t.waits
+        stmt = select(w).where(w.c.event_type.in_(sorted(event_types))).order_by(w.c.created_at)
+        return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+
+    async def drop_waits(self, execution_id: str, wait_ids: Collection[str] | None = None) -> None:
+        w = t.waits
+        where = [w.c.execution_id == execution_id]
+        if wait_ids is not None:
+            where.append(w.c.id.in_(sorted(wait_ids)))
+        await self._delete(w, *where)
+
     # -- deliveries ----------------------------------------------------------------------
     async def record_delivery(self, row: Row) -> None:
         await self._insert(t.deliveries, row)
