@@ -426,3 +426,41 @@ async def test_deployment_create_wait_continues_only_once_ready(h: Harness) -> N
     assert step(done_ok, "deploy")["outputs"]["status"] == "running"
     assert done_bad["status"] == "failed" and "no GPU" in step(done_bad, "deploy")["error"]
     assert step(done_bad, "after")["status"] == "cancelled"
+
+
+# -- through the API and the SDK -------------------------------------------------------------
+def test_the_sdk_shows_a_for_each_steps_items(app_client: Any) -> None:
+    pipeline = app_client.pipelines.create(
+        name="fan",
+        definition={
+            "steps": [
+                {
+                    "id": "each",
+                    "action": "set_output",
+                    "for_each": "{{ event.models }}",
+                    "max_parallel": 2,
+                    "params": {"model": "{{ item }}", "at": "{{ index }}"},
+                }
+            ]
+        },
+    )
+    run = app_client.pipelines.run(
+        pipeline.id,
+        event={"event_type": "model.added", "data": {"model_id": "m", "models": ["x", "y", "z"]}},
+    )
+    done = app_client.executions.wait(run.id, timeout=20)
+    assert done.status == "succeeded"
+    [each] = done.steps
+    assert each.items is not None
+    assert [(i.index, i.status, i.outputs) for i in each.items] == [
+        (0, "succeeded", {"model": "x", "at": 0}),
+        (1, "succeeded", {"model": "y", "at": 1}),
+        (2, "succeeded", {"model": "z", "at": 2}),
+    ]
+    assert each.outputs == {
+        "items": [{"model": "x", "at": 0}, {"model": "y", "at": 1}, {"model": "z", "at": 2}],
+        "count": 3,
+        "failed": 0,
+    }
+    raw = app_client.executions.get(run.id)
+    assert raw.steps is not None and [s.step_id for s in raw.steps] == ["each"]
