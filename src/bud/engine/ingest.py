@@ -52,6 +52,7 @@ class Ingestor:
         self.signals = signals
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._cancelled: list[str] = []  # by cancel_on, told as finished once committed
 
     # -- accepting events ----------------------------------------------------------------
     def normalize(
@@ -117,6 +118,9 @@ class Ingestor:
                 if not done.done():
                     done.set_result(None)
             self.signals.wake()
+            cancelled, self._cancelled = self._cancelled, []
+            for execution_id in cancelled:
+                await self.signals.finished(execution_id, "cancelled")
 
     async def ingest_in(self, session: Session, envelopes: list[dict[str, Any]]) -> bool:
         """Store new events with their decisions and executions; True if a breaker tripped."""
@@ -184,6 +188,7 @@ class Ingestor:
         for execution_id in await waits.on_events(session, stored, now):
             self.metrics.executions.labels("cancelled").inc()
             self.signals.closed(execution_id)
+            self._cancelled.append(execution_id)
         if batch.tripped:
             await self._emit_tripped(session, batch.tripped, now)
         seen: set[str] = set()
