@@ -364,6 +364,41 @@ async def test_a_wait_survives_an_engine_restart(tmp_path: Path) -> None:
         assert (await h.done(exe))["status"] == "succeeded"
 
 
+async def test_items_that_wait_survive_a_restart_and_resume_by_event(tmp_path: Path) -> None:
+    async for h in _harness("sqlite", tmp_path, None):
+        exe = await h.run(
+            [
+                {
+                    "id": "each",
+                    "action": "wait_for_event",
+                    "for_each": ["d1", "d2", "d3"],
+                    "max_parallel": 2,
+                    "params": {
+                        "event_type": "deployment.created",
+                        "filter": {"deployment_id": "{{ item }}"},
+                    },
+                }
+            ]
+        )
+        await h.until(
+            exe,
+            lambda e: (
+                [i["status"] for i in step(e, "each")["items"]] == ["waiting", "waiting", "pending"]
+            ),
+        )
+        await h.restart()
+        for ref in ("d2", "d1", "d3"):
+            await h.publish("deployment.created", {"deployment_id": ref})
+            if ref == "d2":  # one slot frees: the third item starts waiting too
+                await h.until(exe, lambda e: step(e, "each")["items"][2]["status"] == "waiting")
+        done = await h.done(exe)
+        assert done["status"] == "succeeded"
+        events = [
+            o["event"]["data"]["deployment_id"] for o in step(done, "each")["outputs"]["items"]
+        ]
+        assert events == ["d1", "d2", "d3"]
+
+
 async def test_cancelling_ends_the_wait(hw: Harness) -> None:
     exe = await hw.run(_deploy_then_wait(timeout_seconds=600), event=REF)
     await hw.waiting(exe, "ready")
