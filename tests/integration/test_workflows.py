@@ -222,6 +222,20 @@ async def test_on_item_failure_continue_runs_every_item_then_fails(h: Harness) -
     assert each["outputs"]["count"] == 4 and each["outputs"]["failed"] == 4
 
 
+async def test_retry_from_a_for_each_step_runs_its_items_again(h: Harness) -> None:
+    exe = await h.run(
+        [{"id": "each", "action": "set_output", "for_each": [1, 2], "params": {"n": "{{ item }}"}}]
+    )
+    assert (await h.done(exe))["status"] == "succeeded"
+    await h.core.executions.retry(exe, from_step="each")
+    done = await h.until(
+        exe,
+        lambda e: e["status"] == "succeeded"
+        and [i["attempts"] for i in step(e, "each")["items"]] == [2, 2],
+    )
+    assert step(done, "each")["outputs"]["items"] == [{"n": 1}, {"n": 2}]
+
+
 async def test_for_each_that_is_not_a_list_fails_naming_the_template(h: Harness) -> None:
     done = await h.done(
         await h.run(
