@@ -230,8 +230,10 @@ async def test_retry_from_a_for_each_step_runs_its_items_again(h: Harness) -> No
     await h.core.executions.retry(exe, from_step="each")
     done = await h.until(
         exe,
-        lambda e: e["status"] == "succeeded"
-        and [i["attempts"] for i in step(e, "each")["items"]] == [2, 2],
+        lambda e: (
+            e["status"] == "succeeded"
+            and [i["attempts"] for i in step(e, "each")["items"]] == [2, 2]
+        ),
     )
     assert step(done, "each")["outputs"]["items"] == [{"n": 1}, {"n": 2}]
 

@@ -182,6 +182,13 @@ def _interrupt_attempts() -> Any:
     )
 
 
+@functools.cache
+def _waits_for() -> Any:
+    w = t.waits
+    types = bindparam("b_types", expanding=True)
+    return select(w).where(w.c.event_type.in_(types)).order_by(w.c.created_at)
+
+
 class SqlSession(Session):
     """One transaction on a SQLAlchemy connection. Subclasses override family specifics."""
 
@@ -1105,9 +1112,10 @@ class SqlSession(Session):
             await self.conn.execute(stmt, [dict(r) for r in rows])
 
     async def waits_for(self, event_types: Collection[str]) -> list[Row]:
-        w = t.waits
-        stmt = select(w).where(w.c.event_type.in_(sorted(event_types))).order_by(w.c.created_at)
-        return [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+        # On every ingest transaction: one cached statement (no compile per call).
+        params = {"b_types": sorted(event_types)}
+        result = await self.conn.execute(_waits_for(), params)
+        return [dict(r) for r in result.mappings().all()]
 
     async def drop_waits(self, execution_id: str, wait_ids: Collection[str] | None = None) -> None:
         w = t.waits

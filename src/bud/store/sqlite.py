@@ -324,5 +324,19 @@ class _FastSqliteSession(SqliteSession):
         )
         return True
 
+    async def waits_for(self, event_types: Any) -> Any:
+        types = sorted(event_types)
+        marks = ",".join("?" * len(types))
+        rows = self._raw.execute(
+            "SELECT id, event_type, kind, execution_id, step_id, filter, created_at FROM waits "
+            f"WHERE event_type IN ({marks}) ORDER BY created_at",
+            types,
+        ).fetchall()
+        names = ("id", "event_type", "kind", "execution_id", "step_id", "filter", "created_at")
+        found = [dict(zip(names, r, strict=True)) for r in rows]
+        for w in found:
+            w["filter"] = _loads(w["filter"])
+        return found
+
 
 SqliteRepository.session_class = _FastSqliteSession
