@@ -185,7 +185,7 @@ def _interrupt_attempts() -> Any:
 @functools.cache
 def _waits_for() -> Any:
     w = t.waits
-    types = bindparam("b_types", expanding=True)
+    types: Any = bindparam("b_types", expanding=True)
     return select(w).where(w.c.event_type.in_(types)).order_by(w.c.created_at)
 
 
