@@ -332,6 +332,26 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def has_templates(value: Any) -> bool:
+    """Whether any string in ``value`` (nested in dicts and lists) is a template."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, Mapping):
+        return any(has_templates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_templates(v) for v in value)
+    return False
+
+
+def copy_json(value: Any) -> Any:
+    """A copy of a JSON value's dicts and lists (what rendering template-free params gives)."""
+    if isinstance(value, Mapping):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
+
+
 def render_string(
     template: str,
     context: Mapping[str, Any],

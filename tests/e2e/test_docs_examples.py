@@ -35,6 +35,7 @@ import yaml
 
 from bud import BudClient
 from bud.filters import compile_filter
+from bud.store import open_repository
 from tests.support import BudProcess, HttpReceiver
 
 pytestmark = pytest.mark.e2e
@@ -165,6 +166,20 @@ def not_run(why: str) -> Runner:
 
     def run(_ctx: Context, _block: Block) -> None:
         return None
+
+    return run
+
+
+def on_a_store_of_the_last_release(runner: Runner) -> Runner:
+    """Run ``runner`` where ``.bud`` holds a store at the newest revision."""
+
+    def run(ctx: Context, block: Block) -> None:
+        async def make() -> None:
+            async with open_repository(f"sqlite:///{ctx.tmp_path / '.bud' / 'bud.db'}"):
+                pass
+
+        asyncio.run(make())
+        runner(ctx, block)
 
     return run
 
@@ -340,6 +355,17 @@ EXAMPLES: dict[tuple[str, str], Runner] = {
         '{"path": "data.environment", "op": "$eq", "expected": "produ',
     ): equal_to(_verdict_leaf),
     ("docs/filters.md", "from bud.filters import TriggerIndex"): python(),
+    (
+        "docs/operations.md",
+        "bud db current --data-dir .bud # the revision, and the newes",
+    ): on_a_store_of_the_last_release(
+        bash(
+            skip={
+                "bud db upgrade --database-url postgresql": "needs PostgreSQL: "
+                "tests/integration/test_migrations.py runs the revisions there"
+            }
+        )
+    ),
     ("docs/notifications.md", '{"id": "notify", "action": "notification",'): json_step,
     ("docs/notifications.md", '{"id": "send_alert", "action": "notification",'): json_step,
     (

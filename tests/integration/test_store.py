@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from bud.store import Repository, open_repository
-from bud.store.migrations import LATEST, current_version, migrate
 from bud.store.records import IngestBatch
 
 
@@ -76,14 +75,6 @@ def _step(
         "ready_at": ready_at,
         **extra,
     }
-
-
-async def test_migrations_are_recorded_and_idempotent(repo: Any) -> None:
-    if repo.dialect == "memory":
-        pytest.skip("the in-memory fake has no schema")
-    async with repo.begin() as conn:
-        assert await current_version(conn) == LATEST
-    assert await migrate(repo) == LATEST
 
 
 async def test_store_ingest_skips_stored_events_and_what_they_decided(repo: Repository) -> None:

@@ -17,6 +17,7 @@ import typer
 import bud
 from bud.cli.common import BudGroup, State, client_for, debugging, fail
 from bud.cli.config import actions_app, channels_app, health, secrets_app, status
+from bud.cli.db import db_app
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
 from bud.cli.keys import keys_app
@@ -141,3 +142,4 @@ for _group in (
 ):
     app.add_typer(_group)
 app.add_typer(keys_app)
+app.add_typer(db_app)

@@ -33,7 +33,8 @@ from bud.jsoncontract import find_problem, scrub_text
 from bud.pipelines import PipelineDef
 from bud.render_limits import RenderLimits
 from bud.settings import Settings
-from bud.store import Repository, StepKey
+from bud.store import Repository, Session, StepKey
+from bud.store.group import GroupCommit
 from bud.store.records import (
     FINAL_EXECUTION,
     WAIT_KEY,
@@ -46,6 +47,8 @@ from bud.store.records import (
 from bud.templates import (
     TemplateError,
     build_context,
+    copy_json,
+    has_templates,
     is_falsy,
     mask_secrets,
     render_string_async,
@@ -93,6 +96,10 @@ class Worker:
         self.stopping = False
         self._running: dict[StepKey, asyncio.Task[Any]] = {}
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
+        self._handed = 0  # steps claimed by completions in a transaction not yet committed
+        self.commits = GroupCommit(repo)
+        # (pipeline, version, step) whose template-free params passed this action's check
+        self._checked: dict[tuple[str, int, str], Any] = {}
         self._loop: asyncio.Task[None] | None = None
         signals.on_closed(self.cancel_local)
 
@@ -272,8 +279,13 @@ class Worker:
                     f"{execution['pipeline_version']} does not validate any more: {message}"
                 ) from exc
             policy = step.retry or action.retry
+            templated = (
+                has_templates(step.params)
+                or step.condition is not None
+                or step.for_each is not None  # its items and the step itself need the context
+            )
             ctx, context = await self._context(
-                execution, step_rows, step_id, attempt, secret_values
+                execution, step_rows, step_id, attempt, secret_values, templated
             )
             parked = row.get("outputs")
             if isinstance(parked, dict) and WAIT_KEY in parked:
@@ -305,12 +317,19 @@ class Worker:
                     limits,
                 )
             elif result.status != StepStatus.SKIPPED:
-                params = await render_value_async(
-                    step.params, context, where=f"steps.{step_id}.params", limits=limits
-                )
+                if templated:
+                    params = await render_value_async(
+                        step.params, context, where=f"steps.{step_id}.params", limits=limits
+                    )
+                else:
+                    params = copy_json(step.params)
                 result.params = params
                 ctx.params = params
-                action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
+                checked = (execution["pipeline_id"], execution["pipeline_version"], step_id)
+                if templated or self._checked.get(checked) is not action:
+                    action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
+                    if not templated:  # the same params every run: checked once per action
+                        self._checked[checked] = action
                 timeout = step.timeout_seconds or action.timeout_seconds
                 # Most steps finish in well under SHOW_AFTER: only a step still running then
                 # gets a heartbeat task (its attempt shown, its lease renewed).
@@ -408,7 +427,9 @@ class Worker:
         step_id: str,
         attempt: int,
         secret_values: list[str],
+        templated: bool = True,
     ) -> tuple[ActionContext, dict[str, Any]]:
+        """The action's context and, when the step has templates, what they render from."""
         execution_id = execution["id"]
         ctx = ActionContext(
             execution_id=execution_id,
@@ -424,6 +445,8 @@ class Worker:
             channels=self.catalogue.channels,
             clock=self.clock,
         )
+        if not templated:
+            return ctx, {}
         context = build_context(
             event=execution["event"],
             steps={
@@ -466,10 +489,15 @@ class Worker:
         retry_in: float | None,
     ) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
-        final: str | None = None
-        following: list[StepRecord] = []
-        hint: Hint | None = None
-        async with self.repo.transaction() as session:
+        handed = [0]  # steps this unit claimed for this worker (a unit may run twice)
+
+        async def work(session: Session) -> tuple[str | None, list[StepRecord], Hint | None]:
+            self._handed -= handed[0]
+            handed[0] = 0
+            final: str | None = None
+            following: list[StepRecord] = []
+            hint: Hint | None = None
+            seen = execution
             # Completions of one execution take turns, so the last one sees every step final.
             await session.hold_execution(execution_id)
             step: dict[str, Any] = {
@@ -493,9 +521,9 @@ class Worker:
             if not await session.finish_attempt(
                 (execution_id, step_id), self.worker_id, attempt, step, record
             ):
-                return  # cancelled, timed out or taken over meanwhile
+                return None, [], None  # cancelled, timed out or taken over meanwhile
             if retry_in is not None:
-                return
+                return None, [], None
             item = fanout.is_item(step_id)
             if status == StepStatus.FAILED and on_failure == "fail" and not item:
                 await scheduler.close_execution(
@@ -515,7 +543,8 @@ class Worker:
                     ready, final, step_rows = await scheduler.advance(
                         session, execution_id, definition, finished
                     )
-                free = self.slots - len(self._running) + 1  # this step's slot frees now
+                # This step's slot frees now; steps other completions claimed are taken.
+                free = self.slots - len(self._running) + 1 - self._handed
                 if ready and free > 0 and not self.stopping:
                     # Continue the execution here: no trip through the queue between its steps.
                     now = self.clock.now()
@@ -528,12 +557,20 @@ class Worker:
                         skip_pipelines=self._crowding() - {row.get("pipeline_id", "")},
                     )
                     await session.start_attempts(following, self.worker_id, now)
-                    if following and execution is None:
-                        execution = await session.get_execution(execution_id)
-                    if execution is not None:
-                        hint = (execution, step_rows)
+                    handed[0] = len(following)
+                    self._handed += handed[0]
+                    if following and seen is None:
+                        seen = await session.get_execution(execution_id)
+                    if seen is not None:
+                        hint = (seen, step_rows)
                 if len(following) < len(ready):
                     session.wake_workers()  # more is ready than this worker takes on
+            return final, following, hint
+
+        try:
+            final, following, hint = await self.commits.run(work, key=execution_id)
+        finally:
+            self._handed -= handed[0]
         for next_row in following:
             # The next step needs what this transaction just read: hand it over.
             self._spawn(next_row, hint)

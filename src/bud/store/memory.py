@@ -992,7 +992,7 @@ class MemoryRepository(Repository):
         self._state = _State()
         self._lock = asyncio.Lock()
 
-    async def open(self) -> None:
+    async def open(self, migrate: bool = True) -> None:
         return None
 
     async def close(self) -> None:

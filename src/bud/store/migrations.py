@@ -1,83 +1,93 @@
-"""Schema migrations: an ordered list of steps, the applied version kept in ``bud_meta``."""
+"""Schema migrations with Alembic: the revisions in ``bud/store/revisions/versions``.
+
+Every process runs ``migrate`` when it opens the store, so a new release brings its database up
+to date by itself. On PostgreSQL an advisory lock makes processes that start together take turns.
+Databases made before Alembic (their version in ``bud_meta.schema_version``) are stamped with the
+matching revision first. How to write a revision: docs/operations.md, "Schema migrations".
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
-from sqlalchemy.schema import CreateIndex
 
 from bud.store import schema as t
 
-Migration = Callable[[Any], Awaitable[None]]
+SCRIPT_LOCATION = "bud.store:revisions"
+LEGACY = {1: "0001_initial", 2: "0002_shared_state"}  # bud_meta schema_version -> revision
+_LOCK = 727274  # pg_advisory_xact_lock key: one migrating process at a time
 
 
-async def _initial(conn: Any) -> None:
-    await conn.run_sync(lambda sync: t.metadata.create_all(sync, checkfirst=True))
+def config(connection: Any = None) -> Config:
+    """Alembic's configuration for Bud's revisions, bound to ``connection`` if given."""
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.attributes["connection"] = connection
+    return cfg
 
 
-def _add_missing(sync: Any) -> None:
-    """Add the columns, tables and indexes of version 2 to a version-1 database."""
-    t.metadata.create_all(sync, checkfirst=True)  # new tables
-    inspector = inspect(sync)
-    for table, column, ddl in (
-        (t.steps, "max_attempts", "INTEGER"),
-        (t.steps, "attempt_base", "INTEGER NOT NULL DEFAULT 0"),
-        (t.executions, "retry_count", "INTEGER NOT NULL DEFAULT 0"),
-    ):
-        names = {c["name"] for c in inspector.get_columns(table.name)}
-        if column not in names:
-            sync.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {ddl}")
-    indexes = {i["name"] for i in inspector.get_indexes(t.attempts.name)}
-    for index in t.attempts.indexes:
-        if index.name not in indexes:
-            sync.execute(CreateIndex(index))
+def head() -> str:
+    """The newest revision this release knows."""
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    assert revision is not None
+    return revision
 
 
-async def _shared_state(conn: Any) -> None:
-    await conn.run_sync(_add_missing)
-
-
-async def _waits(conn: Any) -> None:
-    await conn.run_sync(lambda sync: t.waits.create(sync, checkfirst=True))
-
-
-MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "initial schema", _initial),
-    (
-        2,
-        "attempts at start, catalogue log, fire buckets, processes, ingest errors, api keys",
-        _shared_state,
-    ),
-    (3, "waits for events (wait_for_event, cancel_on)", _waits),
-]
-LATEST = MIGRATIONS[-1][0]
-
-
-async def current_version(conn: Any) -> int:
-    has_meta = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, t.meta.name))
-    if not has_meta:
+def _legacy_version(sync: Any) -> int:
+    if not inspect(sync).has_table(t.meta.name):
         return 0
-    value = (
-        await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "schema_version"))
-    ).scalar()
+    value = sync.execute(select(t.meta.c.value).where(t.meta.c.key == "schema_version")).scalar()
     return int(value) if value is not None else 0
 
 
-async def migrate(repo: Any) -> int:
-    """Bring the schema to the latest version; return it. Safe to run concurrently on PostgreSQL."""
+def _current(sync: Any) -> str | None:
+    return MigrationContext.configure(sync).get_current_revision()
+
+
+def _run(sync: Any, target: str, down: bool) -> str | None:
+    cfg = config(sync)
+    if _current(sync) is None:
+        legacy = _legacy_version(sync)
+        if legacy:
+            command.stamp(cfg, LEGACY[legacy])
+            sync.execute(t.meta.delete().where(t.meta.c.key == "schema_version"))
+    if down:
+        command.downgrade(cfg, target)
+    else:
+        command.upgrade(cfg, target)
+    return _current(sync)
+
+
+async def _apply(repo: Any, target: str, down: bool) -> str | None:
     async with repo.begin() as conn:
         if repo.dialect == "postgresql":
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
-        version = await current_version(conn)
-        for number, _name, step in MIGRATIONS:
-            if number > version:
-                await step(conn)
-                version = number
-        await conn.execute(t.meta.delete().where(t.meta.c.key == "schema_version"))
-        await conn.execute(t.meta.insert().values(key="schema_version", value=str(version)))
-    return version
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        revision: str | None = await conn.run_sync(lambda sync: _run(sync, target, down))
+    return revision
 
 
-__all__ = ["LATEST", "MIGRATIONS", "migrate"]
+async def migrate(repo: Any, target: str = "head") -> str:
+    """Bring the schema up to ``target`` (the newest by default); return the revision it is at."""
+    revision = await _apply(repo, target, down=False)
+    assert revision is not None
+    return revision
+
+
+async def downgrade(repo: Any, target: str) -> str | None:
+    """Take the schema back to ``target`` (``"base"``: no tables). For operators and tests."""
+    return await _apply(repo, target, down=True)
+
+
+async def current_revision(repo: Any) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    async with repo.begin() as conn:
+        revision: str | None = await conn.run_sync(_current)
+    return revision
+
+
+__all__ = ["config", "current_revision", "downgrade", "head", "migrate"]

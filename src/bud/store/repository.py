@@ -513,8 +513,8 @@ class Repository(abc.ABC):
     exclusive: bool = False
 
     @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect and bring the schema to the latest version."""
+    async def open(self, migrate: bool = True) -> None:
+        """Connect and (unless ``migrate`` is false) bring the schema to the newest revision."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -1323,11 +1323,12 @@ class SqlRepository(Repository):
     async def _disconnect(self) -> None:
         raise NotImplementedError
 
-    async def open(self) -> None:
-        from bud.store.migrations import migrate
+    async def open(self, migrate: bool = True) -> None:
+        from bud.store import migrations
 
         await self._connect()
-        await migrate(self)
+        if migrate:
+            await migrations.migrate(self)
 
     async def close(self) -> None:
         await self._disconnect()

@@ -191,6 +191,23 @@ class _FastSqliteSession(SqliteSession):
             (now, deadline, execution_id),
         )
 
+    async def finish_execution(
+        self, execution_id: str, status: Any, error: str | None, now: float
+    ) -> bool:
+        cur = self._raw.execute(
+            "UPDATE executions SET status = ?, error = ?, finished_at = ? "
+            "WHERE id = ? AND status IN ('queued', 'running')",
+            (str(status), error, now, execution_id),
+        )
+        return bool(cur.rowcount)
+
+    async def recent_fires(self, trigger_id: str, since: float) -> int:
+        row = self._raw.execute(
+            "SELECT sum(fires) FROM trigger_fires WHERE trigger_id = ? AND bucket >= ?",
+            (trigger_id, int(since)),
+        ).fetchone()
+        return int(row[0] or 0)
+
     async def mark_ready(self, execution_id: str, step_id: str, at: float) -> bool:
         cur = self._raw.execute(
             "UPDATE steps SET ready_at = ? WHERE execution_id = ? AND step_id = ? "
