@@ -119,39 +119,46 @@ async def on_events(session: Session, envelopes: Sequence[dict[str, Any]], now: 
     by_type: dict[str, list[Row]] = {}
     for row in rows:
         by_type.setdefault(row["event_type"], []).append(row)
+    # Decide first, then write: the executions are held in id order (as completions hold
+    # them), so two processes ingesting at once never wait on each other in a cycle.
     taken: set[str] = set()
-    cancelled: list[str] = []
+    matches: list[tuple[Row, dict[str, Any]]] = []
     for env in live:
         for row in by_type.get(env["event_type"], ()):
-            if row["id"] in taken or row["execution_id"] in cancelled:
+            if row["id"] in taken:
                 continue
-            if row["execution_id"] == env.get("causation_id") and row["kind"] == CANCEL:
+            if row["kind"] == CANCEL and row["execution_id"] == env.get("causation_id"):
                 continue  # an event the execution itself caused never cancels it
             try:
                 matched = compile_filter(row["filter"]).matches(env)
             except FilterError:
                 matched = False
-            if not matched:
-                continue
-            taken.add(row["id"])
-            execution_id = row["execution_id"]
-            await session.hold_execution(execution_id)
-            if row["kind"] == CANCEL:
-                changed = await scheduler.close_execution(
-                    session,
-                    execution_id,
-                    ExecutionStatus.CANCELLED,
-                    f"cancelled by event {env['event_id']} ({env['event_type']}), "
-                    f"which matched cancel_on",
-                    now,
-                )
-                if changed:
-                    cancelled.append(execution_id)
-                continue
-            state = {"wait_id": row["id"], "event": _event_view(env)}
-            if await session.wake_step((execution_id, row["step_id"]), now, state):
-                session.wake_workers()
-            await session.drop_waits(execution_id, {row["id"]})
+            if matched:
+                taken.add(row["id"])
+                matches.append((row, env))
+    for execution_id in sorted({row["execution_id"] for row, _env in matches}):
+        await session.hold_execution(execution_id)
+    cancelled: list[str] = []
+    for row, env in matches:
+        execution_id = row["execution_id"]
+        if execution_id in cancelled:
+            continue
+        if row["kind"] == CANCEL:
+            changed = await scheduler.close_execution(
+                session,
+                execution_id,
+                ExecutionStatus.CANCELLED,
+                f"cancelled by event {env['event_id']} ({env['event_type']}), "
+                "which matched cancel_on",
+                now,
+            )
+            if changed:
+                cancelled.append(execution_id)
+            continue
+        state = {"wait_id": row["id"], "event": _event_view(env)}
+        if await session.wake_step((execution_id, row["step_id"]), now, state):
+            session.wake_workers()
+        await session.drop_waits(execution_id, {row["id"]})
     return cancelled
 
 
