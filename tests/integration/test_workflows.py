@@ -158,36 +158,40 @@ async def test_for_each_runs_each_item_with_item_and_index_outputs_in_order(h: H
 
 
 async def test_max_parallel_bounds_the_items_running_at_once(h: Harness) -> None:
+    # Items that wait for their own event stay open until the test says: the bound is exact.
     exe = await h.run(
         [
             {
-                "id": "nap",
-                "action": "delay",
-                "for_each": ["a", "b", "c", "d", "e"],
+                "id": "each",
+                "action": "wait_for_event",
+                "for_each": ["d0", "d1", "d2", "d3", "d4"],
                 "max_parallel": 2,
-                "params": {"seconds": 0.05},
+                "params": {
+                    "event_type": "deployment.created",
+                    "filter": {"deployment_id": "{{ item }}"},
+                },
             }
         ]
     )
-    seen = 0
-    for _ in range(1000):
-        found = await h.get(exe)
-        items = step(found, "nap").get("items") or []
-        running = sum(1 for i in items if i["status"] == "running")
-        assert running <= 2
-        seen = max(seen, running)
-        if found["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.005)
-    assert found["status"] == "succeeded" and seen >= 1
-    attempts = (await h.core.executions.attempts(exe))["items"]
-    spans = sorted(
-        (a["started_at"], a["finished_at"]) for a in attempts if a["step_id"].startswith("nap[")
-    )
-    assert len(spans) == 5
-    for i, (start, _end) in enumerate(spans):  # never three at once
-        overlapping = [s for s in spans[:i] if s[1] > start]
-        assert len(overlapping) <= 1
+
+    async def states(expected: list[str]) -> None:
+        await h.until(exe, lambda e: [i["status"] for i in step(e, "each")["items"]] == expected)
+
+    W, P, S = "waiting", "pending", "succeeded"
+    await states([W, W, P, P, P])
+    await h.publish("deployment.created", {"deployment_id": "d1"})
+    await states([W, S, W, P, P])
+    await h.publish("deployment.created", {"deployment_id": "d3"})  # not started: no effect
+    await h.publish("deployment.created", {"deployment_id": "d0"})
+    await states([S, S, W, W, P])
+    await h.publish("deployment.created", {"deployment_id": "d3"})
+    await states([S, S, W, S, W])
+    for ref in ("d2", "d4"):
+        await h.publish("deployment.created", {"deployment_id": ref})
+    done = await h.done(exe)
+    assert done["status"] == "succeeded"
+    refs = [o["event"]["data"]["deployment_id"] for o in step(done, "each")["outputs"]["items"]]
+    assert refs == ["d0", "d1", "d2", "d3", "d4"]
 
 
 def _failing_items(rule: str) -> list[dict[str, Any]]:
