@@ -319,6 +319,28 @@ async def test_dry_run_shows_the_items(h: Harness) -> None:
     [each] = result["steps"]
     assert each["items"] == ["x", "y"] and each["error"] is None
     assert each["params"] == {"message": "x #0"}
+    pipeline = await h.core.pipelines.create(
+        "later",
+        {
+            "steps": [
+                FIND,
+                {
+                    "id": "each",
+                    "action": "log",
+                    "depends_on": ["find"],
+                    "for_each": "{{ steps.find.outputs.models }}",
+                    "params": {"message": "{{ item }}"},
+                },
+            ]
+        },
+    )
+    result = await h.core.insights.dry_run(pipeline["id"], None)
+    each = result["steps"][1]
+    assert each["items"] is None and each["params"] is None
+    assert each["error"] == (
+        "needs runtime output: steps.each.for_each reads steps.find, "
+        "which is only known once step find has run"
+    )
 
 
 # -- durable waits ---------------------------------------------------------------------------

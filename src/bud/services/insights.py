@@ -83,6 +83,10 @@ def _template_message(exc: TemplateError) -> str:
     return exc.message
 
 
+class _NoItems(Exception):
+    """A for_each step whose items are not known before it runs."""
+
+
 async def _dry_items(
     step: StepDef, context: dict[str, Any], limits: RenderLimits
 ) -> tuple[list[Any] | None, dict[str, Any], str | None]:
@@ -264,12 +268,16 @@ class InsightService:
                 if problem:
                     errors.append(problem)
             try:
+                if step.for_each is not None and items is None:
+                    raise _NoItems  # params are per item: without the items, nothing to show
                 rendered = await render_value_async(
                     step.params, scope, where=f"steps.{step.id}.params", limits=limits
                 )
                 self.catalogue.registry.get(step.action).check_params(
                     rendered, where=f"steps.{step.id}.params", rendered=True
                 )
+            except _NoItems:
+                pass
             except TemplateError as exc:
                 errors.append(_template_message(exc))
             except (ValidationError, NotFoundError) as exc:
