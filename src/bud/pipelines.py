@@ -14,8 +14,9 @@ from typing import Any
 
 from bud.actions.base import RetryPolicy
 from bud.actions.registry import ActionRegistry
-from bud.errors import ValidationError
-from bud.templates import TemplateError, check_syntax, is_template
+from bud.errors import FilterError, ValidationError
+from bud.filters import compile_filter
+from bud.templates import TemplateError, check_syntax, is_template, iter_templates
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 STEP_KEYS = {
@@ -394,6 +395,12 @@ def _parse_cancel_on(raw: Any, errors: _Errors) -> tuple[CancelOn, ...]:
         except TemplateError as exc:
             errors.add(exc.details.get("path", f"{at}.filter"), exc.message.split(": ", 1)[-1])
             continue
+        if not any(True for _ in iter_templates(dict(filter_), "")):
+            try:  # no templates: the filter is final now, so check it now
+                compile_filter(dict(filter_))
+            except FilterError as exc:
+                errors.add(f"{at}.filter", exc.message)
+                continue
         found.append(CancelOn(event_type=event_type, filter=dict(filter_)))
     return tuple(found)
 

@@ -284,7 +284,10 @@ async def test_fan_out_fields_are_validated_with_paths(h: Harness) -> None:
             },
             {"id": "y", "action": "log", "params": {"message": "m"}, "max_parallel": 2},
         ],
-        "cancel_on": [{"filter": {}}],
+        "cancel_on": [
+            {"filter": {}},
+            {"event_type": "model.updated", "filter": {"x": {"$gt": []}}},
+        ],
     }
     with pytest.raises(ValidationError) as caught:
         await h.core.pipelines.create("bad", bad)
@@ -295,6 +298,7 @@ async def test_fan_out_fields_are_validated_with_paths(h: Harness) -> None:
         "steps[0] (x).on_item_failure",
         "steps[1] (y).max_parallel",
         "definition.cancel_on[0].event_type",
+        "definition.cancel_on[1].filter",
     } <= paths
 
 
