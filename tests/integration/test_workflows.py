@@ -125,8 +125,8 @@ FIND = {
 
 
 # -- fan-out ---------------------------------------------------------------------------------
-async def test_for_each_runs_each_item_with_item_and_index_outputs_in_order(h: Harness) -> None:
-    exe = await h.run(
+async def test_for_each_runs_each_item_with_item_and_index_outputs_in_order(hw: Harness) -> None:
+    exe = await hw.run(
         [
             FIND,
             {
@@ -145,7 +145,7 @@ async def test_for_each_runs_each_item_with_item_and_index_outputs_in_order(h: H
         ],
         event={"event_type": "model.added", "data": {"model_id": "m1"}},
     )
-    done = await h.done(exe)
+    done = await hw.done(exe)
     assert done["status"] == "succeeded", done
     deploy = step(done, "deploy")
     names = ["a-0", "b-1", "c-2", "d-3", "e-4"]
@@ -157,9 +157,9 @@ async def test_for_each_runs_each_item_with_item_and_index_outputs_in_order(h: H
     assert [s["step_id"] for s in done["steps"]] == ["find", "deploy", "after"]
 
 
-async def test_max_parallel_bounds_the_items_running_at_once(h: Harness) -> None:
+async def test_max_parallel_bounds_the_items_running_at_once(hw: Harness) -> None:
     # Items that wait for their own event stay open until the test says: the bound is exact.
-    exe = await h.run(
+    exe = await hw.run(
         [
             {
                 "id": "each",
@@ -175,20 +175,20 @@ async def test_max_parallel_bounds_the_items_running_at_once(h: Harness) -> None
     )
 
     async def states(expected: list[str]) -> None:
-        await h.until(exe, lambda e: [i["status"] for i in step(e, "each")["items"]] == expected)
+        await hw.until(exe, lambda e: [i["status"] for i in step(e, "each")["items"]] == expected)
 
     W, P, S = "waiting", "pending", "succeeded"
     await states([W, W, P, P, P])
-    await h.publish("deployment.created", {"deployment_id": "d1"})
+    await hw.publish("deployment.created", {"deployment_id": "d1"})
     await states([W, S, W, P, P])
-    await h.publish("deployment.created", {"deployment_id": "d3"})  # not started: no effect
-    await h.publish("deployment.created", {"deployment_id": "d0"})
+    await hw.publish("deployment.created", {"deployment_id": "d3"})  # not started: no effect
+    await hw.publish("deployment.created", {"deployment_id": "d0"})
     await states([S, S, W, W, P])
-    await h.publish("deployment.created", {"deployment_id": "d3"})
+    await hw.publish("deployment.created", {"deployment_id": "d3"})
     await states([S, S, W, S, W])
     for ref in ("d2", "d4"):
-        await h.publish("deployment.created", {"deployment_id": ref})
-    done = await h.done(exe)
+        await hw.publish("deployment.created", {"deployment_id": ref})
+    done = await hw.done(exe)
     assert done["status"] == "succeeded"
     refs = [o["event"]["data"]["deployment_id"] for o in step(done, "each")["outputs"]["items"]]
     assert refs == ["d0", "d1", "d2", "d3", "d4"]
