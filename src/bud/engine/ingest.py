@@ -10,6 +10,7 @@ executions through the same ``Launcher.fire`` as ingest.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from bud.engine import waits
 from bud.engine.catalogue import Catalogue
 from bud.engine.firing import Launcher, Outcome, Start
 from bud.engine.flow import ALL_RULES, FireBatch, Rule
+from bud.engine.matcher import TriggerView
 from bud.engine.metrics import Metrics
 from bud.engine.records import derived_event_id, envelope_from_row
 from bud.engine.signals import Signals
@@ -131,53 +133,40 @@ class Ingestor:
         known = await session.known_event_ids(list(unique))
         fresh = [env for env in unique.values() if env["event_id"] not in known]
         limit = self.settings.max_non_fired_decisions
-        decided = [(env, *self.catalogue.matcher.decide(env, explain_limit=limit)) for env in fresh]
-        matched = [d.trigger for _env, ds, _n in decided for d in ds if d.outcome == "fired"]
+        route = self.catalogue.matcher.route
+        routed = [(env, route(env, explain_limit=limit)) for env in fresh]
+        matched = [view for _env, r in routed for view in r.fired]
         pipelines: dict[str, PipelineRecord] = {}
         if matched:
             await session.hold_triggers(v.id for v in matched)
             pipelines = await session.pipelines_by_id(v.pipeline_id for v in matched)
         batch = FireBatch(now)
         ingest = IngestBatch()
-        for env, decisions, unexplained in decided:
+        counted: Counter[tuple[str, str, str]] = Counter()  # decisions metric, once per batch
+        for env, r in routed:
             fired = 0
-            filtered: list[str] = []
-            first = len(ingest.decisions)
-            for d in decisions:
-                if d.outcome == "filtered":
-                    # Kept on the event row (one write, not one per trigger); explained on read.
-                    filtered.append(d.trigger.id)
-                    self.metrics.decisions.labels(env["event_type"], d.trigger.id, "filtered").inc()
-                    continue
-                row: DecisionRecord = {
-                    "event_id": env["event_id"],
-                    "trigger_id": d.trigger.id,
-                    "pipeline_id": d.trigger.pipeline_id,
-                    "outcome": d.outcome,
-                    "reason_code": None if d.outcome == "fired" else d.outcome,
-                    "reason": d.reason,
-                    "detail": d.detail,
-                    "execution_id": None,
-                    "created_at": now,
-                }
+            event_type = env["event_type"]
+            for trigger_id in r.filtered:  # kept on the event row, explained on read
+                counted[event_type, trigger_id, "filtered"] += 1
+            for view in r.fired:
+                row = _decision(env, view, "fired", "filter matched", now)
                 ingest.decisions.append(row)
-                if d.outcome != "fired":
-                    continue
                 outcome = await self.launcher.fire(
-                    session,
-                    batch,
-                    Start(pipelines.get(d.trigger.pipeline_id), env, d.trigger, decision=row),
+                    session, batch, Start(pipelines.get(view.pipeline_id), env, view, decision=row)
                 )
                 _settle(row, outcome)
+                counted[event_type, view.id, row["outcome"]] += 1
                 if outcome.execution_id is not None:
                     fired += 1
-            for row in ingest.decisions[first:]:
-                self.metrics.decisions.labels(
-                    env["event_type"], row["trigger_id"], row["outcome"]
-                ).inc()
-            ingest.events.append(
-                _event_row(env, now, fired, len(decisions) + unexplained, filtered)
-            )
+            for view in r.disabled:
+                ingest.decisions.append(
+                    _decision(env, view, "disabled", "trigger is disabled", now)
+                )
+                counted[event_type, view.id, "disabled"] += 1
+            candidates = len(r.fired) + len(r.disabled) + len(r.filtered) + r.unexplained
+            ingest.events.append(_event_row(env, now, fired, candidates, r.filtered))
+        for (event_type, trigger_id, said), n in counted.items():
+            self.metrics.decisions.labels(event_type, trigger_id, said).inc(n)
         ingest.executions, ingest.steps, ingest.fires = batch.executions, batch.steps, batch.fired
         inserted = await session.store_ingest(ingest)
         await session.count_fires(ingest.fires, now)
@@ -406,6 +395,22 @@ class Ingestor:
             self.signals.closed(execution_id)
         if due:
             self.signals.wake()
+
+
+def _decision(
+    env: Mapping[str, Any], view: TriggerView, outcome: str, reason: str, now: float
+) -> DecisionRecord:
+    return {
+        "event_id": env["event_id"],
+        "trigger_id": view.id,
+        "pipeline_id": view.pipeline_id,
+        "outcome": outcome,
+        "reason_code": None if outcome == "fired" else outcome,
+        "reason": reason,
+        "detail": None,
+        "execution_id": None,
+        "created_at": now,
+    }
 
 
 def _settle(row: DecisionRecord, outcome: Outcome) -> None:

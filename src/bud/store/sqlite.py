@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from sqlalchemy.pool import StaticPool
 
 from bud.store.records import WAIT_KEY
 from bud.store.sql import SqlRepository, SqlSession, json_dumps
+
+log = logging.getLogger("bud.store")
 
 
 class SyncConnection:
@@ -41,6 +46,39 @@ class SyncConnection:
         return fn(self.sync)
 
 
+class _Checkpointer(threading.Thread):
+    """Copies committed pages from the WAL into the database file, on a thread of its own.
+
+    A commit then only appends to the WAL; without this, every thousandth commit on the event
+    loop would stop to copy a thousand pages and flush the file (SQLite's autocheckpoint). The
+    WAL is checkpointed every ``interval`` seconds, and truncated when the store closes.
+    """
+
+    def __init__(self, path: str, interval: float = 0.1) -> None:
+        super().__init__(name="bud-sqlite-checkpoint", daemon=True)
+        self.path = path
+        self.interval = interval
+        self._closing = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            while not self._closing.wait(self.interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.exception("WAL checkpoint failed (tried again shortly)")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._closing.set()
+        self.join(timeout=10)
+
+
 class SqliteSession(SqlSession):
     row_locks = False  # BEGIN IMMEDIATE: one writer at a time already
 
@@ -56,6 +94,7 @@ class SqliteRepository(SqlRepository):
         self._lock: asyncio.Lock | None = None
         self._conn: Any = None
         self._raw: Any = None
+        self._checkpointer: _Checkpointer | None = None
 
     async def _connect(self) -> None:
         if self.engine is not None:
@@ -64,6 +103,7 @@ class SqliteRepository(SqlRepository):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        checkpointer = _Checkpointer(path) if path and path != ":memory:" else None
         engine = create_engine(
             url,
             json_serializer=json_dumps,
@@ -80,6 +120,8 @@ class SqliteRepository(SqlRepository):
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.execute("PRAGMA foreign_keys=OFF")
+            if checkpointer is not None:  # it copies the WAL into the database, off the loop
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         self.engine = engine
@@ -89,8 +131,14 @@ class SqliteRepository(SqlRepository):
         self._conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._raw = self._conn.connection.driver_connection
         self._lock = asyncio.Lock()
+        self._checkpointer = checkpointer
+        if checkpointer is not None:
+            checkpointer.start()
 
     async def _disconnect(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self.engine is not None:
             self._conn.close()
             self.engine.dispose()
@@ -139,6 +187,7 @@ _READY_S = (
     "((s.status IN ('pending', 'waiting') AND s.ready_at IS NOT NULL AND s.ready_at <= :now) "
     "OR (s.status = 'running' AND s.lease_expires_at < :now))"
 )
+_READY_ONE = _READY_S.replace("s.status", "+s.status")
 _CLAIM = (
     "UPDATE steps SET status = 'running', attempts = attempts + 1, lease_owner = :owner, "
     "lease_expires_at = :until, started_at = coalesce(started_at, :now) "
@@ -228,19 +277,47 @@ class _FastSqliteSession(SqliteSession):
     ) -> Any:
         raw = self._raw
         params: dict[str, Any] = {"now": now, "limit": limit * 4, "execution_id": execution_id}
-        one = "AND s.execution_id = :execution_id " if execution_id is not None else ""
+        skip = ""
         for i, pipeline_id in enumerate(sorted(skip_pipelines)):
             params[f"skip{i}"] = pipeline_id
         if skip_pipelines:
             marks = ", ".join(f":skip{i}" for i in range(len(skip_pipelines)))
-            one += f"AND e.pipeline_id NOT IN ({marks}) "
-        candidates = raw.execute(
+            skip = f"AND e.pipeline_id NOT IN ({marks}) "
+        select = (
             "SELECT s.execution_id, s.step_id, e.max_parallel, e.pipeline_id FROM steps s "
-            "JOIN executions e ON e.id = s.execution_id "
-            f"WHERE {_READY_S} AND e.status IN ('queued', 'running') {one}"
-            "ORDER BY CASE WHEN e.status = 'running' THEN 0 ELSE 1 END, s.ready_at LIMIT :limit",
-            params,
-        ).fetchall()
+            "JOIN executions e ON e.id = s.execution_id WHERE "
+        )
+        if execution_id is not None:
+            # One execution's steps, by its key. The unary + keeps SQLite off the status index,
+            # which it would otherwise pick while many steps of other executions are ready.
+            candidates = raw.execute(
+                f"{select}{_READY_ONE} AND s.execution_id = :execution_id "
+                f"AND e.id = :execution_id AND e.status IN ('queued', 'running') {skip}"
+                "ORDER BY s.ready_at LIMIT :limit",
+                params,
+            ).fetchall()
+        else:
+            # Steps of running executions first, then the rest by when they became ready:
+            # each part walks an index and stops at the limit, so a long queue costs nothing.
+            candidates = raw.execute(
+                f"{select}e.status = 'running' AND {_READY_ONE} {skip}LIMIT :limit", params
+            ).fetchall()
+            for status in ("pending", "waiting"):
+                if len(candidates) >= params["limit"]:
+                    break
+                candidates += raw.execute(
+                    f"{select}s.status = '{status}' AND s.ready_at <= :now "
+                    f"AND e.status IN ('queued', 'running') {skip}"
+                    "ORDER BY s.ready_at LIMIT :limit",
+                    params,
+                ).fetchall()
+            if len(candidates) < params["limit"]:  # leases that ran out (their worker died)
+                candidates += raw.execute(
+                    f"{select}s.status = 'running' AND s.lease_expires_at < :now "
+                    f"AND e.status IN ('queued', 'running') {skip}LIMIT :limit",
+                    params,
+                ).fetchall()
+            candidates = list(dict.fromkeys(candidates))[: params["limit"]]
         if not candidates:
             return []
         limited = sorted({c[0] for c in candidates if c[2]})
