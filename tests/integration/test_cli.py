@@ -354,6 +354,10 @@ def test_dry_run_shows_the_items_of_a_for_each_step(bud: Bud) -> None:
     dry = bud("pipelines", "dry-run", pipeline.id)
     assert "× 2 items" in dry.stdout and "mistral" in dry.stdout
     assert "deploy llama" in dry.stdout  # params as rendered for the first item
+    run = bud.sdk.pipelines.run(pipeline.id)
+    bud.sdk.executions.wait(run.id, timeout=20)
+    shown = bud("executions", "show", run.id)
+    assert "each items: #0 succeeded, #1 succeeded" in shown.stdout
 
 
 def test_dry_run_backtest_stats_and_replay(bud: Bud, tmp_path: Path) -> None:
