@@ -398,6 +398,8 @@ async def test_wait_for_event_times_out(h: Harness, outcome: str) -> None:
         assert (
             done["status"] == "failed" and "no deployment.created event matched" in ready["error"]
         )
+    async with h.core.repo.read() as session:  # an ended execution leaves no waits behind
+        assert await session.waits_for({"deployment.created"}) == []
 
 
 async def test_a_wait_survives_an_engine_restart(tmp_path: Path) -> None:
