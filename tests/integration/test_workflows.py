@@ -372,8 +372,13 @@ async def test_wait_for_event_resumes_on_a_match_only(hw: Harness) -> None:
     parked = await hw.waiting(exe, "ready")
     assert step(parked, "ready")["waiting_until"] is not None
     await hw.publish("deployment.created", {"deployment_id": "dep_other"})
-    await asyncio.sleep(0.1)
-    assert step(await hw.get(exe), "ready")["status"] == "waiting"
+    # Matching happens in the ingest transaction: once publish answers, a match would show.
+    still = step(await hw.get(exe), "ready")
+    assert still["status"] == "waiting"
+    assert still["waiting_until"] == step(parked, "ready")["waiting_until"]
+    async with hw.core.repo.read() as session:
+        [kept] = await session.waits_for({"deployment.created"})
+    assert kept["filter"] == {"deployment_id": "dep_7"}  # rendered from steps.deploy.outputs
     event_id = await hw.publish("deployment.created", {"deployment_id": "dep_7"})
     done = await hw.done(exe)
     assert done["status"] == "succeeded"
