@@ -543,8 +543,9 @@ class Worker:
                     ready, final, step_rows = await scheduler.advance(
                         session, execution_id, definition, finished
                     )
-                # This step's slot frees now; steps other completions claimed are taken.
-                free = self.slots - len(self._running) + 1 - self._handed
+                # This step's slot goes to what it made ready, and so do slots free besides
+                # (less what other completions of this transaction took).
+                free = max(1, self.slots - len(self._running) + 1 - self._handed)
                 if ready and free > 0 and not self.stopping:
                     # Continue the execution here: no trip through the queue between its steps.
                     now = self.clock.now()

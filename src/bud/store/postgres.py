@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,19 +21,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bud.store import schema as t
+from bud.store.hot import HotSession, pyformat
 from bud.store.records import ChangeKind, TriggerRecord
-from bud.store.sql import SqlRepository, SqlSession, _claimable, json_dumps
+from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
 log = logging.getLogger("bud.store")
 
 CATALOGUE_CHANNEL = "bud_catalogue"
 WORK_CHANNEL = "bud_work"
 _CATALOGUE_LOCK = 727275
-
-
-@functools.cache
-def _claimable_skip_locked(one_execution: bool) -> Any:
-    return _claimable(one_execution).with_for_update(skip_locked=True, of=t.steps)
 
 
 def _libpq_url(url: str) -> str:
@@ -44,7 +39,39 @@ def _libpq_url(url: str) -> str:
     return url
 
 
-class PostgresSession(SqlSession):
+class PostgresSession(HotSession):
+    lock_rows = " FOR UPDATE OF s SKIP LOCKED"  # claimers pass over rows others hold
+
+    @staticmethod
+    def _json_in(name: str) -> str:
+        return f"CAST(:{name} AS jsonb)"
+
+    @staticmethod
+    def _json_out(column: str) -> str:
+        return f"CAST({column} AS text)"
+
+    async def _driver(self) -> Any:
+        """The psycopg connection under this session's (it is inside the same transaction)."""
+        raw = await self.conn.get_raw_connection()
+        return raw.driver_connection
+
+    async def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        cur = await (await self._driver()).execute(pyformat(sql), params)
+        rows: list[Any] = await cur.fetchall()
+        return rows
+
+    async def _one(self, sql: str, params: Any = ()) -> Any:
+        cur = await (await self._driver()).execute(pyformat(sql), params)
+        return await cur.fetchone()
+
+    async def _run(self, sql: str, params: Any = ()) -> int:
+        cur = await (await self._driver()).execute(pyformat(sql), params)
+        return int(cur.rowcount)
+
+    async def _many(self, sql: str, params: Any) -> None:
+        async with (await self._driver()).cursor() as cur:
+            await cur.executemany(pyformat(sql), params)
+
     async def _changed(self, kind: ChangeKind, key: str) -> None:
         if not self._catalogue_changed:
             await self.conn.execute(text(f"SELECT pg_advisory_xact_lock({_CATALOGUE_LOCK})"))
@@ -67,9 +94,6 @@ class PostgresSession(SqlSession):
             return at.is_not(None)
         return at == literal(value, type_=JSONB)
 
-    def _claimable_statement(self, one_execution: bool) -> Any:
-        return _claimable_skip_locked(one_execution)
-
 
 class PostgresRepository(SqlRepository):
     dialect = "postgresql"
@@ -91,7 +115,9 @@ class PostgresRepository(SqlRepository):
             json_deserializer=orjson.loads,
             pool_size=10,
             max_overflow=10,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip per transaction): a connection PostgreSQL
+            # dropped fails one transaction, and the pool then renews every connection.
+            pool_pre_ping=False,
         )
 
     async def _disconnect(self) -> None:

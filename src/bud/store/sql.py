@@ -17,15 +17,12 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     Table,
-    and_,
     bindparam,
-    case,
     delete,
     exists,
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
     update,
@@ -56,8 +53,6 @@ from bud.store.records import (
 from bud.store.repository import Repository, Session, StepKey
 
 RECORDS = {"models": t.models, "clusters": t.clusters, "deployments": t.deployments}
-_STEP_RESULT = ("status", "params", "outputs", "logs", "error", "ready_at", "finished_at")
-_ATTEMPT_RESULT = ("status", "params", "outputs", "logs", "error", "finished_at")
 
 
 def json_dumps(value: Any) -> str:
@@ -72,114 +67,6 @@ def _get_statement(table: Table, keys: tuple[str, ...]) -> Any:
 @functools.cache
 def _insert_statement(table: Table) -> Any:
     return table.insert()
-
-
-def _ready_condition() -> Any:
-    s = t.steps
-    now: Any = bindparam("b_now")
-    return or_(
-        and_(
-            s.c.status.in_(("pending", "waiting")), s.c.ready_at.is_not(None), s.c.ready_at <= now
-        ),
-        and_(s.c.status == "running", s.c.lease_expires_at < now),
-    )
-
-
-def _this_step(table: Table = t.steps) -> tuple[Any, Any]:
-    """The step addressed by the ``b_execution_id`` and ``b_step_id`` parameters."""
-    return (
-        table.c.execution_id == bindparam("b_execution_id"),
-        table.c.step_id == bindparam("b_step_id"),
-    )
-
-
-@functools.cache
-def _claimable(one_execution: bool) -> Any:
-    s, e = t.steps, t.executions
-    stmt = (
-        select(s.c.execution_id, s.c.step_id, e.c.max_parallel, e.c.pipeline_id)
-        .join(e, e.c.id == s.c.execution_id)
-        .where(_ready_condition(), e.c.status.in_(("queued", "running")))
-        .order_by(case((e.c.status == "running", 0), else_=1), s.c.ready_at)
-        .limit(bindparam("b_limit"))
-    )
-    if one_execution:
-        stmt = stmt.where(s.c.execution_id == bindparam("b_execution_id"))
-    return stmt
-
-
-@functools.cache
-def _claim() -> Any:
-    s = t.steps
-    return (
-        update(s)
-        .where(*_this_step(), _ready_condition())
-        .values(
-            status="running",
-            attempts=s.c.attempts + 1,
-            lease_owner=bindparam("b_owner"),
-            lease_expires_at=bindparam("b_until"),
-            started_at=func.coalesce(s.c.started_at, bindparam("b_now")),
-        )
-        .returning(*s.c)
-    )
-
-
-@functools.cache
-def _steps_of() -> Any:
-    s = t.steps
-    return select(s).where(s.c.execution_id == bindparam("b_execution_id")).order_by(s.c.position)
-
-
-@functools.cache
-def _mark_ready() -> Any:
-    s = t.steps
-    return (
-        update(s).where(*_this_step(), s.c.status == "pending").values(ready_at=bindparam("b_at"))
-    )
-
-
-@functools.cache
-def _finish_step() -> Any:
-    s = t.steps
-    return (
-        update(s)
-        .where(
-            *_this_step(),
-            s.c.status == "running",
-            s.c.lease_owner == bindparam("b_owner"),
-            s.c.attempts == bindparam("b_attempt"),
-        )
-        .values(
-            lease_owner=None,
-            lease_expires_at=None,
-            **{k: bindparam(f"b_{k}") for k in _STEP_RESULT},
-        )
-    )
-
-
-@functools.cache
-def _finish_attempt() -> Any:
-    a = t.attempts
-    return (
-        update(a)
-        .where(*_this_step(a), a.c.attempt == bindparam("b_attempt"))
-        .values(**{k: bindparam(f"b_{k}") for k in _ATTEMPT_RESULT})
-    )
-
-
-@functools.cache
-def _interrupt_attempts() -> Any:
-    a = t.attempts
-    return (
-        update(a)
-        .where(*_this_step(a), a.c.status == "running", a.c.attempt < bindparam("b_attempt"))
-        .values(
-            status="failed",
-            error="interrupted: the process running this attempt stopped before it finished",
-            finished_at=bindparam("b_now"),
-        )
-    )
 
 
 @functools.cache
@@ -444,17 +331,6 @@ class SqlSession(Session):
             [{"trigger_id": k, "bucket": bucket, "fires": n} for k, n in sorted(fires.items())],
         )
 
-    async def recent_fires(self, trigger_id: str, since: float) -> int:
-        f = t.trigger_fires
-        value = (
-            await self.conn.execute(
-                select(func.sum(f.c.fires)).where(
-                    f.c.trigger_id == trigger_id, f.c.bucket >= int(since)
-                )
-            )
-        ).scalar()
-        return int(value or 0)
-
     async def reset_breaker(self, trigger_id: str) -> None:
         f = t.trigger_fires
         await self._delete(f, f.c.trigger_id == trigger_id)
@@ -664,14 +540,6 @@ class SqlSession(Session):
         await self._insert(t.steps, steps)
         return True
 
-    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
-        return cast("ExecutionRecord | None", await self._get(t.executions, id=execution_id))
-
-    async def hold_execution(self, execution_id: str) -> None:
-        if self.row_locks:
-            e = t.executions
-            await self.conn.execute(select(e.c.id).where(e.c.id == execution_id).with_for_update())
-
     async def lock_execution(self, execution_id: str) -> ExecutionRecord | None:
         return cast("ExecutionRecord | None", await self._lock(t.executions, id=execution_id))
 
@@ -732,27 +600,6 @@ class SqlSession(Session):
                 e.c.status.in_(OPEN_EXECUTION),
             ],
         )
-
-    async def mark_running(self, execution_id: str, now: float, deadline: float | None) -> None:
-        e = t.executions
-        await self._update(
-            e,
-            {"status": ExecutionStatus.RUNNING, "started_at": now, "deadline_at": deadline},
-            e.c.id == execution_id,
-            e.c.status == ExecutionStatus.QUEUED,
-        )
-
-    async def finish_execution(
-        self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
-    ) -> bool:
-        e = t.executions
-        changed = await self._update(
-            e,
-            {"status": status, "error": error, "finished_at": now},
-            e.c.id == execution_id,
-            e.c.status.in_(OPEN_EXECUTION),
-        )
-        return bool(changed)
 
     async def cancel_open_steps(self, execution_id: str, now: float) -> None:
         s = t.steps
@@ -860,112 +707,6 @@ class SqlSession(Session):
         await self._update(s, {"lease_expires_at": 0.0}, s.c.status == StepStatus.RUNNING)
 
     # -- steps and attempts --------------------------------------------------------------
-    async def steps_of(self, execution_id: str) -> list[StepRecord]:
-        result = await self.conn.execute(_steps_of(), {"b_execution_id": execution_id})
-        return [cast(StepRecord, dict(r)) for r in result.mappings().all()]
-
-    def _claimable_statement(self, one_execution: bool) -> Any:
-        return _claimable(one_execution)
-
-    async def claim_steps(
-        self,
-        owner: str,
-        now: float,
-        lease_seconds: float,
-        limit: int,
-        *,
-        execution_id: str | None = None,
-        skip_pipelines: Collection[str] = (),
-    ) -> list[StepRecord]:
-        s = t.steps
-        stmt = self._claimable_statement(execution_id is not None)
-        if skip_pipelines:
-            stmt = stmt.where(t.executions.c.pipeline_id.not_in(sorted(skip_pipelines)))
-        params = {"b_now": now, "b_limit": limit * 4, "b_execution_id": execution_id}
-        candidates = (await self.conn.execute(stmt, params)).all()
-        if not candidates:
-            return []
-        limited = {c.execution_id for c in candidates if c.max_parallel}
-        running: dict[str, int] = {}
-        if limited:
-            rows = await self.conn.execute(
-                select(s.c.execution_id, func.count())
-                .where(
-                    s.c.execution_id.in_(limited),
-                    s.c.status == "running",
-                    s.c.lease_expires_at >= now,
-                )
-                .group_by(s.c.execution_id)
-            )
-            running = {r[0]: int(r[1]) for r in rows.all()}
-        claimed: list[StepRecord] = []
-        for c in candidates:
-            if len(claimed) >= limit:
-                break
-            if c.max_parallel:
-                if running.get(c.execution_id, 0) >= c.max_parallel:
-                    continue
-                running[c.execution_id] = running.get(c.execution_id, 0) + 1
-            result = await self.conn.execute(
-                _claim(),
-                {
-                    "b_execution_id": c.execution_id,
-                    "b_step_id": c.step_id,
-                    "b_now": now,
-                    "b_owner": owner,
-                    "b_until": now + lease_seconds,
-                },
-            )
-            row = result.mappings().first()
-            if row:
-                claimed.append(cast(StepRecord, {**row, "pipeline_id": c.pipeline_id}))
-        return claimed
-
-    async def start_attempts(self, claims: Sequence[StepRecord], worker: str, now: float) -> None:
-        if not claims:
-            return
-        for claim in claims:
-            if claim["attempts"] > 1:  # an earlier attempt may have been cut short
-                await self.conn.execute(
-                    _interrupt_attempts(),
-                    {
-                        "b_execution_id": claim["execution_id"],
-                        "b_step_id": claim["step_id"],
-                        "b_attempt": claim["attempts"],
-                        "b_now": now,
-                    },
-                )
-        fresh = []
-        a = t.attempts
-        for c in claims:
-            outputs = c.get("outputs")
-            if isinstance(outputs, dict) and WAIT_KEY in outputs:
-                resumed = await self._update(  # a waiting step goes on with its attempt
-                    a,
-                    {"status": StepStatus.RUNNING, "worker": worker},
-                    a.c.execution_id == c["execution_id"],
-                    a.c.step_id == c["step_id"],
-                    a.c.attempt == c["attempts"],
-                    a.c.status == StepStatus.WAITING,
-                )
-                if resumed:
-                    continue
-            fresh.append(c)
-        await self._insert(
-            a,
-            [
-                {
-                    "execution_id": c["execution_id"],
-                    "step_id": c["step_id"],
-                    "attempt": c["attempts"],
-                    "status": StepStatus.RUNNING,
-                    "worker": worker,
-                    "started_at": now,
-                }
-                for c in fresh
-            ],
-        )
-
     async def show_attempt(
         self, key: StepKey, attempt: int, params: Any, logs: list[dict[str, Any]]
     ) -> None:
@@ -978,19 +719,6 @@ class SqlSession(Session):
             a.c.attempt == attempt,
             a.c.status == StepStatus.RUNNING,
         )
-
-    async def finish_attempt(
-        self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
-    ) -> bool:
-        where = {"b_execution_id": key[0], "b_step_id": key[1], "b_attempt": attempt}
-        params = {f"b_{k}": step.get(k) for k in _STEP_RESULT}
-        params.update(where, b_owner=owner)
-        if not (await self.conn.execute(_finish_step(), params)).rowcount:
-            return False
-        values = {f"b_{k}": record.get(k) for k in _ATTEMPT_RESULT}
-        values.update(where)
-        await self.conn.execute(_finish_attempt(), values)
-        return True
 
     async def suspend_step(
         self, key: StepKey, owner: str, attempt: int, until: float, state: dict[str, Any]
@@ -1062,12 +790,6 @@ class SqlSession(Session):
                 a.c.step_id == step_id,
                 a.c.attempt == step["attempts"],
             )
-
-    async def mark_ready(self, execution_id: str, step_id: str, at: float) -> bool:
-        result = await self.conn.execute(
-            _mark_ready(), {"b_execution_id": execution_id, "b_step_id": step_id, "b_at": at}
-        )
-        return bool(result.rowcount)
 
     async def attempts_of(self, execution_id: str) -> list[AttemptRecord]:
         a = t.attempts
@@ -1298,7 +1020,7 @@ class SqlSession(Session):
 class SqlRepository(Repository):
     """A SQL database behind SQLAlchemy Core. Subclasses say how to connect and begin."""
 
-    session_class: type[SqlSession] = SqlSession
+    session_class: type[SqlSession]  # the family's (bud.store.hot.HotSession underneath)
 
     def __init__(self, url: str, clock: Any = None) -> None:
         from bud.clock import SystemClock
