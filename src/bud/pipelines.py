@@ -7,6 +7,7 @@ fields of DESIGN 4.5. Validation collects every problem, each naming the step an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,14 @@ class StepDef:
     for_each: Any = None  # a template yielding a list (or a literal list): one item run each
     max_parallel: int | None = None  # items running at once
     on_item_failure: str = "stop"  # stop: start no more items; continue: run them all
+
+    @functools.cached_property
+    def templated(self) -> bool:
+        """Whether running the step renders anything (a condition, params with templates, or
+        a for_each: its items and the step itself need the context)."""
+        from bud.templates import has_templates
+
+        return self.condition is not None or self.for_each is not None or has_templates(self.params)
 
 
 @dataclass(frozen=True)

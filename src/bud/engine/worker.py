@@ -48,7 +48,6 @@ from bud.templates import (
     TemplateError,
     build_context,
     copy_json,
-    has_templates,
     is_falsy,
     mask_secrets,
     render_string_async,
@@ -98,8 +97,9 @@ class Worker:
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._handed = 0  # steps claimed by completions in a transaction not yet committed
         self.commits = GroupCommit(repo)
-        # (pipeline, version, step) whose template-free params passed this action's check
-        self._checked: dict[tuple[str, int, str], Any] = {}
+        # Steps (kept, so their ids stay theirs) whose template-free params passed the check
+        # of the action they name.
+        self._checked: dict[int, tuple[Any, Any]] = {}
         self._loop: asyncio.Task[None] | None = None
         signals.on_closed(self.cancel_local)
 
@@ -279,11 +279,7 @@ class Worker:
                     f"{execution['pipeline_version']} does not validate any more: {message}"
                 ) from exc
             policy = step.retry or action.retry
-            templated = (
-                has_templates(step.params)
-                or step.condition is not None
-                or step.for_each is not None  # its items and the step itself need the context
-            )
+            templated = step.templated
             ctx, context = await self._context(
                 execution, step_rows, step_id, attempt, secret_values, templated
             )
@@ -325,11 +321,10 @@ class Worker:
                     params = copy_json(step.params)
                 result.params = params
                 ctx.params = params
-                checked = (execution["pipeline_id"], execution["pipeline_version"], step_id)
-                if templated or self._checked.get(checked) is not action:
+                if templated or self._checked.get(id(step)) != (step, action):
                     action.check_params(params, where=f"steps.{step_id}.params", rendered=True)
                     if not templated:  # the same params every run: checked once per action
-                        self._checked[checked] = action
+                        self._checked[id(step)] = (step, action)
                 timeout = step.timeout_seconds or action.timeout_seconds
                 # Most steps finish in well under SHOW_AFTER: only a step still running then
                 # gets a heartbeat task (its attempt shown, its lease renewed).
