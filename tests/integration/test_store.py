@@ -307,9 +307,8 @@ async def test_items_are_added_once_cancelled_while_pending_and_woken_from_waiti
         assert not await s.wake_step(("exe_1", "each[2]"), 13.0, None)  # not waiting
         assert await s.wake_step(("exe_1", "each"), 13.0, {"event": {"event_id": "e"}})
         [parent] = [r for r in await s.steps_of("exe_1") if r["step_id"] == "each"]
-    assert parent["ready_at"] == 13.0 and parent["outputs"] == {
-        "__wait__": {"event": {"event_id": "e"}}
-    }
+    assert parent["ready_at"] == 13.0  # its state keeps what it parked with, plus the event
+    assert parent["outputs"] == {"__wait__": {"items": [1, 2], "event": {"event_id": "e"}}}
 
 
 async def test_waits_are_found_by_event_type_and_dropped_per_execution(repo: Repository) -> None:

@@ -511,7 +511,11 @@ async def test_deployment_create_wait_continues_only_once_ready(h: Harness) -> N
     await h.core.platform.update_deployment(by_name["b"], status="failed", error_message="no GPU")
     done_ok, done_bad = await h.done(ok), await h.done(bad)
     assert done_ok["status"] == "succeeded"
-    assert step(done_ok, "deploy")["outputs"]["status"] == "running"
+    assert step(done_ok, "deploy")["outputs"] == {
+        "deployment_id": by_name["a"],
+        "deployment_name": "a",
+        "status": "running",
+    }
     assert done_bad["status"] == "failed" and "no GPU" in step(done_bad, "deploy")["error"]
     assert step(done_bad, "after")["status"] == "cancelled"
 

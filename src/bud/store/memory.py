@@ -807,7 +807,8 @@ class MemorySession(Session):
             return False
         s["ready_at"] = at
         if state is not None:
-            s["outputs"] = {WAIT_KEY: copy.deepcopy(state)}
+            parked = (s.get("outputs") or {}).get(WAIT_KEY) or {}
+            s["outputs"] = {WAIT_KEY: {**copy.deepcopy(parked), **copy.deepcopy(state)}}
         return True
 
     async def add_waits(self, rows: Sequence[Row]) -> None:

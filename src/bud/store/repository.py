@@ -376,8 +376,8 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     async def wake_step(self, key: StepKey, at: float, state: dict[str, Any] | None) -> bool:
-        """Make a waiting step claimable at ``at``; with ``state``, replace what comes back
-        to its action (``ctx.state``). False if the step is not waiting."""
+        """Make a waiting step claimable at ``at``; with ``state``, add its keys to what
+        comes back to its action (``ctx.state``). False if the step is not waiting."""
 
     @abc.abstractmethod
     async def add_waits(self, rows: Sequence[Row]) -> None:

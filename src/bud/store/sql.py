@@ -818,7 +818,11 @@ class SqlSession(Session):
         s = t.steps
         values: dict[str, Any] = {"ready_at": at}
         if state is not None:
-            values["outputs"] = {WAIT_KEY: state}
+            row = await self._get(s, execution_id=key[0], step_id=key[1])
+            if row is None or row["status"] != StepStatus.WAITING:
+                return False
+            parked = (row["outputs"] or {}).get(WAIT_KEY) or {}
+            values["outputs"] = {WAIT_KEY: {**parked, **state}}
         changed = await self._update(
             s,
             values,
