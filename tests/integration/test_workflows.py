@@ -452,6 +452,26 @@ async def test_items_that_wait_survive_a_restart_and_resume_by_event(tmp_path: P
         assert events == ["d1", "d2", "d3"]
 
 
+@pytest.mark.postgres
+async def test_an_event_ingested_by_another_process_resumes_the_wait(
+    tmp_path: Path, postgres_url: str | None
+) -> None:
+    async for h in _harness("postgres", tmp_path, postgres_url):
+        exe = await h.run(_deploy_then_wait(timeout_seconds=600), event=REF)
+        await h.waiting(exe, "ready")
+        api_node = Bud(h.core.settings, clock=h.clock, run_workers=False, kind="api")
+        await api_node.start()
+        try:
+            [env] = await api_node.events.publish(
+                [{"event_type": "deployment.created", "data": {"deployment_id": "dep_7"}}]
+            )
+            done = await h.done(exe)  # the first process's worker resumes it
+        finally:
+            await api_node.stop(grace=0.1)
+        assert done["status"] == "succeeded"
+        assert step(done, "ready")["outputs"]["event"]["event_id"] == env["event_id"]
+
+
 async def test_cancelling_ends_the_wait(hw: Harness) -> None:
     exe = await hw.run(_deploy_then_wait(timeout_seconds=600), event=REF)
     await hw.waiting(exe, "ready")
