@@ -483,6 +483,18 @@ async def test_cancelling_ends_the_wait(hw: Harness) -> None:
     assert done["status"] == "cancelled" and step(done, "ready")["status"] == "cancelled"
 
 
+async def test_a_retried_wait_waits_afresh(h: Harness) -> None:
+    exe = await h.run(_deploy_then_wait(timeout_seconds=60), event=REF)
+    await h.waiting(exe, "ready")
+    await h.core.executions.cancel(exe)
+    h.clock.advance(120)  # past the first wait's timeout
+    await h.core.executions.retry(exe)
+    again = await h.waiting(exe, "ready")  # a new wait of 60 s, not the old timed-out one
+    assert again["status"] == "running"
+    await h.publish("deployment.created", {"deployment_id": "dep_7"})
+    assert (await h.done(exe))["status"] == "succeeded"
+
+
 async def test_cancel_on_cancels_a_superseded_execution(hw: Harness) -> None:
     exe = await hw.run(
         [{"id": "nap", "action": "wait_for_event", "params": {"event_type": "cluster.ready"}}],

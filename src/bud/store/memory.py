@@ -553,6 +553,7 @@ class MemorySession(Session):
                 s.update(
                     status=StepStatus.PENDING,
                     error=None,
+                    outputs=None,
                     ready_at=None,
                     finished_at=None,
                     lease_owner=None,

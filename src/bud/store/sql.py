@@ -651,6 +651,7 @@ class SqlSession(Session):
             {
                 "status": StepStatus.PENDING,
                 "error": None,
+                "outputs": None,  # a wait it was parked in starts afresh
                 "ready_at": None,
                 "finished_at": None,
                 "lease_owner": None,
