@@ -1,5 +1,8 @@
-"""The demo: the product document's two example pipelines, their triggers and a cluster.
+"""The demo: the shipped examples (one per use case of the product document), their triggers
+and a cluster.
 
+The examples are YAML files in ``bud/examples/`` (docs/examples.md describes them); the
+model.added and deployment.failed files hold the product document's own examples, as written.
 ``bud serve --demo`` loads them in process, through the services, once the core has started
 (``load``); ``bud demo`` loads the same definitions into any server through the SDK
 (``bud.cli.demo``). Loading is idempotent: pipelines are matched by name, the cluster by id,
@@ -17,14 +20,25 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from bud.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from bud.services import Bud
 
-__all__ = ["DEMO_CLUSTER", "DEMO_PIPELINES", "existing_pipeline", "existing_trigger", "load"]
+__all__ = [
+    "DEMO_CLUSTER",
+    "DEMO_PIPELINES",
+    "EXAMPLES",
+    "EXAMPLES_DIR",
+    "existing_pipeline",
+    "existing_trigger",
+    "load",
+]
 
 log = logging.getLogger("bud.demo")
 
@@ -34,79 +48,40 @@ DEMO_CLUSTER: dict[str, Any] = {
     "environment": "production",
 }
 
-# The definitions and trigger filters exactly as the product document shows them.
-DEMO_PIPELINES: list[dict[str, Any]] = [
-    {
-        "id": "pipe_abc123",  # the ids the product document's examples name
-        "name": "Auto-Deploy New Models",
-        "description": "Deploys Hugging Face models registered with auto_deploy to cluster_prod.",
-        "definition": {
-            "steps": [
-                {
-                    "id": "health_check",
-                    "action": "cluster_health",
-                    "params": {"cluster_id": "cluster_prod"},
-                },
-                {
-                    "id": "deploy",
-                    "action": "deployment_create",
-                    "params": {
-                        "model_id": "{{ event.model_id }}",
-                        "cluster_id": "cluster_prod",
-                        "deployment_name": "{{ event.model_name }}-auto",
-                    },
-                    "depends_on": ["health_check"],
-                },
-                {
-                    "id": "notify",
-                    "action": "notification",
-                    "params": {
-                        "message": "Deployed {{ event.model_name }} successfully",
-                        "channel": "slack",
-                    },
-                    "depends_on": ["deploy"],
-                },
-            ]
-        },
-        "trigger": {
-            "id": "trig_xyz789",
-            "name": "Hugging Face models marked auto_deploy",
-            "event_type": "model.added",
-            "filter": {"model_source": "hugging_face", "auto_deploy": True},
-        },
-    },
-    {
-        "name": "Deployment Failure Alerts",
-        "description": "Logs every failed deployment and alerts Slack.",
-        "definition": {
-            "steps": [
-                {
-                    "id": "log_failure",
-                    "action": "log",
-                    "params": {
-                        "message": "Deployment failed: {{ event.deployment_id }}",
-                        "level": "error",
-                    },
-                },
-                {
-                    "id": "send_alert",
-                    "action": "notification",
-                    "params": {
-                        "message": "🚨 Deployment {{ event.deployment_name }} failed: "
-                        "{{ event.error_message }}",
-                        "channel": "slack",
-                        "priority": "high",
-                    },
-                },
-            ]
-        },
-        "trigger": {
-            "name": "Every failed deployment",
-            "event_type": "deployment.failed",
-            "filter": None,
-        },
-    },
-]
+# The shipped examples, one file per use case of the product document's table of event types,
+# in its order. A file holds one pipeline with its trigger, or several (YAML documents).
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+EXAMPLE_FILES = (
+    "model-added-auto-deploy.yaml",
+    "model-updated-update-deployments.yaml",
+    "deployment-created-monitoring.yaml",
+    "deployment-failed-alert-rollback.yaml",
+    "cluster-ready-deploy-waiting.yaml",
+    "cluster-unhealthy-diagnostics.yaml",
+)
+
+
+def _read_examples() -> list[dict[str, Any]]:
+    examples: list[dict[str, Any]] = []
+    for name in EXAMPLE_FILES:
+        for doc in yaml.safe_load_all((EXAMPLES_DIR / name).read_text(encoding="utf-8")):
+            examples.append({**doc, "file": name, "requires": list(doc.get("requires") or [])})
+    return examples
+
+
+def _supported(requires: list[str]) -> bool:
+    """Whether this build's pipelines have the step fields an example needs (``for_each``)."""
+    try:
+        from bud.pipelines import STEP_KEYS
+    except ImportError:  # the plain install (the SDK and CLI only): the server decides
+        return True
+    return all(field in STEP_KEYS for field in requires)
+
+
+# Every shipped example (bud/examples/*.yaml), and those the demo loads: the examples whose
+# step fields this build knows.
+EXAMPLES: list[dict[str, Any]] = _read_examples()
+DEMO_PIPELINES: list[dict[str, Any]] = [e for e in EXAMPLES if _supported(e["requires"])]
 
 
 def _spec(name: Any) -> dict[str, Any] | None:

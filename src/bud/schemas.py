@@ -318,6 +318,36 @@ class Deployment(Resource):
     updated_at: str
 
 
+class DeploymentRevision(Resource):
+    """One revision of a deployment: what it ran and whether that worked (``good``)."""
+
+    id: str
+    deployment_id: str
+    revision: int
+    model_version: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    good: bool
+    reason: str
+    source_revision: int | None = None
+    error_message: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class Monitor(Resource):
+    """The monitoring configured for a deployment (by ``monitoring_configure``)."""
+
+    id: str
+    deployment_id: str
+    cluster_id: str
+    environment: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    configured_by: str | None = None
+    created_at: str
+    updated_at: str
+
+
 class Channel(Resource):
     name: str
     config: dict[str, Any]

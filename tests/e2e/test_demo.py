@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bud import BudClient
+from bud.demo import DEMO_PIPELINES
 from tests.support import BudProcess
 
 pytestmark = pytest.mark.e2e
@@ -20,11 +21,13 @@ def test_demo_then_the_readme_commands(data_dir: Path) -> None:
     with BudProcess(data_dir, args=["--demo"]) as server:
         client = BudClient(base_url=server.url)
         deadline = time.monotonic() + 20
-        while len(list(client.pipelines.list())) < 2 or not list(client.channels.list()):
+        while len(list(client.pipelines.list())) < len(DEMO_PIPELINES) or not list(
+            client.channels.list()
+        ):
             assert time.monotonic() < deadline, "the demo was not loaded"
             time.sleep(0.2)
         names = sorted(p.name for p in client.pipelines.list())
-        assert names == ["Auto-Deploy New Models", "Deployment Failure Alerts"]
+        assert names == sorted(p["name"] for p in DEMO_PIPELINES)
         assert client.clusters.get("cluster_prod").environment == "production"
 
         env = {"BUD_URL": server.url, "PATH": str(Path(sys.executable).parent)}

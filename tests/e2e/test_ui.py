@@ -334,6 +334,35 @@ def test_platform_add_a_model_and_a_cluster(page: Any, client: Any) -> None:
     screenshot(page, "platform")
 
 
+def test_platform_shows_monitoring_and_revisions(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    model = client.models.add(unique("Revised-UI"), "hugging_face", version="1")
+    deployment = client.deployments.create(model.id, "cluster_prod", unique("revised"))
+    pipeline = client.pipelines.create(
+        name=unique("update and monitor"),
+        definition={"steps": [
+            {"id": "u", "action": "deployment_update",
+             "params": {"deployment_id": deployment.id, "model_version": "2"}},
+            {"id": "m", "action": "monitoring_configure", "depends_on": ["u"],
+             "params": {"deployment_id": deployment.id, "metrics": ["error_rate"],
+                        "alerts": [{"metric": "error_rate", "above": 0.05}], "channel": "slack"}},
+        ]},
+    )  # fmt: skip
+    run = client.pipelines.run(pipeline.id)
+    assert client.executions.wait(run.id, timeout=30).status == "succeeded"
+
+    page.goto("/#/platform")
+    row = page.locator(f'tr[data-deployment-id="{deployment.id}"]')
+    expect(row.locator("[data-monitor-id]")).to_contain_text("error_rate")
+    expect(row).to_contain_text("alerts: error_rate > 0.05")
+    row.get_by_role("button", name=f"Revisions of {deployment.name}").click()
+    history = page.locator("#revisions-host")
+    expect(history.locator("tr[data-revision]")).to_have_count(2)
+    expect(history.locator('tr[data-revision="2"]')).to_contain_text("updated")
+    expect(history.locator('tr[data-revision="1"]')).to_contain_text("created")
+
+
 def test_pipelines_list_steps_and_definition(page: Any, client: Any) -> None:
     from playwright.sync_api import expect
 

@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 import bud.cli.app as cli_app
 from bud.cli.app import app
 from bud.client import BudClient
+from bud.demo import DEMO_PIPELINES
 from bud.errors import BudError
 from bud.settings import Settings
 from tests.support import RECEIVERS_ALLOW, HttpReceiver, free_port
@@ -107,8 +108,10 @@ def test_demo_then_add_a_model_then_watch(bud: Bud, slack: HttpReceiver) -> None
         first.stdout
     )
     again = bud("demo")
-    assert "created" not in again.stdout
-    assert again.stdout.count("exists") == 5
+    lines = again.stdout.splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("created")], again.stdout
+    # the cluster, and each demo pipeline with its trigger
+    assert again.stdout.count("exists") == 1 + 2 * len(DEMO_PIPELINES)
     bud("channels", "set", "slack", "--url", slack.url)
 
     added = bud(
@@ -522,6 +525,39 @@ def test_events_publish_list_show(bud: Bud, tmp_path: Path) -> None:
 # The platform and configuration
 
 
+def test_deployment_revisions_and_monitors(bud: Bud) -> None:
+    sdk = bud.sdk
+    sdk.clusters.create("Production", id="cluster_prod", environment="production")
+    model = sdk.models.add("Llama", "hugging_face", version="1")
+    deployment = sdk.deployments.create(model.id, "cluster_prod", "llama-prod")
+    pipeline = sdk.pipelines.create(
+        name="update and monitor",
+        definition={"steps": [
+            {"id": "u", "action": "deployment_update",
+             "params": {"deployment_id": deployment.id, "model_version": "2"}},
+            {"id": "m", "action": "monitoring_configure", "depends_on": ["u"],
+             "params": {"deployment_id": deployment.id, "channel": "slack",
+                        "alerts": [{"metric": "error_rate", "above": 0.05}]}},
+        ]},
+    )  # fmt: skip
+    run = sdk.pipelines.run(pipeline.id)
+    assert sdk.executions.wait(run.id, timeout=30).status == "succeeded"
+
+    table = bud("deployments", "revisions", deployment.id).stdout
+    assert "updated" in table and "created" in table
+    revisions = bud.json("deployments", "revisions", deployment.id)
+    assert [(r["revision"], r["model_version"], r["good"]) for r in revisions] == [
+        (1, "1", True),
+        (2, "2", True),
+    ]
+    listed = bud("monitors", "list", "--deployment", deployment.id).stdout
+    assert "error_rate >" in listed and "slack" in listed
+    [monitor] = bud.json("monitors", "list", "--cluster", "cluster_prod")
+    shown = bud.json("monitors", "show", monitor["id"])
+    assert shown["deployment_id"] == deployment.id and shown["configured_by"] == run.id
+    assert "not found" in bud("monitors", "show", "mon_nope", code=1).stderr
+
+
 def test_platform_commands(bud: Bud) -> None:
     created = bud(
         "clusters", "create", "Production", "--id", "cluster_prod", "--environment", "production"
@@ -846,7 +882,7 @@ def test_create_run_and_update_print_json_records(bud: Bud, tmp_path: Path) -> N
     registered = bud.json("event-types", "register", "team.done", "--description", "done")
     assert registered["name"] == "team.done"
     demo = bud.json("demo")
-    assert set(demo["pipelines"]) == {"Auto-Deploy New Models", "Deployment Failure Alerts"}
+    assert set(demo["pipelines"]) == {p["name"] for p in DEMO_PIPELINES}
 
 
 def test_cancel_and_retry_print_json(bud: Bud) -> None:

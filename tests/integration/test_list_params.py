@@ -18,6 +18,7 @@ LISTS = [
     "/v1/models",
     "/v1/clusters",
     "/v1/deployments",
+    "/v1/monitors",
 ]
 LOG = {"steps": [{"id": "a", "action": "log", "params": {"message": "hi"}}]}
 

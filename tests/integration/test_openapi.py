@@ -9,6 +9,7 @@ the error envelope; operation ids are SDK calls. Inputs come from the product's 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ from bud.server.app import create_app
 from bud.settings import Settings
 from tests.support import RECEIVERS_ALLOW
 
-AUTO_DEPLOY, FAILURE_ALERTS = DEMO_PIPELINES
+AUTO_DEPLOY, FAILURE_ALERTS = (
+    next(p for p in DEMO_PIPELINES if p["name"] == name)
+    for name in ("Auto-Deploy New Models", "Deployment Failure Alerts")
+)
 METHODS = ("get", "post", "put", "patch", "delete")
 # Operation ids whose SDK call is not spelled <resource>_<method>.
 SDK_SPELLING = {
@@ -299,6 +303,19 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
     dids = {"deployment_id": dep["id"]}
     call("deployments_list", params={"model_id": model["id"]})
     call("deployments_get", dids)
+    call("deployments_revisions", dids)
+    monitor = call(
+        "pipelines_create",
+        json={"name": "monitor", "definition": {"steps": [{"id": "m", "action":
+            "monitoring_configure", "params": {"deployment_id": dep["id"]}}]}},
+    )  # fmt: skip
+    run = call("pipelines_run", {"pipeline_id": monitor["id"]}, json={"params": {}})
+    deadline = time.monotonic() + 30
+    while http.get(f"/v1/executions/{run['id']}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "monitoring_configure did not finish"
+        time.sleep(0.05)
+    (found,) = call("monitors_list", params={"deployment_id": dep["id"]})["items"]
+    call("monitors_get", {"monitor_id": found["id"]})
     call("deployments_update", dids, json={"status": "failed", "error_message": "OOM"})
     call("deliveries_list")
 

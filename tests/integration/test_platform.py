@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bud import BudClient
+import pytest
+
+from bud import BudClient, ValidationError
 from tests.support import HttpReceiver
 
 
@@ -175,3 +177,84 @@ def test_metrics_openapi_and_health(app_client: BudClient) -> None:
     spec = http.get("/openapi.json").json()
     assert "/v1/event-triggers" in spec["paths"] and "/v1/events" in spec["paths"]
     assert app_client.health()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("step", "path"),
+    [
+        (
+            {"action": "deployment_update", "params": {"deployment_id": "d"}},
+            "params: needs one of: model_version or config",
+        ),
+        (
+            {"action": "deployment_rollback", "params": {"deployment_id": "d", "to_revision": "x"}},
+            "params.to_revision",
+        ),
+        ({"action": "deployment_list", "params": {"status": "gone"}}, "params.status"),
+        ({"action": "model_list_waiting", "params": {"cluster": "c"}}, "params"),
+        (
+            {"action": "cluster_diagnostics", "params": {"cluster_id": "c", "checks": 0}},
+            "params.checks",
+        ),
+        (
+            {
+                "action": "monitoring_configure",
+                "params": {"deployment_id": "{{ event.deployment_id }}", "interval_seconds": 1},
+            },
+            "params.interval_seconds",
+        ),
+    ],
+)
+def test_bad_params_of_the_use_case_actions_are_refused_at_creation(
+    app_client: BudClient, step: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        app_client.pipelines.create(name="bad", definition={"steps": [{"id": "s", **step}]})
+    assert caught.value.status_code == 422
+    assert f"steps[0] (s).{path}" in str(caught.value)
+    assert app_client.pipelines.list().to_list() == []
+
+
+def test_templated_params_of_the_use_case_actions_are_accepted(app_client: BudClient) -> None:
+    steps = [
+        {"id": "r", "action": "deployment_rollback", "params": {
+            "deployment_id": "{{ event.deployment_id }}", "to_revision": "{{ event.n }}"}},
+        {"id": "m", "action": "monitoring_configure", "params": {
+            "deployment_id": "{{ event.deployment_id }}", "metrics": "{{ event.metrics }}"}},
+    ]  # fmt: skip
+    assert app_client.pipelines.create(name="ok", definition={"steps": steps}).id
+
+
+def test_update_fail_roll_back_and_diagnose_on_each_store(app_client: BudClient) -> None:
+    app_client.clusters.create(name="Prod", id="cluster_prod", environment="production")
+    model = app_client.models.add("Llama", source="hugging_face", version="1")
+    dep = app_client.deployments.create(model.id, "cluster_prod", "llama-prod")
+
+    def run(*steps: dict[str, Any]) -> Any:
+        pipeline = app_client.pipelines.create(name="ops", definition={"steps": list(steps)})
+        done = app_client.executions.wait(app_client.pipelines.run(pipeline.id).id, timeout=30)
+        assert done.status == "succeeded", done.error
+        return {s.step_id: s.outputs for s in done.steps or []}
+
+    update = {"deployment_id": dep.id, "model_version": "2", "config": {"replicas": 2}}
+    run({"id": "u", "action": "deployment_update", "params": update})
+    app_client.deployments.update(dep.id, status="failed", error_message="OOM")
+    app_client.clusters.update("cluster_prod", status="unhealthy", reason="GPU node down")
+    app_client.clusters.update("cluster_prod", status="ready", reason="GPU node back")
+    out = run(
+        {"id": "r", "action": "deployment_rollback", "params": {"deployment_id": dep.id}},
+        {"id": "d", "action": "cluster_diagnostics", "depends_on": ["r"],
+         "params": {"cluster_id": "cluster_prod", "checks": 2}},
+    )  # fmt: skip
+    assert (out["r"]["from_revision"], out["r"]["to_revision"], out["r"]["revision"]) == (2, 1, 3)
+    revisions = app_client.deployments.revisions(dep.id)
+    assert [(r.revision, r.model_version, r.config, r.good) for r in revisions] == [
+        (1, "1", {}, True),
+        (2, "2", {"replicas": 2}, False),
+        (3, "1", {}, True),
+    ]
+    assert [(c["status"], c["reason"]) for c in out["d"]["checks"]] == [
+        ("ready", "GPU node back"),
+        ("unhealthy", "GPU node down"),
+    ]
+    assert out["d"]["deployments"][0]["status"] == "running"

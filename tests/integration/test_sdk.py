@@ -691,11 +691,12 @@ def test_catalog_channels_secrets(client: BudClient) -> None:
 
 def test_demo_loader_is_idempotent(client: BudClient) -> None:
     from bud.cli.demo import load_demo
+    from bud.demo import DEMO_PIPELINES
 
     first = load_demo(client)
-    assert set(first["pipelines"]) == {"Auto-Deploy New Models", "Deployment Failure Alerts"}
+    assert set(first["pipelines"]) == {p["name"] for p in DEMO_PIPELINES}
     assert first["cluster"] == "cluster_prod"
-    assert len(first["created"]) == 5
+    assert len(first["created"]) == 1 + 2 * len(DEMO_PIPELINES)  # the cluster, pipes, triggers
     second = load_demo(client)
     assert second["created"] == []
     assert second["pipelines"] == first["pipelines"]

@@ -627,6 +627,48 @@ async def test_platform(sdk: Sdk) -> None:
         await sdk.deployments.get(deployment.id)
 
 
+@covers("deployments.revisions", "monitors.list", "monitors.get")
+async def test_deployment_revisions_and_monitors(sdk: Sdk) -> None:
+    await sdk.clusters.create("Production", id="cluster_prod", environment="production")
+    model = await sdk.models.add("Llama-3.2-1B", "hugging_face", version="1")
+    deployment = await sdk.deployments.create(model.id, "cluster_prod", "llama-prod")
+    pipeline = await sdk.pipelines.create(
+        name="update and monitor",
+        definition={
+            "steps": [
+                {
+                    "id": "update",
+                    "action": "deployment_update",
+                    "params": {"deployment_id": deployment.id, "model_version": "2"},
+                },
+                {
+                    "id": "monitor",
+                    "action": "monitoring_configure",
+                    "params": {"deployment_id": deployment.id, "channel": "slack"},
+                    "depends_on": ["update"],
+                },
+            ]
+        },
+    )
+    run = await sdk.pipelines.run(pipeline.id)
+    done = await sdk.executions.wait(run.id, timeout=30)
+    assert done.status == "succeeded", done.error
+    revisions = await sdk.deployments.revisions(deployment.id)
+    assert [(r.revision, r.model_version, r.reason, r.good) for r in revisions] == [
+        (1, "1", "created", True),
+        (2, "2", "updated", True),
+    ]
+    [monitor] = await sdk.monitors.list(deployment_id=deployment.id)
+    assert (monitor.cluster_id, monitor.environment) == ("cluster_prod", "production")
+    assert monitor.config["channel"] == "slack" and monitor.configured_by == run.id
+    assert (await sdk.monitors.get(monitor.id)).deployment_id == deployment.id
+    assert await sdk.monitors.list(cluster_id="cluster_other") == []
+    with pytest.raises(NotFoundError, match="monitor mon_nope not found"):
+        await sdk.monitors.get("mon_nope")
+    with pytest.raises(NotFoundError):
+        await sdk.deployments.revisions("dep_nope")
+
+
 # ---------------------------------------------------------------------------------------------
 # The two clients do not drift
 

@@ -340,3 +340,37 @@ async def test_waits_are_found_by_event_type_and_dropped_per_execution(repo: Rep
         await s.drop_waits("exe_1", {"w1"})
         await s.drop_waits("exe_2")
         assert await s.waits_for({"deployment.ready", "deployment.failed"}) == []
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def test_sqlite_checkpoints_off_the_loop_and_leaves_no_wal_on_close(tmp_path: Path) -> None:
+    """Commits only append to the WAL; a thread copies it back, and closing truncates it."""
+    path = tmp_path / "bud.db"
+    repo = open_repository(f"sqlite:///{path}")
+    await repo.open()
+    for n in range(300):
+        async with repo.transaction() as s:
+            await s.store_ingest(IngestBatch(events=[_event(f"e{n}")]))
+    wal = Path(f"{path}-wal")
+    assert _size(wal) > 0
+    # The commits did not checkpoint (autocheckpoint is off on the loop's connection); the
+    # checkpoint thread has copied the committed pages into the database file within ~0.1 s.
+    raw = repo._raw  # type: ignore[attr-defined]
+    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for _ in range(50):
+        if _size(path) > 200_000:
+            break
+        await asyncio.sleep(0.05)
+    assert _size(path) > 200_000, "nothing was copied from the WAL into the database"
+    await repo.close()
+    assert _size(wal) == 0
+    again = open_repository(f"sqlite:///{path}")
+    await again.open()
+    try:
+        async with again.read() as s:
+            assert await s.known_event_ids(["e0", "e299"]) == {"e0", "e299"}
+    finally:
+        await again.close()

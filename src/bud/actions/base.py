@@ -162,7 +162,7 @@ class Action:
             loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
             path = f"{where}{loc}"
             raise ValidationError(
-                f"{path}: {error.message} (params of action '{self.name}')",
+                f"{path}: {_message(error)} (params of action '{self.name}')",
                 details={"path": path, "action": self.name},
             )
 
@@ -179,6 +179,15 @@ class Action:
             "retry": self.retry.to_dict(),
             "idempotent": self.idempotent,
         }
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, but "needs one of: a, b" for an ``anyOf`` of ``required`` lists."""
+    options = error.validator_value if error.validator == "anyOf" else None
+    if isinstance(options, list) and all(set(o) == {"required"} for o in options):
+        names = [", ".join(o["required"]) for o in options]
+        return f"needs one of: {' or '.join(names)}"
+    return str(error.message)
 
 
 def _involves_template(error: jsonschema.ValidationError) -> bool:

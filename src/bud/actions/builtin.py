@@ -12,6 +12,7 @@ from bud.actions.core import (
 )
 from bud.actions.http import HTTP_ACTIONS
 from bud.actions.notify import NOTIFY_ACTIONS
+from bud.actions.operations import OPERATION_ACTIONS
 from bud.actions.platform import (
     cluster_health_action,
     deployment_create_action,
@@ -31,6 +32,7 @@ BUILTIN_ACTIONS: list[Action] = [
     deployment_create_action,
     deployment_delete_action,
     model_add_action,
+    *OPERATION_ACTIONS,
     *NOTIFY_ACTIONS,
     *HTTP_ACTIONS,
 ]

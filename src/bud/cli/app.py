@@ -22,7 +22,7 @@ from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
 from bud.cli.keys import keys_app
 from bud.cli.pipelines import pipelines_app
-from bud.cli.platform import clusters_app, deployments_app, models_app
+from bud.cli.platform import clusters_app, deployments_app, models_app, monitors_app
 from bud.cli.serve import demo, serve
 from bud.cli.triggers import triggers_app
 from bud.cli.worker import worker
@@ -135,6 +135,7 @@ for _group in (
     models_app,
     clusters_app,
     deployments_app,
+    monitors_app,
     event_types_app,
     channels_app,
     secrets_app,

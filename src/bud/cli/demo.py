@@ -1,4 +1,4 @@
-"""``bud demo``: load the demo (``bud.demo``: the product document's two example pipelines,
+"""``bud demo``: load the demo (``bud.demo``: the shipped example pipelines, one per use case,
 their triggers, a cluster) into any server, through the SDK. ``bud serve --demo`` loads the
 same definitions in process.
 """

@@ -1,4 +1,5 @@
-"""The built-in platform: ``bud models``, ``bud clusters`` and ``bud deployments``."""
+"""The built-in platform: ``bud models``, ``bud clusters``, ``bud deployments`` and
+``bud monitors``."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from bud.schemas import Event, Execution, Model
 models_app = group("models", "Models in the built-in platform (adding one emits model.added).")
 clusters_app = group("clusters", "Clusters in the built-in platform.")
 deployments_app = group("deployments", "Deployments in the built-in platform.")
+monitors_app = group("monitors", "Monitoring configured for deployments (monitoring_configure).")
 
 # ---------------------------------------------------------------------------------------------
 # Models
@@ -358,3 +360,41 @@ def delete_deployment(ctx: typer.Context, deployment_id: IdArg) -> None:
     """Delete a deployment."""
     fetch(ctx, lambda client: client.deployments.delete(deployment_id))
     deleted(f"deployment {deployment_id}")
+
+
+@deployments_app.command("revisions")
+def deployment_revisions(
+    ctx: typer.Context, deployment_id: IdArg, as_json: JsonFlag = False
+) -> None:
+    """A deployment's revisions, oldest first: what each ran and whether it was good."""
+    revisions = fetch(ctx, lambda client: client.deployments.revisions(deployment_id))
+    show(revisions, as_json, render.revisions_table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Monitors
+
+
+@monitors_app.command("list")
+def list_monitors(
+    ctx: typer.Context,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Deployment id.")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Cluster id.")] = None,
+    as_json: JsonFlag = False,
+    limit: LimitOpt = 0,
+) -> None:
+    """List the monitors the monitoring_configure action recorded."""
+    monitors = fetch(
+        ctx,
+        lambda client: take(
+            client.monitors.list(deployment_id=deployment, cluster_id=cluster), limit
+        ),
+    )
+    show(monitors, as_json, render.monitors_table)
+
+
+@monitors_app.command("show")
+def show_monitor(ctx: typer.Context, monitor_id: IdArg, as_json: JsonFlag = False) -> None:
+    """Show a monitor."""
+    monitor = fetch(ctx, lambda client: client.monitors.get(monitor_id))
+    show(monitor, as_json, lambda m: render.monitors_table([m]))

@@ -22,11 +22,13 @@ from bud.schemas import (
     Decision,
     Delivery,
     Deployment,
+    DeploymentRevision,
     Event,
     EventTrigger,
     EventType,
     Execution,
     Model,
+    Monitor,
     Pipeline,
     Secret,
     Step,
@@ -498,6 +500,41 @@ def deployments_table(deployments: Iterable[Deployment]) -> Table:
             status(d.status),
             text(d.error_message),
             when(d.created_at),
+        )
+    return table
+
+
+def revisions_table(revisions: Iterable[DeploymentRevision]) -> Table:
+    table = _table("revision", "model version", "config", "status", "good", "reason", "created")
+    for r in revisions:
+        reason = r.reason if r.source_revision is None else f"{r.reason} to {r.source_revision}"
+        table.add_row(
+            text(r.revision),
+            text(r.model_version),
+            text(json.dumps(r.config) if r.config else ""),
+            status(r.status),
+            "yes" if r.good else "no",
+            text(reason),
+            when(r.created_at),
+        )
+    return table
+
+
+def monitors_table(monitors: Iterable[Monitor]) -> Table:
+    table = _table("id", "deployment", "cluster", "environment", "metrics", "alerts", "channel")
+    for m in monitors:
+        rules = [
+            f"{a.get('metric')} {'>' if 'above' in a else '<'} {a.get('above', a.get('below'))}"
+            for a in m.config.get("alerts") or []
+        ]
+        table.add_row(
+            text(m.id),
+            text(m.deployment_id),
+            text(m.cluster_id),
+            text(m.environment),
+            text(", ".join(m.config.get("metrics") or [])),
+            text("; ".join(rules)),
+            text(m.config.get("channel")),
         )
     return table
 

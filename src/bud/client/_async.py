@@ -43,12 +43,14 @@ from bud.schemas import (
     Cluster,
     Delivery,
     Deployment,
+    DeploymentRevision,
     DryRunResult,
     Event,
     EventTrigger,
     EventType,
     Execution,
     Model,
+    Monitor,
     Pipeline,
     ReplayResult,
     Secret,
@@ -544,9 +546,30 @@ class Deployments(_Resource):
         body = compact(status=status, error_message=error_message)
         return await self._send("PATCH", f"/v1/deployments/{deployment_id}", Deployment, body)
 
+    async def revisions(self, deployment_id: str) -> builtins.list[DeploymentRevision]:
+        """A deployment's revisions, oldest first (``good``: it ran successfully)."""
+        payload = await self._client.request("GET", f"/v1/deployments/{deployment_id}/revisions")
+        return [DeploymentRevision.model_validate(r) for r in payload["items"]]
+
     async def delete(self, deployment_id: str) -> None:
         """Delete a deployment."""
         await self._delete(f"/v1/deployments/{deployment_id}")
+
+
+class Monitors(_Resource):
+    """The monitoring configured for deployments by the ``monitoring_configure`` action."""
+
+    def list(
+        self, deployment_id: str | None = None, cluster_id: str | None = None
+    ) -> AsyncPager[Monitor]:
+        """Monitors, optionally of one deployment or cluster."""
+        return self._pager(
+            "/v1/monitors", Monitor, deployment_id=deployment_id, cluster_id=cluster_id
+        )
+
+    async def get(self, id: str) -> Monitor:
+        """One monitor by id."""
+        return await self._get(f"/v1/monitors/{id}", Monitor)
 
 
 class EventTypes(_Resource):
@@ -658,6 +681,7 @@ class AsyncBudClient:
         self.models = Models(self)
         self.clusters = Clusters(self)
         self.deployments = Deployments(self)
+        self.monitors = Monitors(self)
         self.event_types = EventTypes(self)
         self.channels = Channels(self)
         self.secrets = Secrets(self)

@@ -42,12 +42,14 @@ from bud.schemas import (
     Cluster,
     Delivery,
     Deployment,
+    DeploymentRevision,
     DryRunResult,
     Event,
     EventTrigger,
     EventType,
     Execution,
     Model,
+    Monitor,
     Pipeline,
     ReplayResult,
     Secret,
@@ -541,9 +543,30 @@ class Deployments(_Resource):
         body = compact(status=status, error_message=error_message)
         return self._send("PATCH", f"/v1/deployments/{deployment_id}", Deployment, body)
 
+    def revisions(self, deployment_id: str) -> builtins.list[DeploymentRevision]:
+        """A deployment's revisions, oldest first (``good``: it ran successfully)."""
+        payload = self._client.request("GET", f"/v1/deployments/{deployment_id}/revisions")
+        return [DeploymentRevision.model_validate(r) for r in payload["items"]]
+
     def delete(self, deployment_id: str) -> None:
         """Delete a deployment."""
         self._delete(f"/v1/deployments/{deployment_id}")
+
+
+class Monitors(_Resource):
+    """The monitoring configured for deployments by the ``monitoring_configure`` action."""
+
+    def list(
+        self, deployment_id: str | None = None, cluster_id: str | None = None
+    ) -> Pager[Monitor]:
+        """Monitors, optionally of one deployment or cluster."""
+        return self._pager(
+            "/v1/monitors", Monitor, deployment_id=deployment_id, cluster_id=cluster_id
+        )
+
+    def get(self, id: str) -> Monitor:
+        """One monitor by id."""
+        return self._get(f"/v1/monitors/{id}", Monitor)
 
 
 class EventTypes(_Resource):
@@ -651,6 +674,7 @@ class BudClient:
         self.models = Models(self)
         self.clusters = Clusters(self)
         self.deployments = Deployments(self)
+        self.monitors = Monitors(self)
         self.event_types = EventTypes(self)
         self.channels = Channels(self)
         self.secrets = Secrets(self)

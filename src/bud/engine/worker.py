@@ -156,21 +156,22 @@ class Worker:
         while not self.stopping:
             self.signals.work.clear()
             free = self.slots - len(self._running)
-            claimed: list[StepRecord] = []
+            claimed: list[tuple[StepRecord, Hint | None]] = []
             if free > 0:
                 try:
                     claimed = await self._claim(free)
                 except Exception:
                     log.exception("claiming steps failed")
                     await self.clock.sleep(self.settings.poll_seconds)
-            for row in claimed:
-                self._spawn(row)
+            for row, hint in claimed:
+                self._spawn(row, hint)
             if claimed and len(claimed) == free:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.signals.work.wait(), self.settings.poll_seconds)
 
-    async def _claim(self, limit: int, execution_id: str | None = None) -> list[StepRecord]:
+    async def _claim(self, limit: int) -> list[tuple[StepRecord, Hint | None]]:
+        """Claim ready steps and, in the same transaction, read what each needs to run."""
         now = self.clock.now()
         async with self.repo.transaction() as session:
             claimed = await session.claim_steps(
@@ -178,11 +179,10 @@ class Worker:
                 now,
                 self.settings.lease_seconds,
                 limit,
-                execution_id=execution_id,
                 skip_pipelines=self._crowding(),
             )
             await session.start_attempts(claimed, self.worker_id, now)
-        return claimed
+            return [(row, await self._prepare_in(session, row, now)) for row in claimed]
 
     def _spawn(self, row: StepRecord, hint: Hint | None = None) -> None:
         key = (row["execution_id"], row["step_id"])
@@ -215,8 +215,8 @@ class Worker:
     ) -> tuple[ExecutionRecord, list[StepRecord]] | None:
         if hint is not None:
             return hint
-        now = self.clock.now()
         async with self.repo.transaction() as session:
+<<<<<<< HEAD
             execution = await session.get_execution(row["execution_id"])
             if execution is None:
                 return None
@@ -237,6 +237,26 @@ class Worker:
                     await session.add_waits(rows)
             steps = await session.steps_of(execution["id"])
         return execution, steps
+=======
+            return await self._prepare_in(session, row, self.clock.now())
+
+    async def _prepare_in(self, session: Session, row: StepRecord, now: float) -> Hint | None:
+        """The step's execution (marked running if it was queued) and its steps, as read."""
+        execution = await session.get_execution(row["execution_id"])
+        if execution is None:
+            return None
+        if execution["status"] == ExecutionStatus.QUEUED:
+            try:
+                definition = await self.catalogue.definition(
+                    execution["pipeline_id"], execution["pipeline_version"], session
+                )
+                timeout = definition.timeout_seconds
+            except BudError:
+                timeout = None  # the step fails below, with the reason
+            await session.mark_running(execution["id"], now, now + timeout if timeout else None)
+            execution = {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
+        return execution, await session.steps_of(execution["id"])
+>>>>>>> main
 
     async def _run_step(self, row: StepRecord, hint: Hint | None = None) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]

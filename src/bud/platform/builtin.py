@@ -19,13 +19,13 @@ from bud.engine.ingest import Ingestor
 from bud.engine.records import derived_event_id
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.ids import new_id
+from bud.platform.base import CLUSTER_STATUSES, DEPLOYMENT_STATUSES
+from bud.platform.operations import PlatformOperations
 from bud.settings import Settings
 from bud.store import Repository, Session
 
 log = logging.getLogger("bud.platform")
 
-CLUSTER_STATUSES = ("ready", "unhealthy", "provisioning", "offline")
-DEPLOYMENT_STATUSES = ("pending", "running", "failed", "stopped")
 MODEL_FIELDS = {"name", "source", "uri", "created_by"}
 
 
@@ -40,7 +40,7 @@ def model_data(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class BuiltinPlatform:
+class BuiltinPlatform(PlatformOperations):
     def __init__(
         self, repo: Repository, ingestor: Ingestor, clock: Clock, settings: Settings
     ) -> None:
@@ -50,9 +50,6 @@ class BuiltinPlatform:
         self.clock = clock
         self._probe: asyncio.Task[None] | None = None
 
-    def _now(self) -> float:
-        return self.clock.now()
-
     def _wake(self) -> None:
         self.ingestor.signals.wake()
 
@@ -61,6 +58,13 @@ class BuiltinPlatform:
     ) -> list[dict[str, Any]]:
         async with self.repo.read() as session:
             return await session.list_records(kind, where=where, limit=limit, after=after)
+
+    async def get_record(self, kind: str, record_id: str, noun: str) -> dict[str, Any]:
+        async with self.repo.read() as session:
+            row = await session.get_record(kind, record_id)
+        if row is None:
+            raise NotFoundError(f"{noun} {record_id} not found")
+        return row
 
     async def _emit(
         self,
@@ -192,6 +196,7 @@ class BuiltinPlatform:
             if await tx.get_record("clusters", str(row["id"])):
                 raise ConflictError(f"cluster {row['id']} already exists")
             await tx.insert_record("clusters", row)
+            await self._record_check(tx, row, None, "created", "created")
             if status in ("ready", "unhealthy"):
                 await self._emit(tx, f"cluster.{status}", self._cluster_data(row, None, "created"))
         self._wake()
@@ -222,6 +227,7 @@ class BuiltinPlatform:
         *,
         status: str | None = None,
         reason: str | None = None,
+        source: str = "request",
         **fields: Any,
     ) -> dict[str, Any]:
         if status is not None and status not in CLUSTER_STATUSES:
@@ -243,6 +249,8 @@ class BuiltinPlatform:
             values["updated_at"] = self._now()
             await tx.update_record("clusters", cluster_id, values)
             row.update(values)
+            if status is not None and status != previous:
+                await self._record_check(tx, row, previous, row["reason"], source)
             if status is not None and status != previous and status in ("ready", "unhealthy"):
                 await self._emit(
                     tx, f"cluster.{status}", self._cluster_data(row, previous, row["reason"])
@@ -254,6 +262,7 @@ class BuiltinPlatform:
         async with self.repo.transaction() as tx:
             if not await tx.delete_record("clusters", cluster_id):
                 raise NotFoundError(f"cluster {cluster_id} not found")
+            await self._forget_cluster(tx, cluster_id)
 
     async def probe_health(self) -> None:
         """Probe every cluster with a health URL once; a change of state emits its event."""
@@ -277,7 +286,9 @@ class BuiltinPlatform:
                     )
                 status = "ready" if ok else "unhealthy"
                 if status != row["status"]:
-                    await self.update_cluster(row["id"], status=status, reason=reason)
+                    await self.update_cluster(
+                        row["id"], status=status, reason=reason, source="probe"
+                    )
 
     def start_probing(self, interval: float) -> None:
         async def loop() -> None:
@@ -337,6 +348,15 @@ class BuiltinPlatform:
                 "updated_at": now,
             }
             await tx.insert_record("deployments", row)
+            version = (model or {}).get("metadata", {}).get("version")
+            await self._add_revision(
+                tx,
+                row,
+                1,
+                model_version=None if version is None else str(version),
+                config={},
+                reason="created",
+            )
             data = {
                 "deployment_id": row["id"],
                 "deployment_name": deployment_name,
@@ -392,6 +412,8 @@ class BuiltinPlatform:
             if status == "failed" and not (error_message or row["error_message"]):
                 values["error_message"] = "marked failed"
             await tx.update_record("deployments", deployment_id, values)
+            if status is not None and status != previous:
+                await self._mark_revision(tx, {**row, **values})
             row.update(values)
             ready = status == "running" and previous == "pending"
             if (status == "failed" and previous != "failed") or ready:
@@ -421,4 +443,5 @@ class BuiltinPlatform:
             if row is None:
                 raise NotFoundError(f"deployment {deployment_id} not found")
             await tx.delete_record("deployments", deployment_id)
+            await self._forget_deployment(tx, deployment_id)
         return row

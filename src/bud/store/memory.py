@@ -37,7 +37,14 @@ from bud.store.records import (
 )
 from bud.store.repository import Repository, Session, StepKey
 
-_KINDS = ("models", "clusters", "deployments")
+_KINDS = (
+    "models",
+    "clusters",
+    "deployments",
+    "deployment_revisions",
+    "monitors",
+    "cluster_checks",
+)
 
 
 def _step_row(step: Row) -> Row:

@@ -50,10 +50,15 @@ class PostgresSession(HotSession):
     def _json_out(column: str) -> str:
         return f"CAST({column} AS text)"
 
+    def __init__(self, conn: Any, repo: SqlRepository) -> None:
+        super().__init__(conn, repo)
+        self._psycopg: Any = None
+
     async def _driver(self) -> Any:
         """The psycopg connection under this session's (it is inside the same transaction)."""
-        raw = await self.conn.get_raw_connection()
-        return raw.driver_connection
+        if self._psycopg is None:
+            self._psycopg = (await self.conn.get_raw_connection()).driver_connection
+        return self._psycopg
 
     async def _rows(self, sql: str, params: Any = ()) -> list[Any]:
         cur = await (await self._driver()).execute(pyformat(sql), params)

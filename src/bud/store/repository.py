@@ -444,7 +444,8 @@ class Session(abc.ABC):
     # -- the built-in platform's records ------------------------------------------------
     @abc.abstractmethod
     async def get_record(self, kind: str, record_id: str) -> Row | None:
-        """A model, cluster or deployment (``kind``: models | clusters | deployments)."""
+        """A record of the built-in platform (``kind``: models | clusters | deployments |
+        deployment_revisions | monitors | cluster_checks)."""
 
     @abc.abstractmethod
     async def insert_record(self, kind: str, row: Row) -> None: ...

@@ -300,6 +300,54 @@ deployments = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# A deployment's revisions: what it ran (model version, config) and whether that was good,
+# so a rollback knows where to go back to. The highest revision is the current one.
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deployment_id", Id, nullable=False, index=True),
+    Column("revision", Integer, nullable=False),
+    Column("model_version", String(128)),
+    Column("config", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("good", Boolean, nullable=False),
+    Column("reason", String(32), nullable=False),  # created | updated | rollback
+    Column("source_revision", Integer),  # a rollback: the revision it went back to
+    Column("error_message", Text),
+    Column("idempotency_key", String(256), unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("deployment_id", "revision", name="uq_deployment_revision"),
+)
+
+# Monitoring configured for a deployment (one per deployment; configuring again replaces it).
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deployment_id", Id, nullable=False, unique=True),
+    Column("cluster_id", Id, nullable=False, index=True),
+    Column("environment", String(64)),
+    Column("config", Json, nullable=False),
+    Column("configured_by", String(256)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# A cluster's health results: each change of status, with its reason and where it came from.
+cluster_checks = Table(
+    "cluster_checks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("cluster_id", Id, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("previous_status", String(16)),
+    Column("reason", Text),
+    Column("source", String(16), nullable=False),  # created | request | probe
+    Column("created_at", Float, nullable=False),
+)
+
 channels = Table(
     "channels",
     metadata,

@@ -52,7 +52,14 @@ from bud.store.records import (
 )
 from bud.store.repository import Repository, Session, StepKey
 
-RECORDS = {"models": t.models, "clusters": t.clusters, "deployments": t.deployments}
+RECORDS = {
+    "models": t.models,
+    "clusters": t.clusters,
+    "deployments": t.deployments,
+    "deployment_revisions": t.deployment_revisions,
+    "monitors": t.monitors,
+    "cluster_checks": t.cluster_checks,
+}
 
 
 def json_dumps(value: Any) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
 from bud import outbound, schemas
-from bud.platform.builtin import DEPLOYMENT_STATUSES
+from bud.platform.base import DEPLOYMENT_STATUSES
 from bud.server.deps import BudDep
 from bud.server.openapi import CheckedRoute
 from bud.server.responses import Json
@@ -234,6 +234,37 @@ async def deployments_update(deployment_id: str, body: DeploymentPatch, bud: Bud
             )
         )
     )
+
+
+@router.get(
+    "/v1/deployments/{deployment_id}/revisions",
+    response_model=schemas.Items[schemas.DeploymentRevision],
+)
+async def deployments_revisions(deployment_id: str, bud: BudDep) -> Json:
+    """A deployment's revisions, oldest first: the model version and config each ran, whether
+    it ran successfully (`good`) and why it was made (`created`, `updated`, `rollback`)."""
+    rows = await bud.platform.list_revisions(deployment_id)
+    return Json({"items": [iso_times(r, *TIMES) for r in rows]})
+
+
+@router.get("/v1/monitors", response_model=schemas.Page[schemas.Monitor])
+async def monitors_list(
+    bud: BudDep,
+    deployment_id: str | None = None,
+    cluster_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Json:
+    """The monitoring configured for deployments (by the `monitoring_configure` action),
+    filtered by deployment and cluster."""
+    where = {k: v for k, v in (("deployment_id", deployment_id), ("cluster_id", cluster_id)) if v}
+    return await _list(bud, "monitors", where, limit, cursor)
+
+
+@router.get("/v1/monitors/{monitor_id}", response_model=schemas.Monitor)
+async def monitors_get(monitor_id: str, bud: BudDep) -> Json:
+    """One monitor."""
+    return Json(_out(await bud.platform.get_record("monitors", monitor_id, "monitor")))
 
 
 @router.delete("/v1/deployments/{deployment_id}", status_code=204)

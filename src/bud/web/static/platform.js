@@ -1,4 +1,5 @@
-// Platform: models, clusters (health) and deployments, with the forms that emit the events.
+// Platform: models, clusters (health) and deployments (their monitoring and revisions), with the
+// forms that emit the events.
 
 import { api, listAll } from "./api.js";
 import {
@@ -228,11 +229,15 @@ function clusterStatusControl(ctx, c) {
 
 export async function platformPage(ctx) {
   ctx.setTitle("Platform");
-  const [models, clusters, deployments] = await Promise.all([
+  const [models, clusters, deployments, monitors] = await Promise.all([
     listAll("/v1/models", {}, 1000, ctx.signal),
     listAll("/v1/clusters", {}, 1000, ctx.signal),
     listAll("/v1/deployments", {}, 1000, ctx.signal),
+    listAll("/v1/monitors", {}, 1000, ctx.signal),
   ]);
+  const monitorOf = new Map(monitors.map((m) => [m.deployment_id, m]));
+  const history = h("div", { class: "panel", id: "revisions-host", hidden: true,
+    "aria-live": "polite" });
   const modelNames = new Map(models.map((m) => [m.id, m.name]));
   const clusterNames = new Map(clusters.map((c) => [c.id, c.name]));
 
@@ -262,7 +267,9 @@ export async function platformPage(ctx) {
     h("td", {}, badge(d.status)),
     h("td", {}, d.error_message ? h("span", { class: "err-text" }, d.error_message)
       : h("span", { class: "muted" }, "—")),
-    h("td", {}, timeEl(d.created_at))));
+    h("td", {}, monitoringCell(monitorOf.get(d.id))),
+    h("td", {}, timeEl(d.created_at)),
+    h("td", {}, revisionsButton(ctx, d, history))));
 
   return h("section", { class: "page" },
     h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Platform"),
@@ -283,5 +290,45 @@ export async function platformPage(ctx) {
         addDeployment.toggle),
       addDeployment.host,
       deployments.length ? table("Deployments", ["Deployment", "Model", "Cluster", "Status", "Error",
-        "Created"], deploymentRows) : empty("No deployments yet.")));
+        "Monitoring", "Created", "Revisions"], deploymentRows) : empty("No deployments yet."),
+      history));
+}
+
+/** What monitoring_configure recorded for a deployment: its metrics and alert rules. */
+function monitoringCell(monitor) {
+  if (!monitor) return h("span", { class: "muted" }, "—");
+  const config = monitor.config || {};
+  const rules = (config.alerts || []).map((a) =>
+    `${a.metric} ${"above" in a ? ">" : "<"} ${"above" in a ? a.above : a.below}`);
+  return h("span", { "data-monitor-id": monitor.id }, (config.metrics || []).join(", "),
+    rules.length ? h("div", { class: "sub" }, `alerts: ${rules.join("; ")}`) : null,
+    config.channel ? h("div", { class: "sub" }, `to ${config.channel}`) : null);
+}
+
+/** Shows a deployment's revisions (what each ran, which were good) in the history panel. */
+function revisionsButton(ctx, d, host) {
+  const btn = button("History", { class: "btn btn-small", "aria-controls": "revisions-host",
+    "aria-label": `Revisions of ${d.name}` });
+  btn.addEventListener("click", async () => {
+    try {
+      const { items } = await api.get(`/v1/deployments/${encodeURIComponent(d.id)}/revisions`,
+        {}, ctx.signal);
+      const rows = items.map((r) => h("tr", { "data-revision": String(r.revision) },
+        h("td", {}, String(r.revision)),
+        h("td", {}, r.model_version || h("span", { class: "muted" }, "—")),
+        h("td", {}, Object.keys(r.config || {}).length ? code(compact(r.config))
+          : h("span", { class: "muted" }, "—")),
+        h("td", {}, badge(r.status)),
+        h("td", {}, r.good ? "yes" : "no"),
+        h("td", {}, r.source_revision ? `${r.reason} to ${r.source_revision}` : r.reason),
+        h("td", {}, timeEl(r.created_at))));
+      replace(host, h("h3", {}, `Revisions of ${d.name}`),
+        rows.length ? table(`Revisions of ${d.name}`, ["Revision", "Model version", "Config",
+          "Status", "Good", "Reason", "Created"], rows) : empty("No revisions recorded."));
+      host.hidden = false;
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  });
+  return btn;
 }
