@@ -216,28 +216,6 @@ class Worker:
         if hint is not None:
             return hint
         async with self.repo.transaction() as session:
-<<<<<<< HEAD
-            execution = await session.get_execution(row["execution_id"])
-            if execution is None:
-                return None
-            if execution["status"] == ExecutionStatus.QUEUED:
-                definition: PipelineDef | None = None
-                try:
-                    definition = await self.catalogue.definition(
-                        execution["pipeline_id"], execution["pipeline_version"], session
-                    )
-                    timeout = definition.timeout_seconds
-                except BudError:
-                    timeout = None  # the step fails below, with the reason
-                await session.mark_running(execution["id"], now, now + timeout if timeout else None)
-                if definition is not None and definition.cancel_on:
-                    found = await session.get_pipeline(execution["pipeline_id"])
-                    name = found["name"] if found else None
-                    rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
-                    await session.add_waits(rows)
-            steps = await session.steps_of(execution["id"])
-        return execution, steps
-=======
             return await self._prepare_in(session, row, self.clock.now())
 
     async def _prepare_in(self, session: Session, row: StepRecord, now: float) -> Hint | None:
@@ -246,6 +224,7 @@ class Worker:
         if execution is None:
             return None
         if execution["status"] == ExecutionStatus.QUEUED:
+            definition: PipelineDef | None = None
             try:
                 definition = await self.catalogue.definition(
                     execution["pipeline_id"], execution["pipeline_version"], session
@@ -254,9 +233,13 @@ class Worker:
             except BudError:
                 timeout = None  # the step fails below, with the reason
             await session.mark_running(execution["id"], now, now + timeout if timeout else None)
+            if definition is not None and definition.cancel_on:  # waits from now on
+                found = await session.get_pipeline(execution["pipeline_id"])
+                name = found["name"] if found else None
+                rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
+                await session.add_waits(rows)
             execution = {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
         return execution, await session.steps_of(execution["id"])
->>>>>>> main
 
     async def _run_step(self, row: StepRecord, hint: Hint | None = None) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]

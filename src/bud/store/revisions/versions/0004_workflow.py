@@ -1,7 +1,7 @@
 """Durable waits for events: the ``waits`` table (wait_for_event, cancel_on).
 
-Revision ID: 0003_workflow
-Revises: 0002_shared_state
+Revision ID: 0004_workflow
+Revises: 0003_examples
 
 Fan-out items need nothing new: they are rows of ``steps``.
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0003_workflow"
-down_revision = "0002_shared_state"
+revision = "0004_workflow"
+down_revision = "0003_examples"
 branch_labels = None
 depends_on = None
 
