@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -59,16 +58,6 @@ async def _put_rows(repo: Any) -> None:
         "INSERT INTO steps (execution_id, step_id, position, action, status, attempts,"
         " created_at) VALUES ('exe_1', 'a', 0, 'log', 'pending', 0, 1.0)",
     )
-
-
-@pytest.fixture
-async def repo(store_url: str) -> Any:
-    r = open_repository(store_url)
-    await r.open()
-    try:
-        yield r
-    finally:
-        await r.close()
 
 
 async def test_open_brings_a_new_database_to_the_newest_revision(repo: Any) -> None:
