@@ -36,6 +36,7 @@ EXECUTION_COLUMNS = (
 )
 EXECUTION_NAMES = tuple(c.strip() for c in EXECUTION_COLUMNS.split(","))
 EXECUTION_JSON = ("params", "event")
+WAIT_NAMES = ("id", "event_type", "kind", "execution_id", "step_id", "filter", "created_at")
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
@@ -347,6 +348,19 @@ class HotSession(SqlSession):
             return False
         await self._run(self._sql["finish_attempt"], params)
         return True
+
+    async def waits_for(self, event_types: Collection[str]) -> Any:
+        """Once per ingest transaction: the waits of its event types (bud.engine.waits)."""
+        types = sorted(event_types)
+        if not types:
+            return []
+        marks = ", ".join(f":t{i}" for i in range(len(types)))
+        rows = await self._rows(
+            f"SELECT {', '.join(WAIT_NAMES[:-2])}, {self._json_out('filter')}, created_at "
+            f"FROM waits WHERE event_type IN ({marks}) ORDER BY created_at",
+            {f"t{i}": name for i, name in enumerate(types)},
+        )
+        return [_record(WAIT_NAMES, ("filter",), r) for r in rows]
 
 
 @functools.cache
