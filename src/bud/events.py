@@ -164,6 +164,20 @@ BUILTIN_EVENT_TYPES: dict[str, EventType] = {
             },
         ),
         EventType(
+            "deployment.ready",
+            "Deployment is running (it left pending)",
+            _obj(["deployment_id"], _DEPLOYMENT),
+            True,
+            {
+                "deployment_id": "dep_123",
+                "deployment_name": "Llama-3.2-1B-auto",
+                "model_id": "model_xyz789",
+                "model_name": "Llama-3.2-1B",
+                "cluster_id": "cluster_prod",
+                "environment": "production",
+            },
+        ),
+        EventType(
             "deployment.failed",
             "Deployment failed",
             _obj(["deployment_id"], {**_DEPLOYMENT, "error_message": _S}),

@@ -15,8 +15,9 @@ from typing import Any
 
 from bud.actions.base import RetryPolicy
 from bud.actions.registry import ActionRegistry
-from bud.errors import ValidationError
-from bud.templates import TemplateError, check_syntax
+from bud.errors import FilterError, ValidationError
+from bud.filters import compile_filter
+from bud.templates import TemplateError, check_syntax, is_template, iter_templates
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 STEP_KEYS = {
@@ -29,10 +30,24 @@ STEP_KEYS = {
     "retry",
     "timeout_seconds",
     "on_failure",
+    "for_each",
+    "max_parallel",
+    "on_item_failure",
 }
-PIPELINE_KEYS = {"steps", "parameters", "timeout_seconds", "max_parallel_steps", "description"}
+PIPELINE_KEYS = {
+    "steps",
+    "parameters",
+    "timeout_seconds",
+    "max_parallel_steps",
+    "description",
+    "cancel_on",
+}
+CANCEL_ON_KEYS = {"event_type", "filter"}
 RETRY_KEYS = {"max_attempts", "backoff_seconds", "backoff_multiplier", "max_backoff_seconds"}
 MAX_STEPS = 200
+MAX_ITEMS = 1000  # items of one for_each step
+FOR_EACH_ID_LENGTH = 56  # room for "[999]" in the 64 characters of a step id
+MAX_CANCEL_ON = 10
 
 
 @dataclass(frozen=True)
@@ -46,13 +61,25 @@ class StepDef:
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = None
     on_failure: str = "fail"
+    for_each: Any = None  # a template yielding a list (or a literal list): one item run each
+    max_parallel: int | None = None  # items running at once
+    on_item_failure: str = "stop"  # stop: start no more items; continue: run them all
 
     @functools.cached_property
     def templated(self) -> bool:
-        """Whether running the step renders anything (a condition, or params with templates)."""
+        """Whether running the step renders anything (a condition, params with templates, or
+        a for_each: its items and the step itself need the context)."""
         from bud.templates import has_templates
 
-        return self.condition is not None or has_templates(self.params)
+        return self.condition is not None or self.for_each is not None or has_templates(self.params)
+
+
+@dataclass(frozen=True)
+class CancelOn:
+    """An event that cancels the execution (``cancel_on`` of a pipeline)."""
+
+    event_type: str
+    filter: dict[str, Any] = field(default_factory=dict)  # templates rendered at start
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,16 @@ class PipelineDef:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_seconds: float | None = None
     max_parallel_steps: int | None = None
+    cancel_on: tuple[CancelOn, ...] = ()
+
+    @property
+    def uses_waits(self) -> bool:
+        """Whether an execution of this pipeline may store waits (the store is swept of
+        them when it ends)."""
+        return bool(self.cancel_on) or any(
+            s.action == "wait_for_event" or (s.action == "deployment_create" and "wait" in s.params)
+            for s in self.steps
+        )
 
     def step(self, step_id: str) -> StepDef:
         for s in self.steps:
@@ -231,6 +268,7 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
         if name is not None and not isinstance(name, str):
             errors.add(f"{where}.name", "must be a string")
             name = None
+        for_each, max_parallel, on_item_failure = _parse_fan_out(rs, sid, where, errors)
         steps.append(
             StepDef(
                 id=sid,
@@ -242,6 +280,9 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
                 retry=_parse_retry(rs.get("retry"), f"{where}.retry", errors),
                 timeout_seconds=float(timeout) if timeout is not None else None,
                 on_failure=on_failure if on_failure in ("fail", "continue") else "fail",
+                for_each=for_each,
+                max_parallel=max_parallel,
+                on_item_failure=on_item_failure,
             )
         )
 
@@ -271,13 +312,106 @@ def parse_definition(raw: Any, registry: ActionRegistry) -> PipelineDef:
     if mps is not None and (not isinstance(mps, int) or isinstance(mps, bool) or mps < 1):
         errors.add("definition.max_parallel_steps", "must be a positive integer")
         mps = None
+    cancel_on = _parse_cancel_on(raw.get("cancel_on"), errors)
     errors.raise_if_any()
     return PipelineDef(
         steps=tuple(steps),
         parameters=dict(parameters),
         timeout_seconds=float(p_timeout) if p_timeout is not None else None,
         max_parallel_steps=mps,
+        cancel_on=cancel_on,
     )
+
+
+def _parse_fan_out(
+    rs: Mapping[str, Any], sid: str, where: str, errors: _Errors
+) -> tuple[Any, int | None, str]:
+    """``for_each``, ``max_parallel`` and ``on_item_failure`` of a step."""
+    for_each = rs.get("for_each")
+    max_parallel = rs.get("max_parallel")
+    on_item_failure = rs.get("on_item_failure", "stop")
+    if for_each is None:
+        for key in ("max_parallel", "on_item_failure"):
+            if rs.get(key) is not None:
+                errors.add(f"{where}.{key}", "only applies to a step with for_each")
+        return None, None, "stop"
+    if isinstance(for_each, str):
+        if not is_template(for_each):
+            errors.add(
+                f"{where}.for_each",
+                'must be a template that yields a list, such as "{{ steps.find.outputs.models }}",'
+                " or a list",
+            )
+        else:
+            try:
+                check_syntax(for_each, where=f"{where}.for_each")
+            except TemplateError as exc:
+                errors.add(f"{where}.for_each", exc.message.split(": ", 1)[-1])
+    elif isinstance(for_each, list):
+        if len(for_each) > MAX_ITEMS:
+            errors.add(f"{where}.for_each", f"has {len(for_each)} items; the limit is {MAX_ITEMS}")
+        try:
+            check_syntax(for_each, where=f"{where}.for_each")
+        except TemplateError as exc:
+            errors.add(exc.details.get("path", f"{where}.for_each"), exc.message.split(": ", 1)[-1])
+    else:
+        errors.add(f"{where}.for_each", "must be a template that yields a list, or a list")
+    if len(sid) > FOR_EACH_ID_LENGTH:
+        errors.add(
+            f"{where}.id",
+            f"a step with for_each has an id of at most {FOR_EACH_ID_LENGTH} characters",
+        )
+    if max_parallel is not None and (
+        not isinstance(max_parallel, int) or isinstance(max_parallel, bool) or max_parallel < 1
+    ):
+        errors.add(f"{where}.max_parallel", "must be a positive integer")
+        max_parallel = None
+    if on_item_failure not in ("stop", "continue"):
+        errors.add(f"{where}.on_item_failure", "must be 'stop' or 'continue'")
+        on_item_failure = "stop"
+    return for_each, max_parallel, on_item_failure
+
+
+def _parse_cancel_on(raw: Any, errors: _Errors) -> tuple[CancelOn, ...]:
+    if raw is None:
+        return ()
+    where = "definition.cancel_on"
+    if not isinstance(raw, list):
+        errors.add(where, "must be a list of {event_type, filter}")
+        return ()
+    if len(raw) > MAX_CANCEL_ON:
+        errors.add(where, f"has {len(raw)} entries; the limit is {MAX_CANCEL_ON}")
+        return ()
+    found: list[CancelOn] = []
+    for i, entry in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, Mapping):
+            errors.add(at, "must be an object with event_type and filter")
+            continue
+        for key in entry:
+            if key not in CANCEL_ON_KEYS:
+                errors.add(f"{at}.{key}", "unknown field; allowed: event_type, filter")
+        event_type = entry.get("event_type")
+        if not isinstance(event_type, str) or not event_type:
+            errors.add(f"{at}.event_type", "is required: the type of the event that cancels")
+            continue
+        filter_ = entry.get("filter") or {}
+        if not isinstance(filter_, Mapping):
+            errors.add(f"{at}.filter", "must be an object in the trigger filter language")
+            continue
+        try:
+            check_syntax(dict(filter_), where=f"{at}.filter")
+        except TemplateError as exc:
+            errors.add(exc.details.get("path", f"{at}.filter"), exc.message.split(": ", 1)[-1])
+            continue
+        if not any(True for _ in iter_templates(dict(filter_), "")):
+            try:  # no templates: the filter is final now, so check it now
+                compile_filter(dict(filter_))
+            except FilterError as exc:
+                errors.add(f"{at}.filter", exc.message)
+                continue
+        found.append(CancelOn(event_type=event_type, filter=dict(filter_)))
+    return tuple(found)
 
 
 def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
@@ -323,6 +457,11 @@ def definition_to_dict(d: PipelineDef) -> dict[str, Any]:
             step["retry"] = s.retry.to_dict()
         if s.on_failure != "fail":
             step["on_failure"] = s.on_failure
+        if s.for_each is not None:
+            step["for_each"] = s.for_each
+            if s.max_parallel is not None:
+                step["max_parallel"] = s.max_parallel
+            step["on_item_failure"] = s.on_item_failure
         out["steps"].append(step)
     if d.parameters:
         out["parameters"] = d.parameters
@@ -330,4 +469,6 @@ def definition_to_dict(d: PipelineDef) -> dict[str, Any]:
         out["timeout_seconds"] = d.timeout_seconds
     if d.max_parallel_steps is not None:
         out["max_parallel_steps"] = d.max_parallel_steps
+    if d.cancel_on:
+        out["cancel_on"] = [{"event_type": c.event_type, "filter": c.filter} for c in d.cancel_on]
     return out

@@ -188,6 +188,8 @@ class DryRunStep(Resource):
     condition: Any = None
     would_skip: bool = False
     depends_on: list[str] = Field(default_factory=list)
+    # A for_each step: the items its for_each renders to (params shown for the first one).
+    items: list[Any] | None = None
 
 
 class DryRunResult(Resource):
@@ -227,6 +229,17 @@ class ReplayResult(Resource):
     decisions: list[ReplayDecision] = Field(default_factory=list)
 
 
+class StepItem(Resource):
+    index: int
+    step_id: str
+    status: str
+    attempts: int = 0
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
 class Step(Resource):
     step_id: str
     action: str
@@ -241,6 +254,8 @@ class Step(Resource):
     started_at: str | None = None
     finished_at: str | None = None
     waiting_until: str | None = None  # a step in a durable wait (a long delay): when it resumes
+    # A for_each step's items, in item order (docs/workflows.md).
+    items: list[StepItem] | None = None
 
 
 class Execution(Resource):

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     catalogue_poll_seconds: float = Field(0.5, gt=0)  # the bound on another process's change
     heartbeat_seconds: float = Field(5.0, gt=0)  # processes record that they are alive
     durable_delay_seconds: float = Field(5.0, gt=0)  # delays this long hold no worker slot
+    # The built-in platform records new deployments as pending (not running) until they are
+    # updated to running, which emits deployment.ready: what deployment_create's wait waits for.
+    platform_deployments_pending: bool = False
     run_workers: bool = True  # False: an API node that runs no steps (bud serve --no-workers)
     nats_url: str | None = None  # NATS JetStream: platform events in, lifecycle events out
     nats_subject: str = "platform.events.>"

@@ -190,6 +190,11 @@ def json_step(ctx: Context, block: Block) -> None:
     assert answer.valid, answer.errors
 
 
+def json_definition(ctx: Context, block: Block) -> None:
+    answer = ctx.client.pipelines.validate(json.loads(block.text))
+    assert answer.valid, answer.errors
+
+
 def json_filter(ctx: Context, block: Block) -> None:
     flt = json.loads(block.text)
     compile_filter(flt)
@@ -331,6 +336,15 @@ EXAMPLES: dict[tuple[str, str], Runner] = {
     ): bash(),
     ("docs/cli.md", 'monkeypatch.setattr(bud.cli.app, "make_client",'): python(),
     ("docs/filters.md", "from bud.filters import compile_filter, explain, summarize"): python(),
+    (
+        "docs/workflows.md",
+        '{"description": "deploy every model found, two at a time",',
+    ): json_definition,
+    (
+        "docs/workflows.md",
+        '{"description": "deploy, then wait until the deployment is r',
+    ): json_definition,
+    ("docs/workflows.md", '{"cancel_on": [{"event_type": "model.updated",'): json_definition,
     ("docs/filters.md", '{"model_source": "hugging_face", "auto_deploy": true}'): json_filter,
     (
         "docs/filters.md",

@@ -340,6 +340,29 @@ def test_triggers_and_the_verdict_tree(bud: Bud) -> None:
     assert bud.json("triggers", "list") == []
 
 
+def test_dry_run_shows_the_items_of_a_for_each_step(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(
+        name="fan",
+        definition={
+            "steps": [
+                {
+                    "id": "each",
+                    "action": "log",
+                    "for_each": ["llama", "mistral"],
+                    "params": {"message": "deploy {{ item }}"},
+                }
+            ]
+        },
+    )
+    dry = bud("pipelines", "dry-run", pipeline.id)
+    assert "× 2 items" in dry.stdout and "mistral" in dry.stdout
+    assert "deploy llama" in dry.stdout  # params as rendered for the first item
+    run = bud.sdk.pipelines.run(pipeline.id)
+    bud.sdk.executions.wait(run.id, timeout=20)
+    shown = bud("executions", "show", run.id)
+    assert "each items: #0 succeeded, #1 succeeded" in shown.stdout
+
+
 def test_dry_run_backtest_stats_and_replay(bud: Bud, tmp_path: Path) -> None:
     bud.sdk.secrets.set("hook_token", "hk-4c3b2a19")
     pipeline = bud.sdk.pipelines.create(

@@ -376,6 +376,66 @@ async def test_hooks_are_stored_and_deleted(repo: Repository) -> None:
         assert await s.get_hook("hook_1") is None
 
 
+async def test_items_are_added_once_cancelled_while_pending_and_woken_from_waiting(
+    repo: Repository,
+) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(_execution("exe_1"), [_step("exe_1", "each", 0)])
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+        await s.start_attempts(claimed, "w1", 10.0)
+        assert await s.suspend_step(("exe_1", "each"), "w1", 1, 9e17, {"items": [1, 2]})
+        items = [_step("exe_1", f"each[{i}]", 0, ready_at=None) for i in range(3)]
+        await s.add_steps(items)
+        await s.add_steps(items[:1])  # again: the existing row stays
+        assert await s.mark_ready("exe_1", "each[0]", 11.0)
+        await s.cancel_steps("exe_1", ["each[1]", "each"], 12.0)  # "each" is waiting: kept
+    async with repo.transaction() as s:
+        by_id = {r["step_id"]: r for r in await s.steps_of("exe_1")}
+        assert {k: v["status"] for k, v in by_id.items()} == {
+            "each": "waiting",
+            "each[0]": "pending",
+            "each[1]": "cancelled",
+            "each[2]": "pending",
+        }
+        assert by_id["each[0]"]["ready_at"] == 11.0 and by_id["each[2]"]["ready_at"] is None
+        assert not await s.wake_step(("exe_1", "each[2]"), 13.0, None)  # not waiting
+        assert await s.wake_step(("exe_1", "each"), 13.0, {"event": {"event_id": "e"}})
+        [parent] = [r for r in await s.steps_of("exe_1") if r["step_id"] == "each"]
+    assert parent["ready_at"] == 13.0  # its state keeps what it parked with, plus the event
+    assert parent["outputs"] == {"__wait__": {"items": [1, 2], "event": {"event_id": "e"}}}
+
+
+async def test_waits_are_found_by_event_type_and_dropped_per_execution(repo: Repository) -> None:
+    def wait(wait_id: str, event_type: str, execution_id: str, at: float) -> dict[str, Any]:
+        return {
+            "id": wait_id,
+            "event_type": event_type,
+            "kind": "step",
+            "execution_id": execution_id,
+            "step_id": "w",
+            "filter": {"deployment_id": "d1"},
+            "created_at": at,
+        }
+
+    async with repo.transaction() as s:
+        await s.add_waits(
+            [
+                wait("w1", "deployment.ready", "exe_1", 2.0),
+                wait("w1", "deployment.failed", "exe_1", 2.0),
+                wait("w2", "deployment.ready", "exe_2", 1.0),
+            ]
+        )
+        await s.add_waits([wait("w2", "deployment.ready", "exe_2", 1.0)])  # stored once
+    async with repo.transaction() as s:
+        found = await s.waits_for({"deployment.ready"})
+        assert [(w["id"], w["execution_id"]) for w in found] == [("w2", "exe_2"), ("w1", "exe_1")]
+        assert found[0]["filter"] == {"deployment_id": "d1"}
+        assert await s.waits_for({"model.added"}) == []
+        await s.drop_waits("exe_1", {"w1"})
+        await s.drop_waits("exe_2")
+        assert await s.waits_for({"deployment.ready", "deployment.failed"}) == []
+
+
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 

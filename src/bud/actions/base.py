@@ -59,12 +59,24 @@ class Wait(Exception):
     The worker parks the step (status ``waiting``) on a durable timer in the store and gives
     its slot back; at ``until`` any worker claims it again and calls the action with
     ``ctx.state`` set to ``state``. The wait is not an attempt.
+
+    With ``events`` (``[{"event_type", "filter"}]``, filters rendered), the step also waits
+    for an event: the first stored event of one of those types that matches its filter wakes
+    the step early, with the event in ``ctx.state["event"]``. ``until`` is then its timeout,
+    which the step's own ``timeout_seconds`` does not bound.
     """
 
-    def __init__(self, until: float, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        until: float,
+        state: dict[str, Any] | None = None,
+        *,
+        events: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(f"waiting until {until}")
         self.until = until
         self.state = state or {}
+        self.events = events or []
 
 
 class Emitter(Protocol):
@@ -90,6 +102,7 @@ class ActionContext:
     run_pipeline: Callable[..., Awaitable[dict[str, Any]]] | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # kept across a Wait (see Wait)
+    clock: Any = None  # the engine's clock (``now()``); None: the system's
 
     @property
     def idempotency_key(self) -> str:

@@ -19,10 +19,12 @@ from bud.actions.platform import (
     deployment_delete_action,
     model_add_action,
 )
+from bud.actions.waiting import wait_for_event_action
 
 BUILTIN_ACTIONS: list[Action] = [
     log_action,
     delay_action,
+    wait_for_event_action,
     set_output_action,
     fail_action,
     run_pipeline_action,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, action
+from bud.actions.waiting import MAX_WAIT_SECONDS, event_wait, now_of
 from bud.errors import NotFoundError
+
+DEPLOY_WAIT_SECONDS = 1800.0  # wait: true gives up after this long by default
 
 
 def _platform(ctx: ActionContext) -> Any:
@@ -73,19 +76,29 @@ async def cluster_health_action(ctx: ActionContext, params: dict[str, Any]) -> d
             "model_id": {"type": "string", "minLength": 1},
             "cluster_id": {"type": "string", "minLength": 1},
             "deployment_name": {"type": "string", "minLength": 1},
+            "wait": {"type": "boolean"},
+            "wait_timeout_seconds": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": MAX_WAIT_SECONDS,
+            },
         },
         "additionalProperties": False,
     },
     outputs={
         "deployment_id": "the new deployment",
         "deployment_name": "its name",
-        "status": "running or failed",
+        "status": "running or failed (pending without wait when the platform is still placing it)",
     },
     timeout_seconds=120,
     retry=RetryPolicy(max_attempts=1),
     idempotent=True,
 )
 async def deployment_create_action(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+    """With ``wait: true`` a pending deployment parks the step (no worker slot, durable) until
+    ``deployment.ready`` or ``deployment.failed`` of that deployment, or the timeout."""
+    if params.get("wait") and ctx.state:
+        return await _deployment_waited(ctx, params)
     row = await _platform(ctx).create_deployment(
         params["model_id"],
         params["cluster_id"],
@@ -98,7 +111,53 @@ async def deployment_create_action(ctx: ActionContext, params: dict[str, Any]) -
         raise ActionError(
             f"deployment {row['name']} failed: {row['error_message']}", retryable=False, outputs=out
         )
+    if params.get("wait") and row["status"] == "pending":
+        ctx.log(f"deployment {row['id']} is pending: waiting until it is ready or failed")
+        events = _events_of(row["id"])
+        timeout = float(params.get("wait_timeout_seconds") or DEPLOY_WAIT_SECONDS)
+        raise event_wait(ctx, events, timeout, {"deployment": out})
     return out
+
+
+async def _deployment_waited(ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Back from the wait of ``wait: true``: ready, failed, or timed out."""
+    out = dict(ctx.state.get("deployment") or {})
+    event = ctx.state.get("event")
+    if isinstance(event, dict) and event.get("event_type") == "deployment.failed":
+        error = (event.get("data") or {}).get("error_message")
+        out["status"] = "failed"
+        raise ActionError(
+            f"deployment {out.get('deployment_name')} failed: {error}", retryable=False, outputs=out
+        )
+    if isinstance(event, dict):
+        out["status"] = "running"
+        return out
+    try:  # the timer: a change may have come without its event reaching the wait
+        row = await _platform(ctx).get_deployment(out["deployment_id"])
+    except NotFoundError as exc:
+        raise ActionError(
+            f"deployment {out.get('deployment_id')} is gone", retryable=False
+        ) from exc
+    out["status"] = row["status"]
+    if row["status"] == "running":
+        return out
+    if row["status"] == "pending" and now_of(ctx) < float(ctx.state.get("until") or 0):
+        raise event_wait(ctx, _events_of(out["deployment_id"]), 0, dict(ctx.state))
+    timeout = params.get("wait_timeout_seconds") or DEPLOY_WAIT_SECONDS
+    raise ActionError(
+        f"deployment {out.get('deployment_name')} is {row['status']}, not running, after "
+        f"waiting {timeout:g}s",
+        retryable=False,
+        outputs=out,
+    )
+
+
+def _events_of(deployment_id: str) -> list[dict[str, Any]]:
+    only = {"deployment_id": deployment_id}
+    return [
+        {"event_type": "deployment.ready", "filter": only},
+        {"event_type": "deployment.failed", "filter": only},
+    ]
 
 
 @action(

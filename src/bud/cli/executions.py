@@ -70,7 +70,17 @@ def _execution_with_outputs(execution: Execution) -> RenderableType:
         for step in execution.steps or []
         if step.outputs
     ]
-    return Group(render.execution_view(execution), *outputs)
+    items = [
+        Text(f"{step.step_id} items: ", style="bold")
+        + Text(
+            ", ".join(
+                f"#{i.index} {i.status}" + (f" ({i.error})" if i.error else "") for i in step.items
+            )
+        )
+        for step in execution.steps or []
+        if step.items
+    ]
+    return Group(render.execution_view(execution), *outputs, *items)
 
 
 @executions_app.command("cancel")

@@ -269,6 +269,8 @@ def _dry_run_view(result: DryRunResult) -> RenderableType:
         runs = Text("skip", style="dim") if step.would_skip else Text("yes", style="green")
         if step.condition is not None:
             runs.append(f" (condition {render.fmt_value(step.condition)})", style="dim")
+        if step.items is not None:
+            runs.append(f"\n× {len(step.items)} items: {render.fmt_value(step.items)}")
         cell = Text()
         if step.params is not None:
             cell.append(render.fmt_value(step.params))

@@ -19,7 +19,7 @@ from typing import Any
 
 from bud.actions.registry import ActionRegistry
 from bud.clock import Clock, SystemClock
-from bud.engine import scheduler
+from bud.engine import fanout, scheduler
 from bud.engine.catalogue import Catalogue
 from bud.engine.firing import Launcher
 from bud.engine.flow import FlowGate
@@ -216,7 +216,14 @@ class Engine:
                 row["pipeline_id"], row["pipeline_version"], session
             )
             if from_step is not None:
-                await session.reset_steps(execution_id, _downstream(definition, from_step))
+                again = _downstream(definition, from_step)
+                # A for_each step runs its items again too (they are steps of their own).
+                again += [
+                    s["step_id"]
+                    for s in await session.steps_of(execution_id)
+                    if fanout.is_item(s["step_id"]) and fanout.split(s["step_id"])[0] in again
+                ]
+                await session.reset_steps(execution_id, again)
             await session.reset_for_retry(execution_id)
             await scheduler.advance(session, execution_id, definition, now)
             session.wake_workers()

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bud.clock import Clock
+from bud.engine import waits
 from bud.engine.catalogue import Catalogue
 from bud.engine.firing import Launcher, Outcome, Start
 from bud.engine.flow import ALL_RULES, FireBatch, Rule
@@ -53,6 +54,7 @@ class Ingestor:
         self.signals = signals
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._cancelled: list[str] = []  # by cancel_on, told as finished once committed
 
     # -- accepting events ----------------------------------------------------------------
     def normalize(
@@ -118,6 +120,9 @@ class Ingestor:
                 if not done.done():
                     done.set_result(None)
             self.signals.wake()
+            cancelled, self._cancelled = self._cancelled, []
+            for execution_id in cancelled:
+                await self.signals.finished(execution_id, "cancelled")
 
     async def ingest_in(self, session: Session, envelopes: list[dict[str, Any]]) -> bool:
         """Store new events with their decisions and executions; True if a breaker tripped."""
@@ -170,6 +175,12 @@ class Ingestor:
         await session.count_fires(ingest.fires, now)
         for execution_id in batch.cancelled:
             self.signals.closed(execution_id)
+        # Durable waits (wait_for_event, cancel_on) see each new event in this transaction.
+        stored = [env for env in fresh if env["event_id"] in inserted]
+        for execution_id in await waits.on_events(session, stored, now):
+            self.metrics.executions.labels("cancelled").inc()
+            self.signals.closed(execution_id)
+            self._cancelled.append(execution_id)
         if batch.tripped:
             await self._emit_tripped(session, batch.tripped, now)
         seen: set[str] = set()

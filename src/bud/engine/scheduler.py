@@ -45,6 +45,8 @@ async def advance(
     for r in rows:
         if r["status"] != StepStatus.PENDING or r["ready_at"] is not None:
             continue
+        if r["step_id"].endswith("]"):
+            continue  # an item of a fan-out: its step makes it ready (bud.engine.fanout)
         step = definition.step(r["step_id"])
         if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
             await session.mark_ready(execution_id, r["step_id"], now)
@@ -54,7 +56,9 @@ async def advance(
     hard_failures = [
         r
         for r in rows
-        if r["status"] == StepStatus.FAILED and definition.step(r["step_id"]).on_failure == "fail"
+        if r["status"] == StepStatus.FAILED
+        and not r["step_id"].endswith("]")
+        and definition.step(r["step_id"]).on_failure == "fail"
     ]
     if hard_failures:
         first = hard_failures[0]
@@ -63,6 +67,8 @@ async def advance(
         status, error = ExecutionStatus.SUCCEEDED, None
     changed = await session.finish_execution(execution_id, status, error, now)
     if changed:
+        if definition.uses_waits:
+            await session.drop_waits(execution_id)
         await _ended(session, execution_id, now)
     return [], (str(status) if changed else None), rows
 
@@ -74,6 +80,7 @@ async def close_execution(
     changed = await session.finish_execution(execution_id, status, error, now)
     if changed:
         await session.cancel_open_steps(execution_id, now)
+        await session.drop_waits(execution_id)
         await _ended(session, execution_id, now)
     return changed
 

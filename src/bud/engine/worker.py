@@ -21,13 +21,14 @@ from typing import Any
 
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, Wait
 from bud.clock import Clock
-from bud.engine import scheduler
+from bud.engine import fanout, scheduler, waits
 from bud.engine.catalogue import Catalogue
 from bud.engine.ingest import Ingestor
 from bud.engine.metrics import Metrics
 from bud.engine.records import derived_event_id
 from bud.engine.signals import Signals
 from bud.errors import BudError, ValidationError
+from bud.ids import new_id
 from bud.jsoncontract import find_problem, scrub_text
 from bud.pipelines import PipelineDef
 from bud.render_limits import RenderLimits
@@ -223,6 +224,7 @@ class Worker:
         if execution is None:
             return None
         if execution["status"] == ExecutionStatus.QUEUED:
+            definition: PipelineDef | None = None
             try:
                 definition = await self.catalogue.definition(
                     execution["pipeline_id"], execution["pipeline_version"], session
@@ -231,6 +233,11 @@ class Worker:
             except BudError:
                 timeout = None  # the step fails below, with the reason
             await session.mark_running(execution["id"], now, now + timeout if timeout else None)
+            if definition is not None and definition.cancel_on:  # waits from now on
+                found = await session.get_pipeline(execution["pipeline_id"])
+                name = found["name"] if found else None
+                rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
+                await session.add_waits(rows)
             execution = {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
         return execution, await session.steps_of(execution["id"])
 
@@ -247,6 +254,7 @@ class Worker:
         action_name = row.get("action", "?")
         execution_seen: ExecutionRecord | None = None
         timeout = 0.0
+        fan_out = None  # the step, when it is a for_each step's own run
         try:
             prepared = await self._prepare(row, hint)
             if prepared is None:
@@ -259,11 +267,12 @@ class Worker:
                     f"attempt {attempt - 1} was interrupted (the process running it stopped) "
                     f"and no attempts are left (max_attempts {row['max_attempts']})"
                 )
+            parent_id, index = fanout.split(step_id)
             try:
                 definition = await self.catalogue.definition(
                     execution["pipeline_id"], execution["pipeline_version"]
                 )
-                step = definition.step(step_id)
+                step = definition.step(parent_id)
                 on_failure = step.on_failure
                 action = self.catalogue.registry.get(step.action)
             except (BudError, KeyError) as exc:
@@ -283,14 +292,30 @@ class Worker:
             logs = ctx.logs
             result.status = StepStatus.SUCCEEDED
             limits = self.limits
-            if step.condition is not None:
+            if index is not None:  # an item of a fan-out: its condition was the step's
+                fanout.item_context(context, step_rows, parent_id, index)
+            elif step.for_each is not None:
+                fan_out = step
+            if step.condition is not None and index is None:
                 value = await render_string_async(
                     step.condition, context, where=f"steps.{step_id}.condition", limits=limits
                 )
                 if is_falsy(value):
                     result.status = StepStatus.SKIPPED
                     ctx.log(f"skipped: condition {step.condition!r} is false")
-            if result.status != StepStatus.SKIPPED:
+            if result.status != StepStatus.SKIPPED and fan_out is not None:
+                result.outputs = await fanout.run_parent(
+                    fan_out,
+                    execution_id,
+                    int(row.get("position") or 0),
+                    row.get("max_attempts"),
+                    context,
+                    ctx.state,
+                    step_rows,
+                    self.clock.now(),
+                    limits,
+                )
+            elif result.status != StepStatus.SKIPPED:
                 if templated:
                     params = await render_value_async(
                         step.params, context, where=f"steps.{step_id}.params", limits=limits
@@ -324,7 +349,8 @@ class Worker:
                         beat.cancel()
         except Wait as wait:
             begun = float(row.get("started_at") or started)
-            if wait.until <= begun + timeout:
+            # A wait for events or for a fan-out's items has its own timeout.
+            if wait.events or isinstance(wait, fanout.Spawn) or wait.until <= begun + timeout:
                 await self._park(row, wait)
                 return
             result.status, result.retryable = StepStatus.FAILED, True  # like any timeout
@@ -415,6 +441,7 @@ class Worker:
             emit=self._emitter(execution),
             run_pipeline=self._child_runner(execution),
             channels=self.catalogue.channels,
+            clock=self.clock,
         )
         if not templated:
             return ctx, {}
@@ -495,7 +522,8 @@ class Worker:
                 return None, [], None  # cancelled, timed out or taken over meanwhile
             if retry_in is not None:
                 return None, [], None
-            if status == StepStatus.FAILED and on_failure == "fail":
+            item = fanout.is_item(step_id)
+            if status == StepStatus.FAILED and on_failure == "fail" and not item:
                 await scheduler.close_execution(
                     session,
                     execution_id,
@@ -505,9 +533,14 @@ class Worker:
                 )
                 final = "failed"
             elif definition is not None:
-                ready, final, step_rows = await scheduler.advance(
-                    session, execution_id, definition, finished
-                )
+                if item:  # an item of a fan-out: the next item, or back to its step
+                    ready, step_rows = await fanout.item_done(
+                        session, execution_id, step_id, definition, finished
+                    )
+                else:
+                    ready, final, step_rows = await scheduler.advance(
+                        session, execution_id, definition, finished
+                    )
                 # This step's slot goes to what it made ready, and so do slots free besides
                 # (less what other completions of this transaction took).
                 free = max(1, self.slots - len(self._running) + 1 - self._handed)
@@ -550,9 +583,21 @@ class Worker:
     async def _park(self, row: StepRecord, wait: Wait) -> None:
         """A durable wait: the step leaves its slot and comes back at ``wait.until``."""
         key = (row["execution_id"], row["step_id"])
+        now = self.clock.now()
         async with self.repo.transaction() as session:
             await session.hold_execution(key[0])
-            await session.suspend_step(key, self.worker_id, row["attempts"], wait.until, wait.state)
+            parked = await session.suspend_step(
+                key, self.worker_id, row["attempts"], wait.until, wait.state
+            )
+            if parked and wait.events:
+                rows = waits.step_waits(*key, new_id("wait"), wait.events, now)
+                await session.add_waits(rows)
+            if (
+                parked
+                and isinstance(wait, fanout.Spawn)
+                and await fanout.spawn(session, key[0], wait, now)
+            ):
+                session.wake_workers()
         self.signals.wake()
 
     async def _heartbeat(

@@ -341,7 +341,7 @@ class BuiltinPlatform(PlatformOperations):
                 "name": deployment_name,
                 "model_id": model_id,
                 "cluster_id": cluster_id,
-                "status": "failed" if error else "running",
+                "status": "failed" if error else self._started_status(),
                 "error_message": error,
                 "idempotency_key": idempotency_key,
                 "created_at": now,
@@ -377,6 +377,13 @@ class BuiltinPlatform(PlatformOperations):
         self._wake()
         return row
 
+    def _started_status(self) -> str:
+        return (
+            "pending"
+            if getattr(self.settings, "platform_deployments_pending", False)
+            else "running"
+        )
+
     async def get_deployment(self, deployment_id: str) -> dict[str, Any]:
         async with self.repo.read() as tx:
             row = await tx.get_record("deployments", deployment_id)
@@ -408,22 +415,23 @@ class BuiltinPlatform(PlatformOperations):
             if status is not None and status != previous:
                 await self._mark_revision(tx, {**row, **values})
             row.update(values)
-            if status == "failed" and previous != "failed":
+            ready = status == "running" and previous == "pending"
+            if (status == "failed" and previous != "failed") or ready:
                 model = await tx.get_record("models", row["model_id"])
                 cluster = await tx.get_record("clusters", row["cluster_id"])
-                await self._emit(
-                    tx,
-                    "deployment.failed",
-                    {
-                        "deployment_id": row["id"],
-                        "deployment_name": row["name"],
-                        "model_id": row["model_id"],
-                        "model_name": model["name"] if model else None,
-                        "cluster_id": row["cluster_id"],
-                        "environment": cluster["environment"] if cluster else None,
-                        "error_message": row["error_message"],
-                    },
-                )
+                data = {
+                    "deployment_id": row["id"],
+                    "deployment_name": row["name"],
+                    "model_id": row["model_id"],
+                    "model_name": model["name"] if model else None,
+                    "cluster_id": row["cluster_id"],
+                    "environment": cluster["environment"] if cluster else None,
+                }
+                if ready:
+                    await self._emit(tx, "deployment.ready", data)
+                else:
+                    data["error_message"] = row["error_message"]
+                    await self._emit(tx, "deployment.failed", data)
         self._wake()
         return row
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bud.engine import fanout
 from bud.engine.core import Engine
 from bud.errors import NotFoundError, ValidationError
 from bud.services.common import check_choice, check_limit, decode_cursor, iso_times, page, strip
@@ -21,6 +22,11 @@ STEP_HIDDEN = (
     "max_attempts",
     "attempt_base",
 )
+
+
+def _stored_steps(version: Any) -> list[dict[str, Any]]:
+    steps = ((version or {}).get("definition") or {}).get("steps", [])
+    return [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
 
 
 class ExecutionService:
@@ -41,19 +47,24 @@ class ExecutionService:
             )
         # Read the stored definition as it is: it names the dependencies even when an action
         # it uses is no longer registered (its execution then fails, and must still be shown).
-        depends = {
-            s.get("id"): list(s.get("depends_on") or [])
-            for s in ((version or {}).get("definition") or {}).get("steps", [])
-            if isinstance(s, dict)
-        }
+        depends = {s.get("id"): list(s.get("depends_on") or []) for s in _stored_steps(version)}
         out = strip(iso_times(row, *TIMES), HIDDEN)
         out["steps"] = []
+        fanned = {s.get("id") for s in _stored_steps(version) if s.get("for_each") is not None}
         for s in steps:
+            if fanout.is_item(s["step_id"]):
+                continue  # shown under its step's items
             step = strip(iso_times(s, *TIMES), STEP_HIDDEN)
             step["depends_on"] = depends.get(s["step_id"], [])
             if s["status"] == StepStatus.WAITING:  # a durable wait: when it resumes
                 step["outputs"] = {}
-                step["waiting_until"] = to_iso(s["ready_at"])
+                until = s["ready_at"]
+                step["waiting_until"] = to_iso(until) if until and until < fanout.NEVER else None
+            if s["step_id"] in fanned:
+                step["items"] = [
+                    iso_times(i, "started_at", "finished_at")
+                    for i in fanout.item_views(s["step_id"], steps)
+                ]
             out["steps"].append(step)
         return out
 

@@ -17,6 +17,7 @@ from bud.engine.records import envelope_from_row
 from bud.errors import NotFoundError, RateLimitedError, ValidationError
 from bud.events import normalize_partial_event
 from bud.filters import compile_filter, summarize
+from bud.pipelines import StepDef
 from bud.render_limits import RenderLimits
 from bud.services.common import iso_times
 from bud.services.pipelines import run_inputs
@@ -29,6 +30,7 @@ from bud.templates import (
     mask_secrets,
     render_string_async,
     render_value_async,
+    scoped,
 )
 from bud.timeutil import parse_iso, to_iso
 
@@ -79,6 +81,26 @@ def _template_message(exc: TemplateError) -> str:
             f"which is only known once step {cause.step_id} has run"
         )
     return exc.message
+
+
+class _NoItems(Exception):
+    """A for_each step whose items are not known before it runs."""
+
+
+async def _dry_items(
+    step: StepDef, context: dict[str, Any], limits: RenderLimits
+) -> tuple[list[Any] | None, dict[str, Any], str | None]:
+    """A for_each step's items, and the context of its first item (params are shown for it)."""
+    where = f"steps.{step.id}.for_each"
+    try:
+        items = await render_value_async(step.for_each, context, where=where, limits=limits)
+    except TemplateError as exc:
+        return None, context, _template_message(exc)
+    if not isinstance(items, list):
+        return None, context, f"{where}: must yield a list, but {step.for_each!r} gave {items!r}"
+    if not items:
+        return items, context, None
+    return items, {**context, "item": scoped("item", items[0]), "index": 0}, None
 
 
 def _failing(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -239,13 +261,23 @@ class InsightService:
                 except TemplateError as exc:
                     errors.append(_template_message(exc))
             rendered: Any = None
+            items: list[Any] | None = None
+            scope = context
+            if step.for_each is not None:
+                items, scope, problem = await _dry_items(step, context, limits)
+                if problem:
+                    errors.append(problem)
             try:
+                if step.for_each is not None and items is None:
+                    raise _NoItems  # params are per item: without the items, nothing to show
                 rendered = await render_value_async(
-                    step.params, context, where=f"steps.{step.id}.params", limits=limits
+                    step.params, scope, where=f"steps.{step.id}.params", limits=limits
                 )
                 self.catalogue.registry.get(step.action).check_params(
                     rendered, where=f"steps.{step.id}.params", rendered=True
                 )
+            except _NoItems:
+                pass
             except TemplateError as exc:
                 errors.append(_template_message(exc))
             except (ValidationError, NotFoundError) as exc:
@@ -260,6 +292,7 @@ class InsightService:
                     "condition": mask_secrets(condition, hidden),
                     "would_skip": would_skip,
                     "depends_on": list(step.depends_on),
+                    "items": mask_secrets(items, hidden),
                 }
             )
         return {

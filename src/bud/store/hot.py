@@ -36,6 +36,7 @@ EXECUTION_COLUMNS = (
 )
 EXECUTION_NAMES = tuple(c.strip() for c in EXECUTION_COLUMNS.split(","))
 EXECUTION_JSON = ("params", "event")
+WAIT_NAMES = ("id", "event_type", "kind", "execution_id", "step_id", "filter", "created_at")
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
@@ -195,9 +196,9 @@ class HotSession(SqlSession):
                 "AND status = 'running' AND lease_owner = :owner AND attempts = :attempt"
             ),
             "finish_attempt": (
-                f"UPDATE step_attempts SET status = :status, params = {j('params')}, "
-                f"outputs = {j('outputs')}, logs = {j('logs')}, error = :error, "
-                "finished_at = :finished_at WHERE execution_id = :exe AND step_id = :step "
+                f"UPDATE step_attempts SET status = :a_status, params = {j('a_params')}, "
+                f"outputs = {j('a_outputs')}, logs = {j('a_logs')}, error = :a_error, "
+                "finished_at = :a_finished_at WHERE execution_id = :exe AND step_id = :step "
                 "AND attempt = :attempt"
             ),
         }
@@ -324,36 +325,42 @@ class HotSession(SqlSession):
     async def finish_attempt(
         self, key: StepKey, owner: str, attempt: int, step: Any, record: Any
     ) -> bool:
-        where = {"exe": key[0], "step": key[1], "attempt": attempt}
-        changed = await self._run(
-            self._sql["finish_step"],
-            {
-                **where,
-                "owner": owner,
-                "status": str(step.get("status")),
-                "params": dumps(step.get("params")),
-                "outputs": dumps(step.get("outputs")),
-                "logs": dumps(step.get("logs")),
-                "error": step.get("error"),
-                "ready_at": step.get("ready_at"),
-                "finished_at": step.get("finished_at"),
-            },
-        )
-        if not changed:
+        params: dict[str, Any] = {
+            "exe": key[0],
+            "step": key[1],
+            "attempt": attempt,
+            "owner": owner,
+            "ready_at": step.get("ready_at"),
+        }
+        for prefix, values in (("", step), ("a_", record)):
+            params[f"{prefix}status"] = str(values.get("status"))
+            params[f"{prefix}error"] = values.get("error")
+            params[f"{prefix}finished_at"] = values.get("finished_at")
+            for column in STEP_JSON:  # the step and its attempt usually share these values
+                value = values.get(column)
+                same = prefix and value is step.get(column)
+                params[f"{prefix}{column}"] = params[column] if same else dumps(value)
+        return await self._finish(params)
+
+    async def _finish(self, params: dict[str, Any]) -> bool:
+        """Record the step's result, and its attempt's if the step was still this attempt's."""
+        if not await self._run(self._sql["finish_step"], params):
             return False
-        await self._run(
-            self._sql["finish_attempt"],
-            {
-                **where,
-                "status": str(record.get("status")),
-                "params": dumps(record.get("params")),
-                "outputs": dumps(record.get("outputs")),
-                "logs": dumps(record.get("logs")),
-                "error": record.get("error"),
-                "finished_at": record.get("finished_at"),
-            },
-        )
+        await self._run(self._sql["finish_attempt"], params)
         return True
+
+    async def waits_for(self, event_types: Collection[str]) -> Any:
+        """Once per ingest transaction: the waits of its event types (bud.engine.waits)."""
+        types = sorted(event_types)
+        if not types:
+            return []
+        marks = ", ".join(f":t{i}" for i in range(len(types)))
+        rows = await self._rows(
+            f"SELECT {', '.join(WAIT_NAMES[:-2])}, {self._json_out('filter')}, created_at "
+            f"FROM waits WHERE event_type IN ({marks}) ORDER BY created_at",
+            {f"t{i}": name for i, name in enumerate(types)},
+        )
+        return [_record(WAIT_NAMES, ("filter",), r) for r in rows]
 
 
 @functools.cache

@@ -48,6 +48,22 @@ _KINDS = (
 )
 
 
+def _step_row(step: Row) -> Row:
+    return {
+        "attempt_base": 0,
+        "max_attempts": None,
+        "params": None,
+        "outputs": None,
+        "logs": None,
+        "error": None,
+        "started_at": None,
+        "finished_at": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        **step,
+    }
+
+
 def _page(
     rows: Iterable[Any], key: str, limit: int | None, after: Any, desc: bool = True
 ) -> list[Any]:
@@ -82,6 +98,7 @@ class _State:
         self.schedules: dict[str, Row] = {}
         self.outbox: list[Row] = []
         self.hooks: dict[str, Row] = {}
+        self.waits: dict[tuple[str, str], Row] = {}
 
 
 class MemorySession(Session):
@@ -417,19 +434,7 @@ class MemorySession(Session):
             **copy.deepcopy(dict(row)),
         }
         for step in steps:
-            self.s.steps[(step["execution_id"], step["step_id"])] = {
-                "attempt_base": 0,
-                "max_attempts": None,
-                "params": None,
-                "outputs": None,
-                "logs": None,
-                "error": None,
-                "started_at": None,
-                "finished_at": None,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                **dict(step),
-            }
+            self.s.steps[(step["execution_id"], step["step_id"])] = _step_row(dict(step))
         return True
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
@@ -561,6 +566,7 @@ class MemorySession(Session):
                 s.update(
                     status=StepStatus.PENDING,
                     error=None,
+                    outputs=None,
                     ready_at=None,
                     finished_at=None,
                     lease_owner=None,
@@ -795,6 +801,42 @@ class MemorySession(Session):
     async def attempts_of(self, execution_id: str) -> list[AttemptRecord]:
         rows = [a for a in self.s.attempts if a["execution_id"] == execution_id]
         return [cast(AttemptRecord, copy.deepcopy(a)) for a in sorted(rows, key=lambda a: a["seq"])]
+
+    # -- fan-out items and durable waits for events --------------------------------------
+    async def add_steps(self, rows: Sequence[StepRecord]) -> None:
+        for r in rows:
+            key = (r["execution_id"], r["step_id"])
+            if key not in self.s.steps:
+                self.s.steps[key] = _step_row(copy.deepcopy(dict(r)))
+
+    async def cancel_steps(self, execution_id: str, step_ids: Sequence[str], now: float) -> None:
+        for step_id in step_ids:
+            s = self.s.steps.get((execution_id, step_id))
+            if s is not None and s["status"] == StepStatus.PENDING:
+                s.update(status=StepStatus.CANCELLED, finished_at=now, ready_at=None)
+
+    async def wake_step(self, key: StepKey, at: float, state: dict[str, Any] | None) -> bool:
+        s = self.s.steps.get(key)
+        if s is None or s["status"] != StepStatus.WAITING:
+            return False
+        s["ready_at"] = at
+        if state is not None:
+            parked = (s.get("outputs") or {}).get(WAIT_KEY) or {}
+            s["outputs"] = {WAIT_KEY: {**copy.deepcopy(parked), **copy.deepcopy(state)}}
+        return True
+
+    async def add_waits(self, rows: Sequence[Row]) -> None:
+        for r in rows:
+            self.s.waits.setdefault((r["id"], r["event_type"]), copy.deepcopy(dict(r)))
+
+    async def waits_for(self, event_types: Collection[str]) -> list[Row]:
+        found = [copy.deepcopy(w) for w in self.s.waits.values() if w["event_type"] in event_types]
+        return sorted(found, key=lambda w: w["created_at"])
+
+    async def drop_waits(self, execution_id: str, wait_ids: Collection[str] | None = None) -> None:
+        for key, w in list(self.s.waits.items()):
+            if w["execution_id"] == execution_id and (wait_ids is None or w["id"] in wait_ids):
+                del self.s.waits[key]
 
     # -- deliveries ----------------------------------------------------------------------
     async def record_delivery(self, row: Row) -> None:

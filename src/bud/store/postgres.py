@@ -73,6 +73,18 @@ class PostgresSession(HotSession):
         cur = await (await self._driver()).execute(pyformat(sql), params)
         return int(cur.rowcount)
 
+    async def _finish(self, params: dict[str, Any]) -> bool:
+        # The step and its attempt in one round trip: the attempt's update runs only if the
+        # step's did (data-modifying CTEs all run; the EXISTS ties the second to the first).
+        sql = self._sql
+        row = await self._one(
+            f"WITH s AS ({sql['finish_step']} RETURNING 1), "
+            f"a AS ({sql['finish_attempt']} AND EXISTS (SELECT 1 FROM s) RETURNING 1) "
+            "SELECT count(*) FROM s",
+            params,
+        )
+        return bool(row and row[0])
+
     async def _many(self, sql: str, params: Any) -> None:
         async with (await self._driver()).cursor() as cur:
             await cur.executemany(pyformat(sql), params)

@@ -365,6 +365,33 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def attempts_of(self, execution_id: str) -> list[AttemptRecord]: ...
 
+    # -- fan-out items and durable waits for events --------------------------------------
+    @abc.abstractmethod
+    async def add_steps(self, rows: Sequence[StepRecord]) -> None:
+        """Insert steps of an open execution (a fan-out's items); ones that exist stay."""
+
+    @abc.abstractmethod
+    async def cancel_steps(self, execution_id: str, step_ids: Sequence[str], now: float) -> None:
+        """Cancel these steps where they are pending (items a fan-out will not start)."""
+
+    @abc.abstractmethod
+    async def wake_step(self, key: StepKey, at: float, state: dict[str, Any] | None) -> bool:
+        """Make a waiting step claimable at ``at``; with ``state``, add its keys to what
+        comes back to its action (``ctx.state``). False if the step is not waiting."""
+
+    @abc.abstractmethod
+    async def add_waits(self, rows: Sequence[Row]) -> None:
+        """Store waits for events: ``id``, ``event_type``, ``kind`` (step | cancel),
+        ``execution_id``, ``step_id``, ``filter`` (rendered), ``created_at``."""
+
+    @abc.abstractmethod
+    async def waits_for(self, event_types: Collection[str]) -> list[Row]:
+        """The stored waits for any of these event types, oldest first."""
+
+    @abc.abstractmethod
+    async def drop_waits(self, execution_id: str, wait_ids: Collection[str] | None = None) -> None:
+        """Forget an execution's waits (those of ``wait_ids`` only, when given)."""
+
     # -- deliveries ----------------------------------------------------------------------
     @abc.abstractmethod
     async def record_delivery(self, row: Row) -> None: ...

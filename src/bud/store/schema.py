@@ -264,6 +264,22 @@ attempts = Table(
     Index("ix_step_attempts_step", "execution_id", "step_id", "attempt"),
 )
 
+# Durable waits for events: a step's wait_for_event (kind "step") or a pipeline's cancel_on
+# (kind "cancel"). Ingest reads the waits of each event type it stores (ix_waits_type).
+waits = Table(
+    "waits",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("event_type", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("execution_id", Id, nullable=False),
+    Column("step_id", String(64)),
+    Column("filter", Json),
+    Column("created_at", Float, nullable=False),
+    Index("ix_waits_type", "event_type"),
+    Index("ix_waits_execution", "execution_id"),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -75,6 +75,13 @@ def _get_statement(table: Table, keys: tuple[str, ...]) -> Any:
 @functools.cache
 def _insert_statement(table: Table) -> Any:
     return table.insert()
+
+
+@functools.cache
+def _waits_for() -> Any:
+    w = t.waits
+    types: Any = bindparam("b_types", expanding=True)
+    return select(w).where(w.c.event_type.in_(types)).order_by(w.c.created_at)
 
 
 class SqlSession(Session):
@@ -654,6 +661,7 @@ class SqlSession(Session):
             {
                 "status": StepStatus.PENDING,
                 "error": None,
+                "outputs": None,  # a wait it was parked in starts afresh
                 "ready_at": None,
                 "finished_at": None,
                 "lease_owner": None,
@@ -799,6 +807,59 @@ class SqlSession(Session):
         return await self._list(
             a, where=[a.c.execution_id == execution_id], order="seq", descending=False
         )
+
+    # -- fan-out items and durable waits for events --------------------------------------
+    async def add_steps(self, rows: Sequence[StepRecord]) -> None:
+        if rows:
+            stmt = self.repo.insert(t.steps).on_conflict_do_nothing()
+            await self.conn.execute(stmt, [dict(r) for r in rows])
+
+    async def cancel_steps(self, execution_id: str, step_ids: Sequence[str], now: float) -> None:
+        s = t.steps
+        if step_ids:
+            await self._update(
+                s,
+                {"status": StepStatus.CANCELLED, "finished_at": now, "ready_at": None},
+                s.c.execution_id == execution_id,
+                s.c.step_id.in_(list(step_ids)),
+                s.c.status == StepStatus.PENDING,
+            )
+
+    async def wake_step(self, key: StepKey, at: float, state: dict[str, Any] | None) -> bool:
+        s = t.steps
+        values: dict[str, Any] = {"ready_at": at}
+        if state is not None:
+            row = await self._get(s, execution_id=key[0], step_id=key[1])
+            if row is None or row["status"] != StepStatus.WAITING:
+                return False
+            parked = (row["outputs"] or {}).get(WAIT_KEY) or {}
+            values["outputs"] = {WAIT_KEY: {**parked, **state}}
+        changed = await self._update(
+            s,
+            values,
+            s.c.execution_id == key[0],
+            s.c.step_id == key[1],
+            s.c.status == StepStatus.WAITING,
+        )
+        return bool(changed)
+
+    async def add_waits(self, rows: Sequence[Row]) -> None:
+        if rows:
+            stmt = self.repo.insert(t.waits).on_conflict_do_nothing()
+            await self.conn.execute(stmt, [dict(r) for r in rows])
+
+    async def waits_for(self, event_types: Collection[str]) -> list[Row]:
+        # On every ingest transaction: one cached statement (no compile per call).
+        params = {"b_types": sorted(event_types)}
+        result = await self.conn.execute(_waits_for(), params)
+        return [dict(r) for r in result.mappings().all()]
+
+    async def drop_waits(self, execution_id: str, wait_ids: Collection[str] | None = None) -> None:
+        w = t.waits
+        where = [w.c.execution_id == execution_id]
+        if wait_ids is not None:
+            where.append(w.c.id.in_(sorted(wait_ids)))
+        await self._delete(w, *where)
 
     # -- deliveries ----------------------------------------------------------------------
     async def record_delivery(self, row: Row) -> None:

@@ -215,6 +215,23 @@ function readyTimes(exe, step, stepAttempts, finishedOf) {
   });
 }
 
+/** A for_each step's items: one row each, in item order, with its state. */
+function itemsView(step) {
+  const items = step.items || [];
+  const counts = {};
+  for (const it of items) counts[it.status] = (counts[it.status] || 0) + 1;
+  const summary = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+  return h("div", { class: "step-items", "data-items": String(items.length) },
+    h("h4", {}, `Items (${items.length}${summary ? `: ${summary}` : ""})`),
+    items.length ? h("table", { class: "table items-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "status"), h("th", {}, "attempts"),
+        h("th", {}, "outputs / error"))),
+      h("tbody", {}, items.map((it) => h("tr", { "data-index": String(it.index), "data-status": it.status },
+        h("td", {}, String(it.index)), h("td", {}, badge(it.status)), h("td", {}, String(it.attempts || 0)),
+        h("td", {}, it.error ? h("span", { class: "form-error" }, it.error)
+          : code(JSON.stringify(it.outputs || {}))))))) : h("p", { class: "muted" }, "No items."));
+}
+
 function attemptsView(stepAttempts, ready) {
   if (!stepAttempts.length) return h("p", { class: "muted" }, "No attempts yet.");
   return h("div", { class: "table-wrap" }, h("table", { class: "table table-compact table-cards" },
@@ -267,6 +284,7 @@ function stepDetail(exe, step, stepAttempts, ready, { open, onRetryFrom }) {
       h("div", {}, h("h4", {}, "Outputs"),
         step.outputs ? jsonBlock(step.outputs, `Outputs of ${step.step_id}`)
           : h("p", { class: "muted" }, "none"))),
+    step.items ? itemsView(step) : null,
     h("h4", {}, latest ? `Logs (attempt ${latest.attempt})` : "Logs"),
     logsView(logs, `Logs of ${step.step_id}`),
     h("h4", {}, "Attempts"), attemptsView(stepAttempts, ready),

@@ -390,8 +390,13 @@ function stepsTab(panel, pipeline) {
   const steps = Array.isArray(pipeline.definition.steps) ? pipeline.definition.steps : [];
   const cards = steps.map((st) => {
     const extras = [];
-    for (const key of ["name", "condition", "timeout_seconds", "on_failure"]) {
+    for (const key of ["name", "condition", "timeout_seconds", "on_failure", "max_parallel",
+      "on_item_failure"]) {
       if (st[key] !== undefined) extras.push(h("dt", {}, key), h("dd", {}, code(String(st[key]))));
+    }
+    if (st.for_each !== undefined) {
+      extras.push(h("dt", {}, "for_each"), h("dd", {}, code(typeof st.for_each === "string"
+        ? st.for_each : JSON.stringify(st.for_each))));
     }
     if (st.retry) extras.push(h("dt", {}, "retry"), h("dd", {}, code(JSON.stringify(st.retry))));
     return h("article", { class: "card step-card", "data-step-id": st.id },
@@ -405,7 +410,8 @@ function stepsTab(panel, pipeline) {
         ? jsonBlock(st.params, `Params of ${st.id}`) : h("p", { class: "muted" }, "none"));
   });
   const top = pipeline.definition;
-  const opts = ["parameters", "timeout_seconds", "max_parallel_steps"].filter((k) => top[k] !== undefined);
+  const opts = ["parameters", "timeout_seconds", "max_parallel_steps", "cancel_on"]
+    .filter((k) => top[k] !== undefined);
   replace(panel,
     h("h2", { class: "sr-only" }, "Steps"),
     h("div", { class: "card" }, dagSvg(steps, { label: `Steps of ${pipeline.name}` })),

@@ -1,7 +1,7 @@
 """Schedule triggers, the lifecycle outbox, inbound webhooks.
 
-Revision ID: 0004_triggers
-Revises: 0003_examples
+Revision ID: 0005_triggers
+Revises: 0004_workflow
 
 Adds ``triggers.schedule`` and three tables: ``trigger_schedules`` (each schedule's next due
 tick), ``lifecycle_outbox`` (executions whose ``execution.<status>`` event is not yet
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0004_triggers"
-down_revision = "0003_examples"
+revision = "0005_triggers"
+down_revision = "0004_workflow"
 branch_labels = None
 depends_on = None
 
