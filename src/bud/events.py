@@ -84,6 +84,20 @@ def _obj(required: list[str], props: dict[str, Any]) -> dict[str, Any]:
 
 _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
+_EXECUTION = {
+    "execution_id": _S,
+    "pipeline_id": _S,
+    "pipeline_name": _NS,
+    "pipeline_version": {"type": "integer"},
+    "trigger_id": _NS,
+    "event_id": _NS,
+    "event_type": _NS,
+    "status": {"enum": ["succeeded", "failed", "cancelled"]},
+    "error": _NS,
+    "duration_seconds": {"type": ["number", "null"]},
+    "started_at": _NS,
+    "finished_at": _NS,
+}
 _MODEL = {
     "model_id": _S,
     "model_name": _S,
@@ -227,6 +241,57 @@ BUILTIN_EVENT_TYPES: dict[str, EventType] = {
                 "reason": "circuit breaker tripped: more than 600 fires in 60s",
                 "fires": 600,
                 "window_seconds": 60,
+            },
+        ),
+        *(
+            EventType(
+                f"execution.{status}",
+                f"A pipeline execution {status}" + (" (see error)" if status == "failed" else ""),
+                _obj(["execution_id", "pipeline_id", "status"], _EXECUTION),
+                True,
+                {
+                    "execution_id": "exe_123",
+                    "pipeline_id": "pipe_abc123",
+                    "pipeline_name": "auto-deploy",
+                    "pipeline_version": 1,
+                    "trigger_id": "trig_xyz789",
+                    "event_id": "evt_456",
+                    "event_type": "model.added",
+                    "status": status,
+                    "error": "step deploy failed: insufficient GPU memory"
+                    if status == "failed"
+                    else ("cancelled by request" if status == "cancelled" else None),
+                    "duration_seconds": 12.5,
+                    "started_at": "2026-01-05T09:00:00Z",
+                    "finished_at": "2026-01-05T09:00:12.500000Z",
+                },
+            )
+            for status in ("succeeded", "failed", "cancelled")
+        ),
+        EventType(
+            "schedule.tick",
+            "A schedule trigger's tick (fired by its cron or interval, never published)",
+            _obj(
+                ["trigger_id", "scheduled_time"],
+                {
+                    "trigger_id": _S,
+                    "schedule_id": _S,
+                    "pipeline_id": _S,
+                    "scheduled_time": {"type": "string", "format": "date-time"},
+                    "fired_at": {"type": "string", "format": "date-time"},
+                    "missed_ticks": {"type": "integer", "minimum": 0},
+                    "schedule": {"type": "object"},
+                },
+            ),
+            True,
+            {
+                "trigger_id": "trig_nightly",
+                "schedule_id": "trig_nightly",
+                "pipeline_id": "pipe_abc123",
+                "scheduled_time": "2026-01-05T08:00:00Z",
+                "fired_at": "2026-01-05T08:00:00.412000Z",
+                "missed_ticks": 0,
+                "schedule": {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
             },
         ),
     )

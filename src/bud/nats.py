@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from bud.engine.lifecycle import lifecycle_data
 from bud.errors import BudError
 from bud.settings import Settings
 
@@ -188,21 +189,13 @@ class NatsBridge:
         try:
             async with self.repo.read() as session:
                 row = await session.get_execution(execution_id)
-            if row is None:
-                return
-            started, finished = row.get("started_at"), row.get("finished_at")
+                if row is None:
+                    return
+                pipeline = await session.get_pipeline(row["pipeline_id"])
+            # The same data as the execution.<status> event the store ingests.
             body = {
                 "event_type": f"execution.{status}",
-                "data": {
-                    "execution_id": row["id"],
-                    "pipeline_id": row["pipeline_id"],
-                    "pipeline_version": row["pipeline_version"],
-                    "trigger_id": row["trigger_id"],
-                    "event_id": row["event_id"],
-                    "status": row["status"],
-                    "error": row["error"],
-                    "duration_seconds": (finished - started) if started and finished else None,
-                },
+                "data": lifecycle_data(row, pipeline["name"] if pipeline else None),
             }
             subject = f"{self.settings.nats_egress_subject}.{status}"
             await self.nc.publish(subject, orjson.dumps(body))

@@ -138,6 +138,35 @@ class EventTrigger(Resource):
     tripped_at: str | None = None
     tripped_reason: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    kind: str = Field("event", description="event | schedule")
+    schedule: dict[str, Any] | None = Field(
+        None,
+        description='a schedule trigger: {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"} '
+        'or {"interval_seconds": 300}',
+    )
+    next_run_at: str | None = Field(None, description="schedule triggers: the next tick due")
+    last_tick_at: str | None = Field(None, description="the scheduled time of the last tick fired")
+    skipped_ticks: int | None = Field(None, description="missed ticks skipped after downtime")
+
+
+class Hook(Resource):
+    id: str
+    name: str | None = None
+    event_type: str
+    url: str = Field(description="where to send deliveries: POST with X-Hub-Signature-256")
+    created_at: str
+    secret: str | None = Field(
+        None, description="the HMAC secret: answered once, when the hook is created"
+    )
+
+
+class HookDelivery(Resource):
+    hook_id: str
+    event_id: str
+    event_type: str
+    duplicate: bool = False
+    fired_count: int | None = None
+    executions: list[str] | None = None
 
 
 class TriggerTest(Resource):

@@ -421,6 +421,15 @@ EXAMPLES: dict[tuple[str, str], Runner] = {
         "docs/triggers.md",
         "stats = client.event_triggers.stats(trigger_id) # bud trigge",
     ): python(),
+    ("docs/triggers.md", "nightly = client.event_triggers.create("): python(
+        lambda ns, out: _assert_eq(out.split()[:2], ["schedule", "schedule.tick"])
+    ),
+    ("docs/triggers.md", 'alert = client.pipelines.create(name="alert on failures", de'): (
+        python(lambda ns, _out: _assert_eq(ns["watch"].event_type, "execution.failed"))
+    ),
+    ("docs/api.md", "hook = client.hooks.create("): python(
+        lambda _ns, out: _assert_eq(out.splitlines()[-1], "{'ref': 'refs/heads/main'}")
+    ),
     (
         "docs/triggers.md",
         '{"trigger_id": "trig_abc", "fire_count": 42, "last_fired_at"',

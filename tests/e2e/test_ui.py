@@ -469,3 +469,51 @@ def test_flow_control_from_the_trigger_form(page: Any, client: Any) -> None:
     expect(rows.first).to_contain_text('flow: {"rate_limit":{"max":1,"per_seconds":60}}')
     [trigger] = list(client.event_triggers.list(pipeline_id=pipeline.id))
     assert trigger.flow == {"rate_limit": {"max": 1, "per_seconds": 60}}
+
+
+def test_the_triggers_tab_shows_a_schedule_and_its_next_run(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = unique("Nightly report")
+    pipeline = client.pipelines.create(name=name, definition={"steps": AUTO_DEPLOY_STEPS})
+    trigger = client.event_triggers.create(
+        pipeline.id, schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    )
+    page.goto("/")
+    open_triggers_tab(page, name)
+    row = page.locator(f'tr[data-trigger-id="{trigger.id}"]')
+    expect(row).to_have_attribute("data-kind", "schedule")
+    expect(row).to_contain_text("cron 0 9 * * 1-5 (Europe/Berlin)")
+    expect(row).to_contain_text("Next run:")
+    next_run = row.locator(".schedule-next time")
+    expect(next_run).to_have_attribute("datetime", trigger.next_run_at)
+    expect(next_run).to_contain_text("in ")
+
+
+def test_add_a_schedule_through_the_triggers_tab(page: Any, client: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = unique("Weekday digest")
+    pipeline = client.pipelines.create(name=name, definition={"steps": AUTO_DEPLOY_STEPS})
+    page.goto("/")
+    open_triggers_tab(page, name)
+    page.get_by_role("button", name="Add Schedule").click()
+    assert_labelled(page)
+    page.get_by_label("Cron", exact=True).fill("0 9 * * 1-5")
+    page.get_by_label("Time zone", exact=True).fill("Mars/Olympus")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#schedule-timezone-error")).to_contain_text("schedule.timezone")
+    page.get_by_label("Time zone", exact=True).fill("Europe/Berlin")
+    page.get_by_role("button", name="Save", exact=True).click()
+    row = page.locator('tr[data-kind="schedule"]')
+    expect(row).to_contain_text("cron 0 9 * * 1-5 (Europe/Berlin)")
+    [trigger] = client.event_triggers.list(pipeline_id=pipeline.id)
+    assert trigger.schedule == {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+
+    page.get_by_role("button", name="Add Schedule").click()
+    page.get_by_label("Runs on").select_option("interval")
+    expect(page.get_by_label("Cron", exact=True)).to_be_hidden()
+    page.get_by_label("Every (seconds)").fill("600")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator('tr[data-kind="schedule"]')).to_have_count(2)
+    expect(page.locator("tbody")).to_contain_text("every 600s")

@@ -26,7 +26,9 @@ READ_POSTS = {
     "/v1/event-triggers/{trigger_id}/backtest",
     "/v1/event-triggers/{trigger_id}/test",
 }
-ADMIN_PREFIXES = ("/v1/api-keys", "/v1/secrets", "/v1/channels")
+ADMIN_PREFIXES = ("/v1/api-keys", "/v1/secrets", "/v1/channels", "/v1/hooks")
+# Routes that take no key: the request signs itself (a hook delivery's HMAC signature)
+KEYLESS = {("POST", "/v1/hooks/{hook_id}")}
 
 
 @pytest.fixture
@@ -77,6 +79,10 @@ def test_every_route_checks_its_scope(app_client: BudClient) -> None:
     keys = {scope: new_key(app_client, scope)["key"] for scope in ("read", "write", "admin")}
     rank = {"read": 1, "write": 2, "admin": 3}
     for method, template, path in routes(app_client):
+        if (method, template) in KEYLESS:  # no key needed: the unknown hook is what is refused
+            for key in (None, "bud_not-a-key", *keys.values()):
+                assert call(app_client, method, path, key).status_code == 404, (method, path)
+            continue
         want = needed(method, template)
         assert call(app_client, method, path).status_code == 401, (method, path)
         assert call(app_client, method, path, "bud_not-a-key").status_code == 401, (method, path)

@@ -1181,3 +1181,52 @@ def test_a_closed_pipe_ends_quietly() -> None:
         os.close(write_end)
     assert result.returncode == 1
     assert result.stderr == ""
+
+
+def test_schedule_triggers_from_the_cli(bud: Bud) -> None:
+    pipeline = bud.sdk.pipelines.create(name="nightly", definition=LOG_ONLY)
+    created = bud(
+        "triggers", "create", "--pipeline", pipeline.id, "--cron", "0 9 * * 1-5",
+        "--timezone", "Europe/Berlin", "--name", "weekdays",
+    )  # fmt: skip
+    assert "cron 0 9 * * 1-5 (Europe/Berlin)" in created.stdout and "Next run:" in created.stdout
+    [trigger] = bud.sdk.event_triggers.list(pipeline_id=pipeline.id)
+    assert trigger.schedule == {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    shown = bud("triggers", "show", trigger.id).stdout
+    assert "schedule" in shown and "next run" in shown and trigger.next_run_at[:10] in shown
+    assert "cron 0 9 * * 1-5" in bud("triggers", "list").stdout
+    changed = bud.json("triggers", "update", trigger.id, "--interval", "300")
+    assert changed["schedule"] == {"interval_seconds": 300}
+    every = bud.json("triggers", "create", "--pipeline", pipeline.id, "--interval", "90")
+    assert every["kind"] == "schedule" and every["event_type"] == "schedule.tick"
+    bad = bud("triggers", "create", "--pipeline", pipeline.id, "--cron", "0 25 * * *", code=1)
+    assert "schedule.cron" in bad.stdout + bad.stderr
+    zone = bud(
+        "triggers", "create", "--pipeline", pipeline.id, "--cron", "0 9 * * *",
+        "--timezone", "Nowhere/City", code=1,
+    )  # fmt: skip
+    assert "schedule.timezone" in zone.stdout + zone.stderr
+    both = bud(
+        "triggers", "create", "--pipeline", pipeline.id, "--cron", "* * * * *",
+        "--interval", "5", code=2,
+    )  # fmt: skip
+    assert "not both" in both.stdout + both.stderr
+    assert bud("triggers", "create", "--pipeline", pipeline.id, code=2).exit_code == 2
+
+
+def test_hooks_from_the_cli(bud: Bud) -> None:
+    created = bud("hooks", "create", "--event-type", "github.push", "--name", "github")
+    assert "Secret: whsec_" in created.stdout and "/v1/hooks/hook_" in created.stdout
+    secret = re.search(r"Secret: (\S+)", created.stdout)
+    assert secret is not None
+    [hook] = bud.json("hooks", "list")
+    assert hook["event_type"] == "github.push" and hook.get("secret") is None
+    assert bud.json("hooks", "show", hook["id"])["name"] == "github"
+    delivered = bud.sdk.hooks.deliver(hook["id"], {"ref": "main"}, secret=secret.group(1))
+    assert bud.sdk.events.get(delivered.event_id).data == {"ref": "main"}
+    made = bud.json(
+        "hooks", "create", "--event-type", "team.ping", "--schema", '{"type": "object"}'
+    )
+    assert made["secret"].startswith("whsec_")
+    assert "Deleted hook" in bud("hooks", "delete", made["id"]).stdout
+    assert "github" in bud("hooks", "list").stdout

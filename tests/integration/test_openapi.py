@@ -23,6 +23,7 @@ from bud.client import BudClient
 from bud.demo import DEMO_CLUSTER, DEMO_PIPELINES
 from bud.server.app import create_app
 from bud.settings import Settings
+from bud.signing import sign
 from tests.support import RECEIVERS_ALLOW
 
 AUTO_DEPLOY, FAILURE_ALERTS = (
@@ -151,7 +152,9 @@ def test_every_operation_is_described_with_its_answers_and_errors(doc: dict[str,
             assert response["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorResponse"
             }, f"{name} {status}"
-        if path.startswith("/v1/"):
+        if name == "hooks_deliver":  # the HMAC signature is the credential, not a key
+            assert 401 in errors and op["security"] == [], name
+        elif path.startswith("/v1/"):
             assert 401 in errors, name
             assert {"ApiKeyHeader": []} in op["security"], name
         else:
@@ -318,6 +321,27 @@ def test_every_operation_answers_as_documented(http: TestClient, doc: dict[str, 
     call("monitors_get", {"monitor_id": found["id"]})
     call("deployments_update", dids, json={"status": "failed", "error_message": "OOM"})
     call("deliveries_list")
+    sched = call(
+        "event_triggers_create",
+        json={"pipeline_id": pipe["id"], "schedule": {"cron": "0 9 * * 1-5", "timezone": "UTC"}},
+    )
+    assert sched["kind"] == "schedule" and sched["next_run_at"]
+    hook = call("hooks_create", json={"event_type": "github.push", "name": "gh"})
+    hids = {"hook_id": hook["id"]}
+    call("hooks_list")
+    call("hooks_get", hids)
+    body = b'{"ref": "refs/heads/main"}'
+    call(
+        "hooks_deliver",
+        hids,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(hook["secret"], body),
+            "X-GitHub-Delivery": "d-1",
+        },
+    )
+    call("hooks_delete", hids)
 
     call("deployments_delete", dids)
     call("models_delete", mids)
@@ -373,6 +397,21 @@ VALID_BODY: dict[str, Any] = {
 }
 
 
+def _delivery(
+    http: TestClient, body: bytes, key: str | None = None, **headers: str
+) -> httpx.Response:
+    """A signed delivery to a new hook (hooks_deliver checks its hook and signature first)."""
+    auth = {"x-api-key": key} if key else {}
+    hook = http.post("/v1/hooks", json={"event_type": "team.delivered"}, headers=auth).json()
+    signed = {
+        "content-type": "application/json",
+        "x-hub-signature-256": sign(hook["secret"], body),
+        "x-bud-delivery": "d-1",
+        **headers,
+    }
+    return http.post(hook["url"], content=body, headers=signed)
+
+
 def test_unknown_ids_answer_404(http: TestClient, doc: dict[str, Any]) -> None:
     seen = 0
     for method, path, op in _each(doc, 404):
@@ -384,6 +423,9 @@ def test_unknown_ids_answer_404(http: TestClient, doc: dict[str, Any]) -> None:
 
 def test_unreadable_bodies_answer_400(http: TestClient, doc: dict[str, Any]) -> None:
     for method, path, op in _each(doc, 400):
+        if op["operationId"] == "hooks_deliver":
+            _error_of(doc, op, _delivery(http, b'{"unfinished": '), 400)
+            continue
         answer = http.request(
             method.upper(),
             _fill(path),
@@ -395,6 +437,9 @@ def test_unreadable_bodies_answer_400(http: TestClient, doc: dict[str, Any]) -> 
 
 def test_bad_input_answers_422(http: TestClient, doc: dict[str, Any]) -> None:
     for method, path, op in _each(doc, 422):
+        if op["operationId"] == "hooks_deliver":
+            _error_of(doc, op, _delivery(http, b"[1, 2]"), 422)
+            continue
         if "requestBody" in op:
             answer = http.request(method.upper(), _fill(path, "x"), json=[1, 2])
         else:  # query parameters only
@@ -409,6 +454,10 @@ def test_keys_and_size_limits_answer_401_and_413(tmp_path: Path) -> None:
     with TestClient(app, base_url="http://localhost") as http:
         document = http.get("/openapi.json").json()
         for method, path, op in _each(document, 401):
+            if op["operationId"] == "hooks_deliver":  # no key needed; a wrong signature is 401
+                wrong = {"x-hub-signature-256": "sha256=" + "0" * 64}
+                _error_of(document, op, _delivery(http, b"{}", "k-1", **wrong), 401)
+                continue
             _error_of(document, op, http.request(method.upper(), _fill(path)), 401)
         assert http.get("/healthz").status_code == 200
         big: Callable[[], bytes] = lambda: b'{"pad": "' + b"x" * 100 + b'"}'  # noqa: E731
@@ -453,4 +502,13 @@ def test_conflicts_answer_409(http: TestClient, doc: dict[str, Any]) -> None:
         method, template, op = by_id.pop(op_id)
         url = template.format(execution_id=run["id"])
         _error_of(doc, op, http.request(method.upper(), url), 409)
+    method, template, op = by_id.pop("hooks_deliver")
+    hook = http.post("/v1/hooks", json={"event_type": "team.delivered"}).json()
+    signed = {
+        "content-type": "application/json",
+        "x-hub-signature-256": sign(hook["secret"], b"{}"),
+        "x-github-delivery": "same-delivery",
+    }
+    assert http.post(hook["url"], content=b"{}", headers=signed).status_code == 202
+    _error_of(doc, op, http.post(hook["url"], content=b"{}", headers=signed), 409)
     assert not by_id, f"409 documented but not provoked: {sorted(by_id)}"

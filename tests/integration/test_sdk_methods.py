@@ -743,3 +743,58 @@ def test_the_sync_client_is_generated_from_the_async_one() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule triggers and inbound webhooks
+
+
+@covers("event_triggers.create", "event_triggers.update", "event_triggers.get")
+async def test_schedule_triggers(sdk: Sdk) -> None:
+    pipeline = await sdk.pipelines.create(name="nightly", definition=LOG_ONLY)
+    berlin = {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    trigger = await sdk.event_triggers.create(pipeline.id, schedule=berlin, name="weekdays")
+    assert (trigger.kind, trigger.event_type, trigger.schedule) == (
+        "schedule",
+        "schedule.tick",
+        berlin,
+    )
+    due = datetime.fromisoformat(trigger.next_run_at.replace("Z", "+00:00"))
+    assert due > datetime.now(UTC) and due.minute == 0  # 09:00 Berlin is 07:00 or 08:00 UTC
+    changed = await sdk.event_triggers.update(trigger.id, schedule={"interval_seconds": 300})
+    assert changed.schedule == {"interval_seconds": 300}
+    assert (await sdk.event_triggers.get(trigger.id)).next_run_at == changed.next_run_at
+    with pytest.raises(ValidationError) as bad_zone:
+        mars = {"cron": "0 9 * * *", "timezone": "Mars/Olympus"}
+        await sdk.event_triggers.create(pipeline.id, schedule=mars)
+    assert bad_zone.value.details["path"] == "schedule.timezone"
+    with pytest.raises(ValidationError) as bad_cron:
+        await sdk.event_triggers.create(pipeline.id, schedule={"cron": "61 * * * *"})
+    assert bad_cron.value.details["path"] == "schedule.cron"
+
+
+@covers("hooks.create", "hooks.list", "hooks.get", "hooks.deliver", "hooks.delete")
+async def test_hooks(sdk: Sdk) -> None:
+    pipeline = await sdk.pipelines.create(name="on-push", definition=LOG_ONLY)
+    hook = await sdk.hooks.create(
+        "github.push", name="github", schema={"type": "object", "required": ["ref"]}
+    )
+    assert hook.secret and hook.secret.startswith("whsec_") and hook.url == f"/v1/hooks/{hook.id}"
+    await sdk.event_triggers.create(pipeline.id, "github.push")
+    [listed] = await sdk.hooks.list()
+    assert listed.id == hook.id and listed.secret is None  # the secret is shown once
+    assert (await sdk.hooks.get(hook.id)).event_type == "github.push"
+    delivered = await sdk.hooks.deliver(
+        hook.id, {"ref": "refs/heads/main"}, secret=hook.secret, delivery_id="d-1"
+    )
+    assert delivered.event_type == "github.push" and len(delivered.executions or []) == 1
+    event = await sdk.events.get(delivered.event_id)
+    assert event.source == f"hook:{hook.id}" and event.data == {"ref": "refs/heads/main"}
+    with pytest.raises(ConflictError) as replay:
+        await sdk.hooks.deliver(hook.id, {"ref": "x"}, secret=hook.secret, delivery_id="d-1")
+    assert "accepted before" in replay.value.message and replay.value.details["delivery"] == "d-1"
+    with pytest.raises(ValidationError):  # the type's schema needs ref
+        await sdk.hooks.deliver(hook.id, {"other": 1}, secret=hook.secret)
+    await sdk.hooks.delete(hook.id)
+    with pytest.raises(NotFoundError):
+        await sdk.hooks.get(hook.id)

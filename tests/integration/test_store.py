@@ -282,6 +282,100 @@ async def test_fire_counts_feed_the_breaker_window(repo: Repository) -> None:
     assert row is not None and row["fire_count"] == 9 and row["last_fired_at"] == 150.0
 
 
+async def test_a_schedule_tick_is_claimed_once(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        for trigger_id in ("trig_s", "trig_later", "trig_off", "trig_tripped"):
+            await s.create_trigger(
+                {
+                    "id": trigger_id,
+                    "pipeline_id": "pipe_1",
+                    "event_type": "schedule.tick",
+                    "filter": {},
+                    "enabled": trigger_id != "trig_tripped",
+                    "created_at": 1.0,
+                    "updated_at": 1.0,
+                    "fire_count": 0,
+                    "schedule": {"interval_seconds": 60},
+                }
+            )
+        await s.put_schedule("trig_s", 100.0, 1.0)
+        await s.put_schedule("trig_later", 500.0, 1.0)
+        await s.put_schedule("trig_off", None, 1.0)
+        await s.put_schedule("trig_tripped", 50.0, 1.0)  # due, but its trigger is disabled
+    async with repo.read() as s:
+        assert [r["trigger_id"] for r in await s.due_schedules(200.0, 10)] == ["trig_s"]
+        assert (await s.get_trigger("trig_s") or {}).get("schedule") == {"interval_seconds": 60}
+
+    async def claim() -> bool:
+        async with repo.transaction() as s:
+            return await s.claim_tick(
+                "trig_s", 100.0, tick_at=160.0, next_at=220.0, skipped=1, now=200.0
+            )
+
+    assert sorted(await asyncio.gather(claim(), claim(), claim())) == [False, False, True]
+    async with repo.read() as s:
+        state = (await s.schedules_of(["trig_s", "trig_missing"]))["trig_s"]
+        assert await s.due_schedules(200.0, 10) == []
+    async with repo.transaction() as s:  # deleting the trigger forgets its schedule
+        assert await s.delete_trigger("trig_later")
+        assert await s.schedules_of(["trig_later"]) == {}
+    assert (state["next_at"], state["last_tick_at"], state["ticks"], state["skipped"]) == (
+        220.0,
+        160.0,
+        1,
+        1,
+    )
+    async with repo.transaction() as s:  # enabling again plans from now, keeping the counts
+        await s.put_schedule("trig_s", 900.0, 300.0)
+    async with repo.read() as s:
+        again = (await s.schedules_of(["trig_s"]))["trig_s"]
+    assert (again["next_at"], again["ticks"], again["skipped"]) == (900.0, 1, 1)
+
+
+async def test_lifecycle_notes_are_taken_once_in_order(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        for i in range(5):
+            status = "failed" if i % 2 else "succeeded"
+            await s.queue_lifecycle(_execution(f"exe_{i}", status=status), float(i))
+
+    async def take() -> list[str]:
+        async with repo.transaction() as s:
+            return [r["execution_id"] for r in await s.take_lifecycle(2)]
+
+    taken = await asyncio.gather(take(), take(), take(), take())
+    flat = [e for batch in taken for e in batch]
+    assert sorted(flat) == [f"exe_{i}" for i in range(5)]  # each once
+    assert all(batch == sorted(batch) for batch in taken)
+    with pytest.raises(RuntimeError):  # a taker that fails gives its notes back
+        async with repo.transaction() as s:
+            await s.queue_lifecycle(
+                _execution("exe_9", status="cancelled", error="by request", event=None), 9.0
+            )
+        async with repo.transaction() as s:
+            assert [r["execution_id"] for r in await s.take_lifecycle(10)] == ["exe_9"]
+            raise RuntimeError("crash before the event is stored")
+    async with repo.transaction() as s:
+        [note] = await s.take_lifecycle(10)
+    assert (note["execution_id"], note["status"]) == ("exe_9", "cancelled")
+    assert (
+        note["execution"]["error"] == "by request" and note["execution"]["pipeline_id"] == "pipe_1"
+    )
+
+
+async def test_hooks_are_stored_and_deleted(repo: Repository) -> None:
+    row = {"id": "hook_1", "name": "gh", "event_type": "github.push", "secret": "enc:v1:x",
+           "created_at": 1.0}  # fmt: skip
+    async with repo.transaction() as s:
+        await s.insert_hook(row)
+    async with repo.read() as s:
+        assert await s.get_hook("hook_1") == row
+        assert await s.list_hooks() == [row]
+    async with repo.transaction() as s:
+        assert await s.delete_hook("hook_1") is True
+        assert await s.delete_hook("hook_1") is False
+        assert await s.get_hook("hook_1") is None
+
+
 async def test_items_are_added_once_cancelled_while_pending_and_woken_from_waiting(
     repo: Repository,
 ) -> None:

@@ -31,6 +31,8 @@ EXPECTED = {
     "EventType",
     "Execution",
     "FilterError",
+    "Hook",
+    "HookDelivery",
     "Model",
     "Monitor",
     "NotFoundError",

@@ -20,6 +20,7 @@ from bud.cli.config import actions_app, channels_app, health, secrets_app, statu
 from bud.cli.db import db_app
 from bud.cli.events import event_types_app, events_app
 from bud.cli.executions import deliveries_app, executions_app
+from bud.cli.hooks import hooks_app
 from bud.cli.keys import keys_app
 from bud.cli.pipelines import pipelines_app
 from bud.cli.platform import clusters_app, deployments_app, models_app, monitors_app
@@ -129,6 +130,7 @@ app.command()(status)
 for _group in (
     pipelines_app,
     triggers_app,
+    hooks_app,
     events_app,
     executions_app,
     actions_app,

@@ -235,6 +235,15 @@ def _narrow() -> bool:
     return out().width < 140
 
 
+def schedule_text(schedule: dict[str, Any] | None) -> str:
+    """``cron 0 9 * * 1-5 (Europe/Berlin)`` or ``every 300s``."""
+    if not schedule:
+        return ""
+    if "interval_seconds" in schedule:
+        return f"every {schedule['interval_seconds']:g}s"
+    return f"cron {schedule.get('cron')} ({schedule.get('timezone', 'UTC')})"
+
+
 def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
     narrow = _narrow()
     columns = ["id", "name", "pipeline", "event type", "filter", "enabled", "fired"]
@@ -246,8 +255,12 @@ def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
             text(t.id),
             text(t.name),
             text(t.pipeline_id),
-            text(t.event_type),
-            text(fmt_value(t.filter) if t.filter else "(every event)"),
+            text(t.event_type if not t.schedule else schedule_text(t.schedule)),
+            text(
+                f"next {t.next_run_at}"
+                if t.schedule
+                else (fmt_value(t.filter) if t.filter else "(every event)")
+            ),
             Text("yes", style="green") if t.enabled else Text("no", style="dim"),
             str(t.fire_count),
         ]
@@ -258,22 +271,31 @@ def triggers_table(triggers: Iterable[EventTrigger]) -> Table:
 
 
 def trigger_detail(t: EventTrigger) -> Table:
-    return _fields(
-        [
-            ("id", t.id),
-            ("name", t.name),
-            ("description", t.description),
-            ("pipeline", t.pipeline_id),
-            ("event type", t.event_type),
-            ("filter", fmt_value(t.filter) if t.filter else "(every event)"),
-            ("enabled", "yes" if t.enabled else "no"),
-            ("flow", fmt_value(t.flow) if t.flow else None),
-            ("fired", t.fire_count),
-            ("last fired", t.last_fired_at),
-            ("created", t.created_at),
-            ("updated", t.updated_at),
+    rows: list[tuple[str, Any]] = [
+        ("id", t.id),
+        ("name", t.name),
+        ("description", t.description),
+        ("pipeline", t.pipeline_id),
+        ("event type", t.event_type),
+    ]
+    if t.schedule:
+        rows += [
+            ("schedule", schedule_text(t.schedule)),
+            ("next run", t.next_run_at or "(disabled)"),
+            ("last tick", t.last_tick_at),
+            ("skipped ticks", t.skipped_ticks),
         ]
-    )
+    else:
+        rows.append(("filter", fmt_value(t.filter) if t.filter else "(every event)"))
+    rows += [
+        ("enabled", "yes" if t.enabled else "no"),
+        ("flow", fmt_value(t.flow) if t.flow else None),
+        ("fired", t.fire_count),
+        ("last fired", t.last_fired_at),
+        ("created", t.created_at),
+        ("updated", t.updated_at),
+    ]
+    return _fields(rows)
 
 
 def _fields(rows: Sequence[tuple[str, Any]]) -> Table:

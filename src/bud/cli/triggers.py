@@ -40,11 +40,52 @@ FLOW_HELP = (
 )
 
 
+CronOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cron",
+        help="A schedule trigger: five cron fields (minute hour day month weekday), "
+        "e.g. '0 9 * * 1-5'.",
+    ),
+]
+TimezoneOpt = Annotated[
+    str | None,
+    typer.Option("--timezone", help="The cron schedule's IANA time zone (default UTC)."),
+]
+IntervalOpt = Annotated[
+    float | None,
+    typer.Option("--interval", help="A schedule trigger firing every this many seconds."),
+]
+
+
+def _schedule(
+    cron: str | None, timezone: str | None, interval: float | None
+) -> dict[str, object] | None:
+    """The schedule the options give, or None; the server checks the values."""
+    if cron is None and interval is None:
+        if timezone is not None:
+            raise typer.BadParameter("--timezone goes with --cron")
+        return None
+    if cron is not None and interval is not None:
+        raise typer.BadParameter("give --cron or --interval, not both")
+    if interval is not None:
+        if timezone is not None:
+            raise typer.BadParameter("--timezone goes with --cron, not --interval")
+        return {"interval_seconds": int(interval) if interval.is_integer() else interval}
+    return {"cron": cron, "timezone": timezone or "UTC"}
+
+
 @triggers_app.command("create")
 def create_trigger(
     ctx: typer.Context,
     pipeline: Annotated[str, typer.Option("--pipeline", help="Pipeline id.")],
-    event_type: Annotated[str, typer.Option("--event-type", help="e.g. model.added.")],
+    event_type: Annotated[
+        str | None,
+        typer.Option("--event-type", help="e.g. model.added (not for --cron or --interval)."),
+    ] = None,
+    cron: CronOpt = None,
+    timezone: TimezoneOpt = None,
+    interval: IntervalOpt = None,
     filter: Annotated[
         str | None,
         typer.Option(
@@ -57,7 +98,10 @@ def create_trigger(
     flow: Annotated[str | None, typer.Option("--flow", help=FLOW_HELP)] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an event trigger."""
+    """Create an event trigger (--event-type), or a schedule trigger (--cron or --interval)."""
+    schedule = _schedule(cron, timezone, interval)
+    if schedule is None and event_type is None:
+        raise typer.BadParameter("give --event-type, or --cron / --interval for a schedule")
     flt = optional_object(filter, "--filter")
     flow_body = optional_object(flow, "--flow")
     trigger = fetch(
@@ -70,15 +114,19 @@ def create_trigger(
             name=name,
             description=description,
             flow=flow_body,
+            schedule=schedule,
         ),
     )
     if printed_json(as_json, trigger):
         return
     state = "enabled" if trigger.enabled else "disabled"
+    what = render.schedule_text(trigger.schedule) if trigger.schedule else trigger.event_type
     say(
         Text(f"Created trigger {trigger.id} ", style="green")
-        + Text(f"({trigger.event_type} → {trigger.pipeline_id}, {state})")
+        + Text(f"({what} → {trigger.pipeline_id}, {state})")
     )
+    if trigger.next_run_at:
+        say(f"Next run: {trigger.next_run_at}")
     warn(trigger.warnings)
 
 
@@ -129,19 +177,24 @@ def update_trigger(
     flow: Annotated[
         str | None, typer.Option("--flow", help=FLOW_HELP + " '{}' removes it.")
     ] = None,
+    cron: CronOpt = None,
+    timezone: TimezoneOpt = None,
+    interval: IntervalOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a trigger's filter, name, description, event type or flow control."""
+    """Change a trigger's filter, name, description, event type, flow control or schedule."""
     changes = given(
         filter=optional_object(filter, "--filter"),
         name=name,
         description=description,
         event_type=event_type,
         flow=optional_object(flow, "--flow"),
+        schedule=_schedule(cron, timezone, interval),
     )
     if not changes:
         raise typer.BadParameter(
-            "nothing to change: give --filter, --name, --description, --event-type or --flow"
+            "nothing to change: give --filter, --name, --description, --event-type, --flow, "
+            "--cron or --interval"
         )
     trigger = fetch(
         ctx,
@@ -152,6 +205,7 @@ def update_trigger(
             description=changes.get("description", NOT_GIVEN),
             event_type=changes.get("event_type", NOT_GIVEN),
             flow=changes.get("flow", NOT_GIVEN),
+            schedule=changes.get("schedule", NOT_GIVEN),
         ),
     )
     if printed_json(as_json, trigger):

@@ -8,7 +8,9 @@ it (``AsyncBudClient`` becomes ``BudClient``, ``async def`` becomes ``def``, ``a
 from __future__ import annotations
 
 import builtins
+import json as json_lib
 import time
+import uuid
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -49,6 +51,8 @@ from bud.schemas import (
     EventTrigger,
     EventType,
     Execution,
+    Hook,
+    HookDelivery,
     Model,
     Monitor,
     Pipeline,
@@ -58,6 +62,7 @@ from bud.schemas import (
     TriggerTest,
     ValidationResult,
 )
+from bud.signing import sign
 
 __all__ = ["AsyncBudClient", "AsyncPager"]
 
@@ -155,15 +160,20 @@ class EventTriggers(_Resource):
     async def create(
         self,
         pipeline_id: str,
-        event_type: str,
+        event_type: str | None = None,
         filter: dict[str, Any] | None = None,
         enabled: bool = True,
         name: str | None = None,
         description: str | None = None,
         flow: dict[str, Any] | None = None,
         id: str | None = None,
+        schedule: dict[str, Any] | None = None,
     ) -> EventTrigger:
-        """Create a trigger; a malformed filter raises FilterError with the offending path."""
+        """Create a trigger; a malformed filter raises FilterError with the offending path.
+
+        With ``schedule`` (``{"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}`` or
+        ``{"interval_seconds": 300}``) it is a schedule trigger: no event type, it fires with
+        a ``schedule.tick`` event once per tick."""
         body = compact(
             pipeline_id=pipeline_id,
             event_type=event_type,
@@ -173,6 +183,7 @@ class EventTriggers(_Resource):
             description=description,
             flow=flow,
             id=id,
+            schedule=schedule,
         )
         return await self._send("POST", "/v1/event-triggers", EventTrigger, body)
 
@@ -205,8 +216,10 @@ class EventTriggers(_Resource):
         description: str | NotGiven | None = NOT_GIVEN,
         event_type: str | NotGiven = NOT_GIVEN,
         flow: dict[str, Any] | NotGiven | None = NOT_GIVEN,
+        schedule: dict[str, Any] | NotGiven = NOT_GIVEN,
     ) -> EventTrigger:
-        """Change only the fields given (``filter={}`` clears the filter)."""
+        """Change only the fields given (``filter={}`` clears the filter; a new ``schedule``
+        counts its next tick from now)."""
         fields = {
             "filter": filter,
             "enabled": enabled,
@@ -214,6 +227,7 @@ class EventTriggers(_Resource):
             "description": description,
             "event_type": event_type,
             "flow": flow,
+            "schedule": schedule,
         }
         body = {k: v for k, v in fields.items() if v is not NOT_GIVEN}
         return await self._send("PATCH", f"/v1/event-triggers/{trigger_id}", EventTrigger, body)
@@ -639,6 +653,59 @@ class Deliveries(_Resource):
         return self._pager("/v1/deliveries", Delivery, execution_id=execution_id, channel=channel)
 
 
+class Hooks(_Resource):
+    """Inbound webhooks: a signed POST to a hook's URL becomes an event of its type."""
+
+    async def create(
+        self,
+        event_type: str,
+        name: str | None = None,
+        schema: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> Hook:
+        """Create a hook for a custom event type (registered now when new, with ``schema``);
+        the answer's ``secret`` is shown this once."""
+        body = compact(event_type=event_type, name=name, schema=schema, description=description)
+        return await self._send("POST", "/v1/hooks", Hook, body)
+
+    def list(self) -> AsyncPager[Hook]:
+        """Every hook (never their secrets)."""
+        return self._pager("/v1/hooks", Hook, paged=False)
+
+    async def get(self, hook_id: str) -> Hook:
+        """One hook by id."""
+        return await self._get(f"/v1/hooks/{hook_id}", Hook)
+
+    async def delete(self, hook_id: str) -> None:
+        """Delete a hook; its deliveries are refused from now on."""
+        await self._delete(f"/v1/hooks/{hook_id}")
+
+    async def deliver(
+        self,
+        hook_id: str,
+        data: dict[str, Any],
+        *,
+        secret: str,
+        delivery_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> HookDelivery:
+        """Send a signed delivery, as a webhook sender does (``X-Hub-Signature-256``; with
+        ``timestamp``, ``X-Bud-Timestamp`` too). ``delivery_id`` defaults to a new one."""
+        body = json_lib.dumps(data, separators=(",", ":")).encode()
+        stamp = str(timestamp) if timestamp is not None else None
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(secret, body, stamp),
+            "X-Bud-Delivery": delivery_id or uuid.uuid4().hex,
+        }
+        if stamp is not None:
+            headers["X-Bud-Timestamp"] = stamp
+        answer = await self._client.request(
+            "POST", f"/v1/hooks/{hook_id}", content=body, headers=headers
+        )
+        return HookDelivery.model_validate(answer)
+
+
 class AsyncBudClient:
     """An asyncio client for a Bud Pipelines server.
 
@@ -686,18 +753,28 @@ class AsyncBudClient:
         self.channels = Channels(self)
         self.secrets = Secrets(self)
         self.deliveries = Deliveries(self)
+        self.hooks = Hooks(self)
 
     async def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """Send one request; the decoded JSON answer (None for an empty one).
 
         Raises the ``bud.errors`` class for the server's error code, or TransportError when
         the server cannot be reached.
         """
-        kwargs: dict[str, Any] = {"params": params, "headers": self._headers}
+        kwargs: dict[str, Any] = {"params": params, "headers": {**self._headers, **(headers or {})}}
         if json is not None:
             kwargs["json"] = json
+        if content is not None:
+            kwargs["content"] = content
         try:
             response = await self._http.request(method, self._prefix + path, **kwargs)
         except httpx.TransportError as exc:

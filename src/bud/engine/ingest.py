@@ -340,6 +340,57 @@ class Ingestor:
             return Outcome("fired", None, "filter matched", outcome.execution_id)
         return outcome
 
+    # -- a tick: one event, one chosen trigger ------------------------------------------
+    async def ingest_for(
+        self,
+        session: Session,
+        env: dict[str, Any],
+        view: TriggerView,
+        pipeline: PipelineRecord | None,
+        *,
+        path: str,
+    ) -> Outcome:
+        """Store an event fired at one trigger (a schedule's tick), with its decision and the
+        execution it started, through ``Launcher.fire``; nothing when its id is stored."""
+        now = self.clock.now()
+        if await session.known_event_ids([env["event_id"]]):
+            return Outcome("suppressed", "duplicate", f"event {env['event_id']} already stored")
+        batch = FireBatch(now)
+        row: DecisionRecord = {
+            "event_id": env["event_id"],
+            "trigger_id": view.id,
+            "pipeline_id": view.pipeline_id,
+            "outcome": "fired",
+            "reason_code": None,
+            "reason": "",
+            "detail": None,
+            "execution_id": None,
+            "created_at": now,
+        }
+        outcome = await self.launcher.fire(
+            session, batch, Start(pipeline, env, view, path=path, decision=row)
+        )
+        _settle(row, outcome)
+        if outcome.outcome == "fired":
+            row["reason"] = f"{path}: {outcome.reason}"
+        self.metrics.decisions.labels(env["event_type"], view.id, outcome.outcome).inc()
+        fired = 1 if outcome.execution_id is not None else 0
+        ingest = IngestBatch(
+            events=[_event_row(env, now, fired, 1, [])],
+            decisions=[row],
+            executions=batch.executions,
+            steps=batch.steps,
+            fires=batch.fired,
+        )
+        await session.store_ingest(ingest)
+        await session.count_fires(ingest.fires, now)
+        self.metrics.events.labels(env["event_type"]).inc()
+        for execution_id in batch.cancelled:
+            self.signals.closed(execution_id)
+        if batch.tripped:
+            await self._emit_tripped(session, batch.tripped, now)
+        return outcome
+
     # -- debounced fires -----------------------------------------------------------------
     async def fire_debounced(self) -> None:
         """Fire each debounced event whose quiet period has passed (the last event wins)."""

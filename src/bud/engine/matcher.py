@@ -173,6 +173,8 @@ class Matcher:
         # The first candidates of each event type (id, view), what ``route`` explains: built
         # on first use, dropped when a trigger of that type changes.
         self._heads: dict[str, list[TriggerView]] = {}
+        # Schedule triggers: fired by their clock (bud.engine.schedules), never by a match.
+        self.schedules: dict[str, dict[str, Any]] = {}
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -194,6 +196,9 @@ class Matcher:
             updated_at=float(row.get("updated_at") or 0.0),
         )
         self._triggers[view.id] = view
+        if row.get("schedule"):
+            self.schedules[view.id] = dict(row["schedule"])
+            return
         self._by_type.setdefault(event_type, {})[view.id] = None
         self._heads.pop(event_type, None)
         if view.enabled:
@@ -201,6 +206,7 @@ class Matcher:
 
     def remove(self, trigger_id: str) -> None:
         old = self._triggers.pop(trigger_id, None)
+        self.schedules.pop(trigger_id, None)
         if old is not None:
             self._by_type.get(old.event_type, {}).pop(trigger_id, None)
             self._heads.pop(old.event_type, None)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from bud.actions.registry import ActionRegistry
 from bud.pipelines import PipelineDef
 from bud.store import Session
-from bud.store.records import FINAL_STEP, HELD, ExecutionStatus, StepRecord, StepStatus
+from bud.store.records import (
+    FINAL_STEP,
+    HELD,
+    ExecutionRecord,
+    ExecutionStatus,
+    StepRecord,
+    StepStatus,
+)
 
 __all__ = ["HELD", "advance", "close_execution", "initial_steps"]
 
@@ -62,7 +69,7 @@ async def advance(
     if changed:
         if definition.uses_waits:
             await session.drop_waits(execution_id)
-        await release_next(session, execution_id, now)
+        await _ended(session, execution_id, now)
     return [], (str(status) if changed else None), rows
 
 
@@ -74,13 +81,26 @@ async def close_execution(
     if changed:
         await session.cancel_open_steps(execution_id, now)
         await session.drop_waits(execution_id)
-        await release_next(session, execution_id, now)
+        await _ended(session, execution_id, now)
     return changed
 
 
-async def release_next(session: Session, execution_id: str, now: float) -> str | None:
-    """When an execution under a ``queue`` concurrency policy ends, start the next one held."""
+async def _ended(session: Session, execution_id: str, now: float) -> None:
+    """An execution just ended: note its lifecycle event (bud.engine.lifecycle), and start the
+    next one held behind its concurrency key."""
     row = await session.get_execution(execution_id)
+    if row is None:
+        return
+    await session.queue_lifecycle(row, now)
+    await release_next(session, execution_id, now, row)
+
+
+async def release_next(
+    session: Session, execution_id: str, now: float, row: ExecutionRecord | None = None
+) -> str | None:
+    """When an execution under a ``queue`` concurrency policy ends, start the next one held."""
+    if row is None:
+        row = await session.get_execution(execution_id)
     if row is None or row["trigger_id"] is None or row["concurrency_key"] is None:
         return None
     released = await session.release_next_held(row["trigger_id"], row["concurrency_key"], now)

@@ -1,4 +1,5 @@
-"""Timers: pipeline timeouts, debounced fires, expired flow state.
+"""Timers: pipeline timeouts, debounced fires, schedule ticks, lifecycle events, expired
+flow state.
 
 Each sweep is a transaction that takes what is due, so with several processes sweeping one
 store a timer fires once: a closed execution is not closed again, and a debounced event is
@@ -14,7 +15,9 @@ import logging
 from bud.clock import Clock
 from bud.engine import scheduler
 from bud.engine.ingest import Ingestor
+from bud.engine.lifecycle import Emitter
 from bud.engine.metrics import Metrics
+from bud.engine.schedules import Ticker
 from bud.engine.signals import Signals
 from bud.settings import Settings
 from bud.store import Repository
@@ -42,6 +45,8 @@ class Sweeper:
         self.clock = clock
         self.signals = signals
         self._pruned = 0.0
+        self.ticker = Ticker(repo, ingestor.catalogue, ingestor, clock)
+        self.emitter = Emitter(repo, ingestor)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -55,6 +60,11 @@ class Sweeper:
     async def sweep(self) -> None:
         await self.time_out()
         await self.ingestor.fire_debounced()
+        for part in (self.ticker.fire_due, self.emitter.emit):
+            try:  # schedules and lifecycle events go on whatever the other part does
+                await part()
+            except Exception:
+                log.exception("sweep: %s failed", part.__qualname__)
         now = self.clock.now()
         if now - self._pruned >= PRUNE_EVERY:
             self._pruned = now

@@ -25,6 +25,7 @@ from bud.server.routers import (
     demo,
     events,
     executions,
+    hooks,
     insights,
     keys,
     meta,
@@ -87,7 +88,18 @@ def create_app(
     app.add_exception_handler(HTTPException, responses.http_error_handler)
     app.add_exception_handler(Exception, responses.unhandled_handler)
     app.state.keys = KeyService(core.repo, settings.api_keys)
-    for module in (insights, events, pipelines, triggers, executions, platform, meta, stream, keys):
+    for module in (
+        insights,
+        events,
+        pipelines,
+        triggers,
+        executions,
+        hooks,
+        platform,
+        meta,
+        stream,
+        keys,
+    ):
         app.include_router(module.router)
     if settings.demo:
         app.state.demo_inbox = collections.deque(maxlen=200)

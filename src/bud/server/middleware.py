@@ -90,7 +90,10 @@ class BodyLimit:
 _ANY = None  # every method, known or not
 _READING = frozenset({"GET", "HEAD", "OPTIONS"})
 METRICS = "metrics"  # any valid key, or the metrics_token
+OPEN = "open"  # no key: the request carries its own credential (a hook's HMAC signature)
 SCOPE_RULES: tuple[tuple[frozenset[str] | None, re.Pattern[str], KeyScope | str], ...] = (
+    (frozenset({"POST"}), re.compile(r"^/v1/hooks/[^/]+$"), OPEN),
+    (_ANY, re.compile(r"^/v1/hooks(/|$)"), KeyScope.ADMIN),  # creating one shows its secret
     (_ANY, re.compile(r"^/v1/(api-keys|secrets|channels)(/|$)"), KeyScope.ADMIN),
     # POSTs that change nothing: they explain, render or validate
     (frozenset({"POST"}), re.compile(r"^/v1/pipelines/validate$"), KeyScope.READ),
@@ -107,7 +110,7 @@ def required_scope(method: str, path: str) -> KeyScope | str | None:
     """The scope a request needs (``METRICS`` for /metrics), or None for an open path."""
     for methods, pattern, scope in SCOPE_RULES:
         if (methods is None or method in methods) and pattern.match(path):
-            return scope
+            return None if scope == OPEN else scope
     return None
 
 

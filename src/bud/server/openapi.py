@@ -54,6 +54,13 @@ CONFLICTS = {
     "clusters_create",
     "executions_cancel",
     "executions_retry",
+    "hooks_deliver",
+}
+
+# Operations that take no API key: the request carries its own credential (401 when it fails).
+KEYLESS = {
+    "hooks_deliver": "The `X-Hub-Signature-256` signature is missing or wrong, or "
+    "`X-Bud-Timestamp` is outside the tolerance (`unauthenticated`); nothing is stored.",
 }
 
 SECURITY_SCHEMES = {
@@ -162,7 +169,10 @@ def _add_errors(path: str, method: str, op: dict[str, Any]) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
     params = op.get("parameters", [])
     statuses: set[int] = set()
-    if path.startswith("/v1/"):
+    if op.get("operationId") in KEYLESS:
+        statuses.add(401)
+        op["security"] = []
+    elif path.startswith("/v1/"):
         statuses.add(401)
         op["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}, {}]
     else:
@@ -178,3 +188,5 @@ def _add_errors(path: str, method: str, op: dict[str, Any]) -> None:
     responses.pop("422", None)
     for status in sorted(statuses):
         responses[str(status)] = _error(status)
+    if op.get("operationId") in KEYLESS:
+        responses["401"]["description"] = KEYLESS[op["operationId"]]

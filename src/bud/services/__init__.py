@@ -14,6 +14,7 @@ from bud.platform.builtin import BuiltinPlatform
 from bud.services.config import ConfigService
 from bud.services.events import EventService
 from bud.services.executions import ExecutionService
+from bud.services.hooks import HookService
 from bud.services.insights import InsightService
 from bud.services.pipelines import PipelineService
 from bud.services.triggers import TriggerService
@@ -58,6 +59,7 @@ class Bud:
         self.pipelines = PipelineService(self.engine)
         self.triggers = TriggerService(self.engine)
         self.events = EventService(self.engine)
+        self.hooks = HookService(self.engine, self.events)
         self.executions = ExecutionService(self.engine)
         self.config = ConfigService(self.engine)
         self.insights = InsightService(self.engine)

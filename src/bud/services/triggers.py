@@ -6,23 +6,41 @@ from typing import Any
 
 from bud.engine.core import Engine
 from bud.engine.flow import check_flow
+from bud.engine.schedules import check_schedule, first_tick
 from bud.errors import ConflictError, NotFoundError, ValidationError
 from bud.events import ENVELOPE_FIELDS, normalize_partial_event
 from bud.filters import compile_filter, summarize
 from bud.ids import new_id
 from bud.services.common import check_chosen_id, check_limit, decode_cursor, iso_times, page
 from bud.store import Session
-from bud.store.records import TriggerRecord
+from bud.store.records import Row, TriggerRecord
 from bud.templates import event_references, iter_templates
 from bud.timeutil import now as _now
+from bud.timeutil import to_iso
 
 ENVELOPE_NAMES = {*ENVELOPE_FIELDS, "correlation_id", "causation_id", "depth", "test"}
 
 
-def _out(row: dict[str, Any], warnings: list[str] | None = None) -> dict[str, Any]:
+TICK = "schedule.tick"
+
+
+def _out(
+    row: dict[str, Any], warnings: list[str] | None = None, state: Row | None = None
+) -> dict[str, Any]:
     out = iso_times(row, "created_at", "updated_at", "last_fired_at", "tripped_at")
     out["warnings"] = warnings or []
+    out["kind"] = "schedule" if row.get("schedule") else "event"
+    if row.get("schedule"):
+        state = state or {}
+        out["next_run_at"] = to_iso(state.get("next_at"))
+        out["last_tick_at"] = to_iso(state.get("last_tick_at"))
+        out["skipped_ticks"] = int(state.get("skipped") or 0)
     return out
+
+
+async def _with_states(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    states = await session.schedules_of(r["id"] for r in rows if r.get("schedule"))
+    return [_out(r, state=states.get(r["id"])) for r in rows]
 
 
 class TriggerService:
@@ -94,9 +112,30 @@ class TriggerService:
         description: str | None = None,
         trigger_id: str | None = None,
         flow: Any = None,
+        schedule: Any = None,
     ) -> dict[str, Any]:
         check_chosen_id(trigger_id, "id")
         flow = check_flow(flow)
+        if schedule is not None:
+            schedule = check_schedule(schedule)
+            if event_type not in (None, TICK):
+                raise ValidationError(
+                    f"event_type: a schedule trigger fires with {TICK} events; leave "
+                    "event_type out (or give schedule.tick)",
+                    details={"path": "event_type"},
+                )
+            if filter:
+                raise ValidationError(
+                    "filter: a schedule trigger has no filter (every tick fires)",
+                    details={"path": "filter"},
+                )
+            event_type = TICK
+        elif event_type == TICK:
+            raise ValidationError(
+                f"schedule: {TICK} events come from schedule triggers; give a schedule such as "
+                '{"cron": "0 9 * * 1-5", "timezone": "UTC"} or {"interval_seconds": 300}',
+                details={"path": "schedule"},
+            )
         event_type = self._check_event_type(event_type)
         filter = self._check_filter(filter)
         if not isinstance(enabled, bool):
@@ -117,7 +156,9 @@ class TriggerService:
             "flow": flow or None,
             "tripped_at": None,
             "tripped_reason": None,
+            "schedule": schedule,
         }
+        state: Row | None = None
         async with self.repo.transaction() as session:
             pipeline = (
                 await session.get_pipeline(pipeline_id) if isinstance(pipeline_id, str) else None
@@ -132,8 +173,13 @@ class TriggerService:
                     f"id: event trigger {trigger_id} already exists", details={"path": "id"}
                 )
             await session.create_trigger(row)
+            if schedule is not None:
+                clock_now = self.engine.clock.now()
+                next_at = first_tick(schedule, clock_now) if enabled else None
+                await session.put_schedule(row["id"], next_at, clock_now)
+                state = {"next_at": next_at}
         await self.engine.changed()
-        return _out(dict(row), self.template_warnings(pipeline["definition"], event_type))
+        return _out(dict(row), self.template_warnings(pipeline["definition"], event_type), state)
 
     async def _row(self, session: Session, trigger_id: str) -> dict[str, Any]:
         row = await session.get_trigger(trigger_id)
@@ -145,7 +191,8 @@ class TriggerService:
 
     async def get(self, trigger_id: str) -> dict[str, Any]:
         async with self.repo.read() as session:
-            return _out(await self._row(session, trigger_id))
+            [out] = await _with_states(session, [await self._row(session, trigger_id)])
+            return out
 
     async def list(
         self,
@@ -165,7 +212,8 @@ class TriggerService:
                 limit=limit + 1,
                 after=decode_cursor(cursor),
             )
-        return page([_out(dict(r)) for r in rows], limit, "id")
+            outs = await _with_states(session, [dict(r) for r in rows])
+        return page(outs, limit, "id")
 
     async def update(self, trigger_id: str, **changes: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -184,27 +232,62 @@ class TriggerService:
                     values.update(tripped_at=None, tripped_reason=None)
             elif key == "flow":
                 values["flow"] = check_flow(value) or None
+            elif key == "schedule":
+                values["schedule"] = check_schedule(value)
             elif key in ("name", "description"):
                 values[key] = value
             else:
                 raise ValidationError(
                     f"{key}: cannot be changed; allowed: filter, enabled, name, "
-                    "description, event_type, flow",
+                    "description, event_type, flow, schedule",
                     details={"path": key},
                 )
         values["updated_at"] = _now()
         async with self.repo.transaction() as session:
             row = await self._row(session, trigger_id)
+            self._check_kind(row, values)
             await session.update_trigger(trigger_id, values)
             if values.get("enabled"):
                 await session.reset_breaker(trigger_id)
             row.update(values)
+            if row.get("schedule") and ({"schedule", "enabled"} & set(values)):
+                # A changed or re-enabled schedule counts from now: no catch-up of the pause.
+                clock_now = self.engine.clock.now()
+                next_at = first_tick(row["schedule"], clock_now) if row["enabled"] else None
+                await session.put_schedule(trigger_id, next_at, clock_now)
+            [out] = await _with_states(session, [row])
             pipeline = await session.get_pipeline(row["pipeline_id"])
         await self.engine.changed()
-        warnings = (
+        out["warnings"] = (
             self.template_warnings(pipeline["definition"], row["event_type"]) if pipeline else []
         )
-        return _out(row, warnings)
+        return out
+
+    @staticmethod
+    def _check_kind(row: dict[str, Any], values: dict[str, Any]) -> None:
+        """A schedule trigger stays one, an event trigger too."""
+        if row.get("schedule"):
+            if "event_type" in values and values["event_type"] != TICK:
+                raise ValidationError(
+                    "event_type: a schedule trigger fires with schedule.tick events; delete it "
+                    "and create an event trigger instead",
+                    details={"path": "event_type"},
+                )
+            if values.get("filter"):
+                raise ValidationError(
+                    "filter: a schedule trigger has no filter (every tick fires)",
+                    details={"path": "filter"},
+                )
+        elif "schedule" in values:
+            raise ValidationError(
+                "schedule: this is an event trigger; create a schedule trigger instead",
+                details={"path": "schedule"},
+            )
+        elif values.get("event_type") == TICK:
+            raise ValidationError(
+                f"event_type: {TICK} events come from schedule triggers",
+                details={"path": "event_type"},
+            )
 
     async def delete(self, trigger_id: str) -> None:
         async with self.repo.transaction() as session:
@@ -238,6 +321,15 @@ class TriggerService:
                 return None
 
         etype = collect(self._check_event_type, event_type)
+        if etype == TICK:
+            errors.append(
+                {
+                    "path": "schedule",
+                    "message": f"{TICK} events come from schedule triggers: create one with a "
+                    "schedule (the API, the SDK or bud triggers create --cron/--interval)",
+                }
+            )
+            etype = None
         compiled = collect(self._check_filter, filter)
         collect(check_flow, flow)
         if not isinstance(enabled, bool):

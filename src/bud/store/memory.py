@@ -34,6 +34,7 @@ from bud.store.records import (
     StepStatus,
     TriggerRecord,
     TriggerStats,
+    lifecycle_snapshot,
 )
 from bud.store.repository import Repository, Session, StepKey
 
@@ -94,6 +95,9 @@ class _State:
         self.processes: dict[str, Row] = {}
         self.ingest_errors: list[Row] = []
         self.api_keys: dict[str, Row] = {}
+        self.schedules: dict[str, Row] = {}
+        self.outbox: list[Row] = []
+        self.hooks: dict[str, Row] = {}
         self.waits: dict[tuple[str, str], Row] = {}
 
 
@@ -177,6 +181,7 @@ class MemorySession(Session):
         ids = sorted(i for i, t in self.s.triggers.items() if t["pipeline_id"] == pipeline_id)
         for trigger_id in ids:
             del self.s.triggers[trigger_id]
+            self.s.schedules.pop(trigger_id, None)
             self._changed(ChangeKind.TRIGGER, trigger_id)
         self.s.pipelines.pop(pipeline_id, None)
         self._changed(ChangeKind.PIPELINE, pipeline_id)
@@ -233,6 +238,7 @@ class MemorySession(Session):
     async def delete_trigger(self, trigger_id: str) -> bool:
         if self.s.triggers.pop(trigger_id, None) is None:
             return False
+        self.s.schedules.pop(trigger_id, None)
         self._changed(ChangeKind.TRIGGER, trigger_id)
         return True
 
@@ -985,6 +991,84 @@ class MemorySession(Session):
 
     async def forget_process(self, process_id: str) -> None:
         self.s.processes.pop(process_id, None)
+
+    # -- lifecycle outbox ----------------------------------------------------------------
+    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
+        self.s.outbox.append(
+            {
+                "seq": next(self.s.seq),
+                "execution_id": execution["id"],
+                "status": str(execution["status"]),
+                "execution": copy.deepcopy(lifecycle_snapshot(execution)),
+                "created_at": now,
+            }
+        )
+
+    async def take_lifecycle(self, limit: int) -> list[Row]:
+        taken, self.s.outbox = self.s.outbox[:limit], self.s.outbox[limit:]
+        return [dict(r) for r in taken]
+
+    # -- schedules -----------------------------------------------------------------------
+    async def put_schedule(self, trigger_id: str, next_at: float | None, now: float) -> None:
+        row = self.s.schedules.setdefault(
+            trigger_id,
+            {
+                "trigger_id": trigger_id,
+                "last_tick_at": None,
+                "last_fired_at": None,
+                "ticks": 0,
+                "skipped": 0,
+            },
+        )
+        row.update(next_at=next_at, updated_at=now)
+
+    async def schedules_of(self, ids: Iterable[str]) -> dict[str, Row]:
+        return {i: dict(self.s.schedules[i]) for i in set(ids) if i in self.s.schedules}
+
+    async def due_schedules(self, now: float, limit: int) -> list[Row]:
+        due = [
+            r
+            for r in self.s.schedules.values()
+            if r["next_at"] is not None and self.s.triggers.get(r["trigger_id"], {}).get("enabled")
+        ]
+        return _page([r for r in due if r["next_at"] <= now], "next_at", limit, None, desc=False)
+
+    async def claim_tick(
+        self,
+        trigger_id: str,
+        due_at: float,
+        *,
+        tick_at: float,
+        next_at: float,
+        skipped: int,
+        now: float,
+    ) -> bool:
+        row = self.s.schedules.get(trigger_id)
+        if row is None or row["next_at"] != due_at:
+            return False
+        row.update(
+            next_at=next_at,
+            last_tick_at=tick_at,
+            last_fired_at=now,
+            ticks=row["ticks"] + 1,
+            skipped=row["skipped"] + skipped,
+            updated_at=now,
+        )
+        return True
+
+    # -- inbound webhooks ----------------------------------------------------------------
+    async def insert_hook(self, row: Row) -> None:
+        self.s.hooks[row["id"]] = dict(row)
+
+    async def get_hook(self, hook_id: str) -> Row | None:
+        found = self.s.hooks.get(hook_id)
+        return dict(found) if found else None
+
+    async def list_hooks(self) -> list[Row]:
+        return _page(self.s.hooks.values(), "id", None, None, desc=False)
+
+    async def delete_hook(self, hook_id: str) -> bool:
+        return self.s.hooks.pop(hook_id, None) is not None
 
     def wake_workers(self) -> None:
         return None  # one process: its own signals wake its workers

@@ -106,6 +106,7 @@ class TriggerRecord(TypedDict, total=False):
     flow: dict[str, Any] | None
     tripped_at: float | None
     tripped_reason: str | None
+    schedule: dict[str, Any] | None  # a schedule trigger (event_type schedule.tick)
 
 
 class PipelineRecord(TypedDict, total=False):
@@ -161,6 +162,29 @@ class StepRecord(TypedDict, total=False):
     lease_owner: str | None
     lease_expires_at: float | None
     pipeline_id: str  # on claimed steps only: their execution's pipeline
+
+
+LIFECYCLE_FIELDS = (
+    "id",
+    "pipeline_id",
+    "pipeline_version",
+    "trigger_id",
+    "event_id",
+    "status",
+    "error",
+    "started_at",
+    "finished_at",
+    "retry_count",
+)
+
+
+def lifecycle_snapshot(execution: ExecutionRecord) -> dict[str, Any]:
+    """What a lifecycle note keeps of an execution: its fields as it ended, and of its event
+    the type, depth and correlation id."""
+    out: dict[str, Any] = {k: execution.get(k) for k in LIFECYCLE_FIELDS}
+    event = execution.get("event") or {}
+    out["event"] = {k: event.get(k) for k in ("event_type", "depth", "correlation_id")}
+    return out
 
 
 class AttemptRecord(TypedDict, total=False):

@@ -422,6 +422,62 @@ class Session(abc.ABC):
     async def prune(self, now: float) -> None:
         """Drop expired flow-control state."""
 
+    # -- lifecycle events (an outbox written where an execution ends) --------------------
+    @abc.abstractmethod
+    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
+        """Note that an execution just ended, in the transaction that ended it, with the
+        execution as it ended; the engine turns the note into an ``execution.<status>`` event
+        (``take_lifecycle``)."""
+
+    @abc.abstractmethod
+    async def take_lifecycle(self, limit: int) -> list[Row]:
+        """Remove and return up to ``limit`` notes, oldest first (``seq``, ``execution_id``,
+        ``status``, ``execution``, ``created_at``); a concurrent taker gets other notes, or
+        none."""
+
+    # -- schedules -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_schedule(self, trigger_id: str, next_at: float | None, now: float) -> None:
+        """Set when a schedule trigger's next tick is due (None: never, e.g. disabled)."""
+
+    @abc.abstractmethod
+    async def schedules_of(self, ids: Iterable[str]) -> dict[str, Row]:
+        """The schedule state of these triggers (``next_at``, ``last_tick_at``,
+        ``last_fired_at``, ``ticks``, ``skipped``)."""
+
+    @abc.abstractmethod
+    async def due_schedules(self, now: float, limit: int) -> list[Row]:
+        """Schedule states of enabled triggers whose next tick is due at ``now``, the most
+        overdue first (a tripped trigger's schedule waits, due, until it is enabled)."""
+
+    @abc.abstractmethod
+    async def claim_tick(
+        self,
+        trigger_id: str,
+        due_at: float,
+        *,
+        tick_at: float,
+        next_at: float,
+        skipped: int,
+        now: float,
+    ) -> bool:
+        """Take the tick at ``tick_at`` (``skipped`` missed ticks before it are not fired)
+        and move the schedule to ``next_at``, if it still reads ``due_at`` (a conditional
+        update): of two processes that try, one wins."""
+
+    # -- inbound webhooks ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_hook(self, row: Row) -> None: ...
+
+    @abc.abstractmethod
+    async def get_hook(self, hook_id: str) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def list_hooks(self) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def delete_hook(self, hook_id: str) -> bool: ...
+
     # -- notification channels and secrets ----------------------------------------------
     @abc.abstractmethod
     async def list_channels(self) -> list[Row]: ...

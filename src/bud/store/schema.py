@@ -82,6 +82,42 @@ triggers = Table(
     Column("flow", Json),  # flow control: dedup, rate_limit, debounce, concurrency, circuit_breaker
     Column("tripped_at", Float),
     Column("tripped_reason", Text),
+    Column("schedule", Json),  # a schedule trigger: {"cron", "timezone"} or {"interval_seconds"}
+)
+
+# When each schedule trigger's next tick is due (claimed with a conditional update).
+trigger_schedules = Table(
+    "trigger_schedules",
+    metadata,
+    Column("trigger_id", Id, primary_key=True),
+    Column("next_at", Float, index=True),  # NULL: nothing due (the trigger is disabled)
+    Column("last_tick_at", Float),  # the scheduled time of the last tick fired
+    Column("last_fired_at", Float),
+    Column("ticks", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),  # missed ticks not fired
+    Column("updated_at", Float, nullable=False),
+)
+
+# Executions that ended and whose execution.<status> event is not yet ingested.
+lifecycle_outbox = Table(
+    "lifecycle_outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("execution_id", Id, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("execution", Json, nullable=False),  # the execution as it ended (its fields)
+    Column("created_at", Float, nullable=False),
+)
+
+# Inbound webhooks: POST /v1/hooks/{id} with an HMAC signature becomes an event.
+hooks = Table(
+    "hooks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(256)),
+    Column("event_type", String(128), nullable=False),
+    Column("secret", Text, nullable=False),  # encrypted (bud.crypto)
+    Column("created_at", Float, nullable=False),
 )
 
 trigger_fires = Table(

@@ -49,6 +49,7 @@ from bud.store.records import (
     StepStatus,
     TriggerRecord,
     TriggerStats,
+    lifecycle_snapshot,
 )
 from bud.store.repository import Repository, Session, StepKey
 
@@ -245,6 +246,7 @@ class SqlSession(Session):
             )
         ]
         await self._delete(tr, tr.c.pipeline_id == pipeline_id)
+        await self._forget_schedules(ids)
         await self._delete(t.pipelines, t.pipelines.c.id == pipeline_id)
         for trigger_id in ids:
             await self._changed(ChangeKind.TRIGGER, trigger_id)
@@ -304,6 +306,7 @@ class SqlSession(Session):
     async def delete_trigger(self, trigger_id: str) -> bool:
         deleted = await self._delete(t.triggers, t.triggers.c.id == trigger_id)
         if deleted:
+            await self._forget_schedules([trigger_id])
             await self._changed(ChangeKind.TRIGGER, trigger_id)
         return bool(deleted)
 
@@ -932,6 +935,109 @@ class SqlSession(Session):
         st, f = t.trigger_state, t.trigger_fires
         await self._delete(st, st.c.kind == "dedup", st.c.expires_at < now)
         await self._delete(f, f.c.bucket < int(now) - 31 * 86400)
+
+    # -- lifecycle outbox ----------------------------------------------------------------
+    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
+        await self._insert(
+            t.lifecycle_outbox,
+            {
+                "execution_id": execution["id"],
+                "status": str(execution["status"]),
+                "execution": lifecycle_snapshot(execution),
+                "created_at": now,
+            },
+        )
+
+    async def take_lifecycle(self, limit: int) -> list[Row]:
+        ob = t.lifecycle_outbox
+        stmt = select(ob).order_by(ob.c.seq).limit(limit)
+        if self.row_locks:
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = [dict(r) for r in (await self.conn.execute(stmt)).mappings().all()]
+        if rows:
+            await self._delete(ob, ob.c.seq.in_([r["seq"] for r in rows]))
+        return rows
+
+    # -- schedules -----------------------------------------------------------------------
+    async def put_schedule(self, trigger_id: str, next_at: float | None, now: float) -> None:
+        sc = t.trigger_schedules
+        changed = await self._update(
+            sc, {"next_at": next_at, "updated_at": now}, sc.c.trigger_id == trigger_id
+        )
+        if not changed:
+            await self._insert(
+                sc,
+                {
+                    "trigger_id": trigger_id,
+                    "next_at": next_at,
+                    "ticks": 0,
+                    "skipped": 0,
+                    "updated_at": now,
+                },
+            )
+
+    async def schedules_of(self, ids: Iterable[str]) -> dict[str, Row]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        sc = t.trigger_schedules
+        rows = await self._list(sc, where=[sc.c.trigger_id.in_(wanted)], order="trigger_id")
+        return {r["trigger_id"]: r for r in rows}
+
+    async def due_schedules(self, now: float, limit: int) -> list[Row]:
+        sc, tr = t.trigger_schedules, t.triggers
+        enabled = select(tr.c.id).where(tr.c.enabled.is_(True))
+        return await self._list(
+            sc,
+            where=[sc.c.next_at.is_not(None), sc.c.next_at <= now, sc.c.trigger_id.in_(enabled)],
+            order="next_at",
+            descending=False,
+            limit=limit,
+        )
+
+    async def claim_tick(
+        self,
+        trigger_id: str,
+        due_at: float,
+        *,
+        tick_at: float,
+        next_at: float,
+        skipped: int,
+        now: float,
+    ) -> bool:
+        sc = t.trigger_schedules
+        claimed = await self._update(
+            sc,
+            {
+                "next_at": next_at,
+                "last_tick_at": tick_at,
+                "last_fired_at": now,
+                "ticks": sc.c.ticks + 1,
+                "skipped": sc.c.skipped + skipped,
+                "updated_at": now,
+            },
+            sc.c.trigger_id == trigger_id,
+            sc.c.next_at == due_at,
+        )
+        return claimed == 1
+
+    async def _forget_schedules(self, ids: Sequence[str]) -> None:
+        if ids:
+            sc = t.trigger_schedules
+            await self._delete(sc, sc.c.trigger_id.in_(list(ids)))
+
+    # -- inbound webhooks ----------------------------------------------------------------
+    async def insert_hook(self, row: Row) -> None:
+        await self._insert(t.hooks, row)
+
+    async def get_hook(self, hook_id: str) -> Row | None:
+        return cast("Row | None", await self._get(t.hooks, id=hook_id))
+
+    async def list_hooks(self) -> list[Row]:
+        return await self._list(t.hooks, order="id", descending=False)
+
+    async def delete_hook(self, hook_id: str) -> bool:
+        return bool(await self._delete(t.hooks, t.hooks.c.id == hook_id))
 
     # -- channels and secrets ------------------------------------------------------------
     async def list_channels(self) -> list[Row]:

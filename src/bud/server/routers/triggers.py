@@ -18,7 +18,14 @@ router = APIRouter(tags=["event-triggers"], route_class=CheckedRoute)
 
 class TriggerIn(BaseModel):
     pipeline_id: Annotated[str, Field(max_length=64)]
-    event_type: Annotated[str, Field(max_length=128)]
+    event_type: Annotated[str, Field(max_length=128)] | None = Field(
+        None, description="required, except for a schedule trigger (schedule.tick)"
+    )
+    schedule: Any = Field(
+        None,
+        description='a schedule trigger: {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"} '
+        'or {"interval_seconds": 300}',
+    )
     filter: Any = None
     enabled: Any = True
     name: Annotated[str, Field(max_length=256)] | None = None
@@ -34,6 +41,7 @@ class TriggerPatch(BaseModel):
     description: str | None = None
     event_type: Annotated[str, Field(max_length=128)] | None = None
     flow: Any = None
+    schedule: Any = None
 
 
 class TestIn(BaseModel):
@@ -82,6 +90,7 @@ async def event_triggers_create(body: TriggerIn, bud: BudDep) -> Json:
             body.description,
             body.id,
             body.flow,
+            body.schedule,
         ),
         status_code=201,
     )

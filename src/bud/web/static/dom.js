@@ -94,6 +94,13 @@ export function relTime(iso) {
   const t = new Date(iso).getTime();
   if (Number.isNaN(t)) return String(iso);
   const sec = Math.round((serverNow() - t) / 1000);
+  if (sec <= -5) {  // in the future: a schedule's next run
+    const ahead = -sec;
+    if (ahead < 60) return `in ${ahead}s`;
+    if (ahead < 3600) return `in ${Math.floor(ahead / 60)}m`;
+    if (ahead < 86400) return `in ${Math.floor(ahead / 3600)}h`;
+    return `in ${Math.floor(ahead / 86400)}d`;
+  }
   if (sec < 5) return "just now";
   if (sec < 60) return `${sec}s ago`;
   if (sec < 3600) return `${Math.floor(sec / 60)}m ago`;

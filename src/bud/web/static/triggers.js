@@ -509,6 +509,95 @@ function statsPanel(ctx, trigger, close) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Schedule triggers: fired by a cron expression or an interval (docs/triggers.md#schedules)
+
+/** "cron 0 9 * * 1-5 (Europe/Berlin)" or "every 300s". */
+export function scheduleText(schedule) {
+  if (!schedule) return "";
+  if (schedule.interval_seconds != null) return `every ${schedule.interval_seconds}s`;
+  return `cron ${schedule.cron} (${schedule.timezone || "UTC"})`;
+}
+
+function scheduleCell(t) {
+  return [
+    h("div", { class: "schedule-next" }, "Next run: ",
+      t.next_run_at ? timeEl(t.next_run_at) : h("span", { class: "muted" }, "none (disabled)")),
+    t.last_tick_at ? h("div", { class: "sub" }, "Last tick: ", timeEl(t.last_tick_at)) : null,
+    t.skipped_ticks ? h("div", { class: "sub", role: "note" },
+      `${t.skipped_ticks} missed tick${t.skipped_ticks === 1 ? "" : "s"} skipped`) : null,
+  ];
+}
+
+/** The "Add Schedule" form: a cron expression in a time zone, or an interval. */
+function scheduleForm({ pipelineId, onSaved, onCancel }) {
+  const nameInput = h("input", { id: "schedule-name", type: "text", autocomplete: "off",
+    placeholder: "e.g. Nightly report" });
+  const nameField = field({ label: "Name", input: nameInput, hint: "Optional." });
+  const kind = h("select", { id: "schedule-kind" },
+    h("option", { value: "cron" }, "Cron expression"), h("option", { value: "interval" }, "Interval"));
+  const kindField = field({ label: "Runs on", input: kind });
+  const cronInput = h("input", { id: "schedule-cron", type: "text", autocomplete: "off",
+    value: "0 9 * * 1-5", spellcheck: "false" });
+  const cronField = field({ label: "Cron", input: cronInput,
+    hint: h("span", {}, "Five fields: minute hour day-of-month month day-of-week, e.g. ",
+      code("0 9 * * 1-5"), " (09:00 on weekdays).") });
+  let zone = "UTC";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch (_err) { /* keep UTC */ }
+  const zoneInput = h("input", { id: "schedule-timezone", type: "text", autocomplete: "off", value: zone });
+  const zoneField = field({ label: "Time zone", input: zoneInput,
+    hint: "An IANA name such as Europe/Berlin; the cron time is read in it." });
+  const intervalInput = h("input", { id: "schedule-interval", type: "number", min: "1", step: "1",
+    value: "300" });
+  const intervalField = field({ label: "Every (seconds)", input: intervalInput });
+  const enabledField = switchField({ label: "Enabled", id: "schedule-enabled", checked: true });
+  const fallback = formError();
+  const FIELDS = { "schedule.cron": cronField, "schedule.timezone": zoneField,
+    "schedule.interval_seconds": intervalField, name: nameField };
+  const showKind = () => {
+    const cron = kind.value === "cron";
+    cronField.hidden = !cron;
+    zoneField.hidden = !cron;
+    intervalField.hidden = cron;
+  };
+  kind.addEventListener("change", showKind);
+  showKind();
+  const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save");
+  const form = h("form", { class: "form", "aria-label": "Add schedule", novalidate: true },
+    h("h3", {}, "Add Schedule"),
+    h("p", { class: "hint" }, "Starts this pipeline on a clock, with a schedule.tick event; " +
+      "a missed tick after downtime fires once."),
+    nameField, kindField, cronField, zoneField, intervalField, enabledField, fallback,
+    h("div", { class: "form-actions" }, save, button("Cancel", { onclick: onCancel })));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    for (const f of Object.values(FIELDS)) setFieldError(f, null);
+    setFormError(fallback, null);
+    const schedule = kind.value === "cron"
+      ? { cron: cronInput.value.trim(), timezone: zoneInput.value.trim() || "UTC" }
+      : { interval_seconds: Number(intervalInput.value) };
+    save.disabled = true;
+    try {
+      const saved = await api.post("/v1/event-triggers", { pipeline_id: pipelineId, schedule,
+        name: nameInput.value.trim() || null, enabled: enabledField.input.checked });
+      await onSaved(saved);
+    } catch (err) {
+      const target = FIELDS[err.path || ""];
+      if (target) {
+        setFieldError(target, err.message);
+        target.input.focus();
+      } else {
+        setFormError(fallback, err.message);
+      }
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return { form, focus: () => cronInput.focus() };
+}
+
+// ---------------------------------------------------------------------------------------
 // The tab
 
 export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
@@ -522,11 +611,14 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
   const listHost = h("div", {});
   const add = button("Add Event Trigger", { class: "btn btn-primary", "aria-expanded": "false",
     "aria-controls": "trigger-form-host" });
+  const addSchedule = button("Add Schedule", { class: "btn", "aria-expanded": "false",
+    "aria-controls": "trigger-form-host" });
 
   const closeForm = () => {
     clear(formHost);
     formHost.hidden = true;
     add.setAttribute("aria-expanded", "false");
+    addSchedule.setAttribute("aria-expanded", "false");
   };
   const openForm = (trigger) => {
     clear(notices);
@@ -547,12 +639,34 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
     replace(formHost, form);
     formHost.hidden = false;
     add.setAttribute("aria-expanded", String(!trigger));
+    addSchedule.setAttribute("aria-expanded", "false");
     focus();
     formHost.scrollIntoView({ block: "nearest" });
   };
   add.addEventListener("click", () => {
     if (!formHost.hidden && add.getAttribute("aria-expanded") === "true") closeForm();
     else openForm(null);
+  });
+  addSchedule.addEventListener("click", () => {
+    if (!formHost.hidden && addSchedule.getAttribute("aria-expanded") === "true") {
+      closeForm();
+      return;
+    }
+    clear(notices);
+    const { form, focus } = scheduleForm({
+      pipelineId: pipeline.id,
+      onCancel: () => { closeForm(); addSchedule.focus(); },
+      onSaved: async (saved) => {
+        closeForm();
+        toast(`Schedule created: ${saved.id}`);
+        await reload();
+      },
+    });
+    replace(formHost, form);
+    formHost.hidden = false;
+    add.setAttribute("aria-expanded", "false");
+    addSchedule.setAttribute("aria-expanded", "true");
+    focus();
   });
 
   async function reload() {
@@ -640,11 +754,15 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
       }
     });
     const hasFilter = t.filter && Object.keys(t.filter).length;
-    const tr = h("tr", { "data-trigger-id": t.id, "data-enabled": String(t.enabled) },
-      h("td", {}, h("span", { class: "strong" }, t.event_type),
+    const scheduled = t.kind === "schedule";
+    const tr = h("tr", { "data-trigger-id": t.id, "data-enabled": String(t.enabled),
+      "data-kind": t.kind || "event" },
+      h("td", {}, h("span", { class: "strong" }, scheduled ? "Schedule" : t.event_type),
+        scheduled ? h("div", { class: "schedule-text" }, code(scheduleText(t.schedule))) : null,
         t.name ? h("div", { class: "trigger-name" }, t.name) : null,
         h("div", { class: "sub" }, code(t.id))),
-      h("td", { class: "filter-cell" }, hasFilter ? code(compact(t.filter))
+      h("td", { class: "filter-cell" }, scheduled ? scheduleCell(t)
+        : hasFilter ? code(compact(t.filter))
         : h("span", { class: "muted" }, "none — every event"),
         t.flow && Object.keys(t.flow).length
           ? h("div", { class: "sub" }, "flow: ", code(compact(t.flow))) : null,
@@ -654,7 +772,8 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
         h("label", { for: toggleId }, h("span", { class: "sr-only" }, `Enabled ${t.id}`), state))),
       h("td", { class: "num" }, String(t.fire_count ?? 0)),
       h("td", {}, timeEl(t.last_fired_at)),
-      h("td", { class: "actions" }, test, stats, edit, del));
+      // A schedule is changed through the API or `bud triggers update --cron/--interval`.
+      h("td", { class: "actions" }, scheduled ? null : test, stats, scheduled ? null : edit, del));
     return [tr, detail];
   }
 
@@ -667,7 +786,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
     replace(listHost, h("div", { class: "table-wrap" }, h("table", { class: "table table-cards triggers" },
       h("caption", { class: "sr-only" }, "Event triggers"),
       h("thead", {}, h("tr", {},
-        h("th", { scope: "col" }, "Event type"), h("th", { scope: "col" }, "Filter"),
+        h("th", { scope: "col" }, "Event type"), h("th", { scope: "col" }, "Filter / schedule"),
         h("th", { scope: "col" }, "Enabled"), h("th", { scope: "col", class: "num" }, "Fired"),
         h("th", { scope: "col" }, "Last fired"), h("th", { scope: "col" }, "Actions"))),
       h("tbody", {}, triggers.map(row)))));
@@ -675,6 +794,7 @@ export async function triggersTab(ctx, panel, pipeline, onCount = () => {}) {
 
   renderList();
   replace(panel,
-    h("div", { class: "section-head" }, h("h2", {}, "Event triggers"), add),
+    h("div", { class: "section-head" }, h("h2", {}, "Event triggers"),
+      h("div", { class: "form-actions" }, add, addSchedule)),
     formHost, notices, listHost);
 }
