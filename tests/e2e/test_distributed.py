@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 RETRY = {"max_attempts": 3, "backoff_seconds": 0.1}
 PIPELINE = {
     "steps": [
-        {"id": "wait", "action": "delay", "params": {"seconds": 0.2}, "retry": RETRY},
+        # Long enough that, whenever the kill comes, the killed worker is inside some steps
+        # (200 of them at a second each on 2 x 16 slots take about 6 s).
+        {"id": "wait", "action": "delay", "params": {"seconds": 1.0}, "retry": RETRY},
         {
             "id": "say",
             "action": "log",

@@ -182,7 +182,9 @@ class Worker:
                 skip_pipelines=self._crowding(),
             )
             await session.start_attempts(claimed, self.worker_id, now)
-            return [(row, await self._prepare_in(session, row, now)) for row in claimed]
+            # The claim holds its steps' rows: it takes an execution's row only if it is free
+            # (a cancel or a completion holding it may be waiting for those steps).
+            return [(row, await self._prepare_in(session, row, now, wait=False)) for row in claimed]
 
     def _spawn(self, row: StepRecord, hint: Hint | None = None) -> None:
         key = (row["execution_id"], row["step_id"])
@@ -218,12 +220,20 @@ class Worker:
         async with self.repo.transaction() as session:
             return await self._prepare_in(session, row, self.clock.now())
 
-    async def _prepare_in(self, session: Session, row: StepRecord, now: float) -> Hint | None:
-        """The step's execution (marked running if it was queued) and its steps, as read."""
+    async def _prepare_in(
+        self, session: Session, row: StepRecord, now: float, *, wait: bool = True
+    ) -> Hint | None:
+        """The step's execution (marked running if it was queued) and its steps, as read.
+
+        None if the execution is gone or, with ``wait`` false, if marking it running would
+        wait for another transaction (the step then prepares in a transaction of its own).
+        """
         execution = await session.get_execution(row["execution_id"])
         if execution is None:
             return None
         if execution["status"] == ExecutionStatus.QUEUED:
+            if not wait and not await session.try_hold_execution(execution["id"]):
+                return None
             definition: PipelineDef | None = None
             try:
                 definition = await self.catalogue.definition(

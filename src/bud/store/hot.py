@@ -124,6 +124,7 @@ class HotSession(SqlSession):
             "steps_of": f"SELECT {steps} FROM steps WHERE execution_id = :exe ORDER BY position",
             "execution": f"SELECT {executions} FROM executions WHERE id = :exe",
             "hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE",
+            "try_hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE SKIP LOCKED",
             "running": (
                 "UPDATE executions SET status = 'running', started_at = :now, "
                 "deadline_at = :deadline WHERE id = :exe AND status = 'queued'"
@@ -220,6 +221,11 @@ class HotSession(SqlSession):
     async def hold_execution(self, execution_id: str) -> None:
         if self.row_locks:
             await self._one(self._sql["hold"], {"exe": execution_id})
+
+    async def try_hold_execution(self, execution_id: str) -> bool:
+        if not self.row_locks:
+            return True
+        return await self._one(self._sql["try_hold"], {"exe": execution_id}) is not None
 
     async def mark_running(self, execution_id: str, now: float, deadline: float | None) -> None:
         params = {"exe": execution_id, "now": now, "deadline": deadline}

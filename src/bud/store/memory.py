@@ -444,6 +444,9 @@ class MemorySession(Session):
     async def hold_execution(self, execution_id: str) -> None:
         return None
 
+    async def try_hold_execution(self, execution_id: str) -> bool:
+        return True
+
     async def lock_execution(self, execution_id: str) -> ExecutionRecord | None:
         return await self.get_execution(execution_id)
 

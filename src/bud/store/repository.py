@@ -238,6 +238,14 @@ class Session(abc.ABC):
         overlap."""
 
     @abc.abstractmethod
+    async def try_hold_execution(self, execution_id: str) -> bool:
+        """``hold_execution`` unless another transaction holds the row: then False at once.
+
+        For a transaction that already holds step rows (a claim), where waiting for the
+        execution's row could deadlock with one that holds it and waits for those steps.
+        """
+
+    @abc.abstractmethod
     async def lock_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Read an execution and hold it: changes to one execution take turns."""
 
