@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bud.store.records import WAIT_KEY
+from bud.store.records import WAIT_KEY, lifecycle_snapshot
 from bud.store.repository import StepKey
 from bud.store.sql import SqlSession
 
@@ -125,6 +125,10 @@ class HotSession(SqlSession):
             "execution": f"SELECT {executions} FROM executions WHERE id = :exe",
             "hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE",
             "try_hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE SKIP LOCKED",
+            "lifecycle": (
+                "INSERT INTO lifecycle_outbox (execution_id, status, execution, created_at) "
+                f"VALUES (:exe, :status, {j('execution')}, :now)"
+            ),
             "running": (
                 "UPDATE executions SET status = 'running', started_at = :now, "
                 "deadline_at = :deadline WHERE id = :exe AND status = 'queued'"
@@ -226,6 +230,15 @@ class HotSession(SqlSession):
         if not self.row_locks:
             return True
         return await self._one(self._sql["try_hold"], {"exe": execution_id}) is not None
+
+    async def queue_lifecycle(self, execution: Any, now: float) -> None:
+        params = {
+            "exe": execution["id"],
+            "status": str(execution["status"]),
+            "execution": dumps(lifecycle_snapshot(execution)),
+            "now": now,
+        }
+        await self._run(self._sql["lifecycle"], params)
 
     async def mark_running(self, execution_id: str, now: float, deadline: float | None) -> None:
         params = {"exe": execution_id, "now": now, "deadline": deadline}

@@ -49,7 +49,6 @@ from bud.store.records import (
     StepStatus,
     TriggerRecord,
     TriggerStats,
-    lifecycle_snapshot,
 )
 from bud.store.repository import Repository, Session, StepKey
 
@@ -937,17 +936,6 @@ class SqlSession(Session):
         await self._delete(f, f.c.bucket < int(now) - 31 * 86400)
 
     # -- lifecycle outbox ----------------------------------------------------------------
-    async def queue_lifecycle(self, execution: ExecutionRecord, now: float) -> None:
-        await self._insert(
-            t.lifecycle_outbox,
-            {
-                "execution_id": execution["id"],
-                "status": str(execution["status"]),
-                "execution": lifecycle_snapshot(execution),
-                "created_at": now,
-            },
-        )
-
     async def take_lifecycle(self, limit: int) -> list[Row]:
         ob = t.lifecycle_outbox
         stmt = select(ob).order_by(ob.c.seq).limit(limit)
