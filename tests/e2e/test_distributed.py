@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 RETRY = {"max_attempts": 3, "backoff_seconds": 0.1}
 PIPELINE = {
     "steps": [
-        # Long enough that, whenever the kill comes, the killed worker is inside some steps
-        # (200 of them at a second each on 2 x 16 slots take about 6 s).
+        # Long enough that the killed worker is still inside the steps its last heartbeat
+        # showed (200 of them at a second each on 2 x 4 slots take about 25 s).
         {"id": "wait", "action": "delay", "params": {"seconds": 1.0}, "retry": RETRY},
         {
             "id": "say",
@@ -63,7 +63,17 @@ def test_api_node_and_workers_share_the_work(tmp_path: Path, postgres_database: 
                     for i in range(50)
                 ]
                 ids += [e.event_id for e in client.events.publish_many(batch)]
-            time.sleep(1.0)  # steps are running on both workers now
+            # Kill the first worker once its heartbeat says it is inside some steps (it may
+            # take a while to start on a busy machine).
+            assert workers[0].proc is not None
+            deadline = time.monotonic() + 60
+            while True:
+                beats = {p["pid"]: p for p in client.health()["processes"]}
+                first = beats.get(workers[0].proc.pid)
+                if first is not None and first["info"]["running"] > 0:
+                    break
+                assert time.monotonic() < deadline, "the first worker never ran a step"
+                time.sleep(0.1)
             workers[0].kill()
             workers.append(WorkerProcess(postgres_database, tmp_path / "w2.log", env=FAST).start())
             deadline = time.monotonic() + 120

@@ -85,7 +85,29 @@ async def test_units_waiting_when_the_flusher_is_cancelled_are_cancelled_too() -
     group = GroupCommit(Slow())  # type: ignore[arg-type]
     waiting = asyncio.ensure_future(group.run(unit("a")))
     await asyncio.sleep(0.01)
-    assert group._flusher is not None
-    group._flusher.cancel()
+    assert len(group._flushers) == 1
+    next(iter(group._flushers)).cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_with_parallel_transactions_a_slow_one_holds_up_no_other() -> None:
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    class Mixed(Recorder):
+        @contextlib.asynccontextmanager
+        async def transaction(self) -> AsyncIterator[list[str]]:
+            units: list[str] = []
+            yield units
+            if "slow" in units:
+                await gate.wait()
+            done.extend(units)
+
+    group = GroupCommit(Mixed(), parallel=2)  # type: ignore[arg-type]
+    slow = asyncio.ensure_future(group.run(unit("slow")))
+    await asyncio.sleep(0.01)  # the first transaction has taken "slow" and waits at its commit
+    assert await asyncio.wait_for(group.run(unit("fast")), 5) == "FAST"  # committed while "slow" still waits
+    assert done == ["fast"]
+    gate.set()
+    assert await slow == "SLOW"

@@ -96,7 +96,8 @@ class Worker:
         self._running: dict[StepKey, asyncio.Task[Any]] = {}
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._handed = 0  # steps claimed by completions in a transaction not yet committed
-        self.commits = GroupCommit(repo)
+        # Completions share transactions; on PostgreSQL several run side by side.
+        self.commits = GroupCommit(repo, parallel=1 if repo.exclusive else 4)
         # Steps (kept, so their ids stay theirs) whose template-free params passed the check
         # of the action they name.
         self._checked: dict[int, tuple[Any, Any]] = {}

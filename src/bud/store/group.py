@@ -32,17 +32,22 @@ class GroupCommit:
     the rest after ``run`` returns.
     """
 
-    def __init__(self, repo: Repository, max_batch: int = 64) -> None:
+    def __init__(self, repo: Repository, max_batch: int = 64, parallel: int = 1) -> None:
         self.repo = repo
         self.max_batch = max_batch
+        # Transactions in flight at once: 1 where the database has one writer (SQLite); more
+        # where they run side by side (PostgreSQL), so one slow round trip holds up no one.
+        self.parallel = max(1, parallel)
         self._queue: list[tuple[str, Work, asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
 
     async def run(self, work: Callable[[Session], Awaitable[T]], *, key: str = "") -> T:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((key, work, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="bud-group-commit")
+        if len(self._flushers) < self.parallel:
+            flusher = asyncio.create_task(self._flush(), name="bud-group-commit")
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         result: T = await future
         return result
 
@@ -67,9 +72,12 @@ class GroupCommit:
                 for (_key, _work, future), result in zip(batch, results, strict=True):
                     _settle(future, result)
         except BaseException as exc:  # cancelled (the engine stops): nobody waits for ever
-            for _key, _work, future in [*batch, *self._queue]:
+            for _key, _work, future in batch:
                 _settle(future, exc=exc)
-            self._queue.clear()
+            if len(self._flushers) <= 1:  # no other flusher will take what is queued
+                for _key, _work, future in self._queue:
+                    _settle(future, exc=exc)
+                self._queue.clear()
             raise
 
     async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
@@ -83,8 +91,8 @@ class GroupCommit:
 
     async def drain(self) -> None:
         """Wait until every queued unit has run."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        while self._flushers:
+            await asyncio.gather(*self._flushers, return_exceptions=True)
 
 
 def _settle(
