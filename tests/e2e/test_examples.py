@@ -267,6 +267,60 @@ def test_a_ready_cluster_deploys_every_model_waiting_for_it(demo: Demo) -> None:
 
 
 @FANOUT
+def test_a_deploy_with_wait_goes_on_only_once_the_deployment_runs(tmp_path: Path) -> None:
+    """With deployments that start ``pending`` (as on a real platform), the cluster.ready
+    example's deploy step waits for each to run; only then does the notification go out."""
+    with HttpReceiver() as slack:
+        env = {
+            "BUD_SLACK_WEBHOOK_URL": f"{slack.url}/slack",
+            "BUD_PLATFORM_DEPLOYMENTS_PENDING": "true",
+        }
+        with BudProcess(tmp_path / "bud", env=env, args=["--demo"]) as server:
+            client = BudClient(base_url=server.url)
+            deadline = time.monotonic() + 20
+            while len(client.pipelines.list().to_list()) < len(DEMO_PIPELINES):
+                assert time.monotonic() < deadline, "the demo was not loaded"
+                time.sleep(0.1)
+            demo = Demo(client, slack)
+            client.clusters.create(
+                "Slow", id="cluster_slow", environment="staging", status="unhealthy"
+            )
+            model = client.models.add("patient", "hugging_face", target_cluster="cluster_slow")
+            client.clusters.update("cluster_slow", status="ready", reason="nodes back")
+            event = demo.event("cluster.ready", cluster_id="cluster_slow")
+            [execution_id] = [
+                i
+                for i in client.events.get(event.event_id).executions or []
+                if demo.pipelines[client.executions.get(i).pipeline_id]
+                == "Deploy Models Waiting for a Cluster"
+            ]
+
+            def deploy_step() -> Any:
+                found = client.executions.get(execution_id)
+                return next(s for s in found.steps or [] if s.step_id == "deploy")
+
+            deadline = time.monotonic() + 20
+            while not (deploy_step().items or []) or deploy_step().items[0].status != "waiting":
+                assert time.monotonic() < deadline, "the deploy item never waited"
+                time.sleep(0.05)
+            [deployment] = client.deployments.list(cluster_id="cluster_slow").to_list()
+            assert deployment.status == "pending"
+            time.sleep(1.0)  # it goes on waiting: nothing finishes and nothing is sent
+            assert client.executions.get(execution_id).status == "running"
+            assert demo.slack_texts("Cluster Slow is ready") == []
+
+            client.deployments.update(deployment.id, status="running")
+            done = client.executions.wait(execution_id, timeout=30)
+            assert done.status == "succeeded", done.error
+            assert demo.slack_text("Cluster Slow is ready") == (
+                "Cluster Slow is ready: deployed 1 waiting model(s)"
+            )
+            [item] = outputs(done, "deploy")["items"]
+            assert (item["deployment_id"], item["status"]) == (deployment.id, "running")
+            assert client.deployments.get(deployment.id).model_id == model.id
+
+
+@FANOUT
 def test_a_deployment_on_a_sick_cluster_does_not_hold_back_the_others(demo: Demo) -> None:
     client = demo.client
     client.clusters.create("Fine", id="cluster_fine", environment="staging")
