@@ -107,7 +107,21 @@ async def test_with_parallel_transactions_a_slow_one_holds_up_no_other() -> None
     group = GroupCommit(Mixed(), parallel=2)  # type: ignore[arg-type]
     slow = asyncio.ensure_future(group.run(unit("slow")))
     await asyncio.sleep(0.01)  # the first transaction has taken "slow" and waits at its commit
-    assert await asyncio.wait_for(group.run(unit("fast")), 5) == "FAST"  # committed while "slow" still waits
+    # "fast" commits while "slow" still waits at its commit.
+    assert await asyncio.wait_for(group.run(unit("fast")), 5) == "FAST"
     assert done == ["fast"]
     gate.set()
     assert await slow == "SLOW"
+
+
+async def test_a_unit_right_after_the_last_one_gets_a_transaction() -> None:
+    """The one that comes as the flusher sees an empty queue is not left waiting for ever."""
+    for parallel in (1, 4):
+        repo = Recorder()
+        group = GroupCommit(repo, parallel=parallel)  # type: ignore[arg-type]
+        assert await group.run(unit("a")) == "A"
+        # The flusher that committed "a" no longer counts by the time its caller goes on: a
+        # flusher that has finished but still counted would leave "b" queued with no one.
+        assert not group._flushers
+        assert await asyncio.wait_for(group.run(unit("b")), 2) == "B"
+        assert repo.committed == [["a"], ["b"]]

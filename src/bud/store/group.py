@@ -47,11 +47,20 @@ class GroupCommit:
         if len(self._flushers) < self.parallel:
             flusher = asyncio.create_task(self._flush(), name="bud-group-commit")
             self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
         result: T = await future
         return result
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_queue()
+        finally:
+            # Leaves the set in the same step as it sees the queue empty (no await between):
+            # a unit queued after that starts a new flusher, none is left waiting.
+            task = asyncio.current_task()
+            if task is not None:
+                self._flushers.discard(task)
+
+    async def _flush_queue(self) -> None:
         batch: list[tuple[str, Work, asyncio.Future[Any]]] = []
         try:
             while self._queue:
