@@ -249,7 +249,9 @@ class Matcher:
             self._heads[event_type] = head
         explained = 0
         taken = set(fired_ids) if fired_ids else ()
-        for view in head:
+        # The cached head first; past it (when many of the first candidates fired) the rest.
+        rest = (self._triggers[t] for t in itertools.islice(candidates, len(head), None))
+        for view in itertools.chain(head, rest):
             if explained >= explain_limit:
                 break
             if view.id in taken:
@@ -259,19 +261,6 @@ class Matcher:
                 filtered.append(view.id)
             else:
                 disabled.append(view)
-        if explained < explain_limit and len(head) < len(candidates):
-            # Many of the first candidates fired: walk on past the cached head.
-            for trigger_id in itertools.islice(candidates, len(head), None):
-                if explained >= explain_limit:
-                    break
-                if trigger_id in taken:
-                    continue
-                explained += 1
-                view = self._triggers[trigger_id]
-                if view.enabled:
-                    filtered.append(view.id)
-                else:
-                    disabled.append(view)
         return Routed(fired, disabled, filtered, len(candidates) - len(fired) - explained)
 
     def decide(

@@ -82,9 +82,9 @@ class SqliteSession(HotSession):
     row_locks = False  # BEGIN IMMEDIATE: one writer at a time already
     off_index = "+"
 
-    @property
-    def _raw(self) -> Any:
-        return self.conn.sync.connection.driver_connection
+    def __init__(self, conn: Any, repo: Any) -> None:
+        super().__init__(conn, repo)
+        self._raw = conn.sync.connection.driver_connection  # the sqlite3 connection
 
     async def _rows(self, sql: str, params: Any = ()) -> list[Any]:
         rows: list[Any] = self._raw.execute(sql, params).fetchall()
