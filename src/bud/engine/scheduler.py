@@ -32,14 +32,23 @@ def _satisfied(row: StepRecord, definition: PipelineDef) -> bool:
 
 
 async def advance(
-    session: Session, execution_id: str, definition: PipelineDef, now: float
+    session: Session,
+    execution_id: str,
+    definition: PipelineDef,
+    now: float,
+    rows: list[StepRecord] | None = None,
+    *,
+    mark: bool = True,
 ) -> tuple[list[str], str | None, list[StepRecord]]:
     """Make ready every pending step whose dependencies are done; close a finished execution.
 
-    Returns the step ids made ready, the execution's new final status if it just ended, and
+    ``rows`` are the execution's steps if the caller just read them. With ``mark`` false the
+    steps found ready are not marked: the caller takes them (``Session.take_steps``) or marks
+    them. Returns the step ids ready, the execution's new final status if it just ended, and
     the steps as read (their outputs are current; statuses are from before this call).
     """
-    rows = await session.steps_of(execution_id)
+    if rows is None:
+        rows = await session.steps_of(execution_id)
     by_id = {r["step_id"]: r for r in rows}
     ready: list[str] = []
     for r in rows:
@@ -49,7 +58,8 @@ async def advance(
             continue  # an item of a fan-out: its step makes it ready (bud.engine.fanout)
         step = definition.step(r["step_id"])
         if all(d in by_id and _satisfied(by_id[d], definition) for d in step.depends_on):
-            await session.mark_ready(execution_id, r["step_id"], now)
+            if mark:
+                await session.mark_ready(execution_id, r["step_id"], now)
             ready.append(r["step_id"])
     if ready or any(r["status"] not in FINAL_STEP for r in rows):
         return ready, None, rows
@@ -65,34 +75,31 @@ async def advance(
         status, error = ExecutionStatus.FAILED, f"step {first['step_id']} failed: {first['error']}"
     else:
         status, error = ExecutionStatus.SUCCEEDED, None
-    changed = await session.finish_execution(execution_id, status, error, now)
-    if changed:
+    ended = await session.finish_execution(execution_id, status, error, now)
+    if ended is not None:
         if definition.uses_waits:
             await session.drop_waits(execution_id)
-        await _ended(session, execution_id, now)
-    return [], (str(status) if changed else None), rows
+        await _ended(session, ended, now)
+    return [], (str(status) if ended is not None else None), rows
 
 
 async def close_execution(
     session: Session, execution_id: str, status: ExecutionStatus, error: str | None, now: float
 ) -> bool:
     """Fail or cancel an open execution and cancel its unfinished steps."""
-    changed = await session.finish_execution(execution_id, status, error, now)
-    if changed:
+    ended = await session.finish_execution(execution_id, status, error, now)
+    if ended is not None:
         await session.cancel_open_steps(execution_id, now)
         await session.drop_waits(execution_id)
-        await _ended(session, execution_id, now)
-    return changed
+        await _ended(session, ended, now)
+    return ended is not None
 
 
-async def _ended(session: Session, execution_id: str, now: float) -> None:
+async def _ended(session: Session, row: ExecutionRecord, now: float) -> None:
     """An execution just ended: note its lifecycle event (bud.engine.lifecycle), and start the
     next one held behind its concurrency key."""
-    row = await session.get_execution(execution_id)
-    if row is None:
-        return
     await session.queue_lifecycle(row, now)
-    await release_next(session, execution_id, now, row)
+    await release_next(session, row["id"], now, row)
 
 
 async def release_next(

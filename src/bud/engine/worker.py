@@ -37,6 +37,7 @@ from bud.store import Repository, Session, StepKey
 from bud.store.group import GroupCommit
 from bud.store.records import (
     FINAL_EXECUTION,
+    FINAL_STEP,
     WAIT_KEY,
     AttemptRecord,
     ExecutionRecord,
@@ -185,7 +186,8 @@ class Worker:
             await session.start_attempts(claimed, self.worker_id, now)
             # The claim holds its steps' rows: it takes an execution's row only if it is free
             # (a cancel or a completion holding it may be waiting for those steps).
-            return [(row, await self._prepare_in(session, row, now, wait=False)) for row in claimed]
+            hints = await self._prepare_many(session, [r["execution_id"] for r in claimed], now)
+            return [(row, hints.get(row["execution_id"])) for row in claimed]
 
     def _spawn(self, row: StepRecord, hint: Hint | None = None) -> None:
         key = (row["execution_id"], row["step_id"])
@@ -221,36 +223,49 @@ class Worker:
         async with self.repo.transaction() as session:
             return await self._prepare_in(session, row, self.clock.now())
 
-    async def _prepare_in(
-        self, session: Session, row: StepRecord, now: float, *, wait: bool = True
-    ) -> Hint | None:
-        """The step's execution (marked running if it was queued) and its steps, as read.
-
-        None if the execution is gone or, with ``wait`` false, if marking it running would
-        wait for another transaction (the step then prepares in a transaction of its own).
-        """
+    async def _prepare_in(self, session: Session, row: StepRecord, now: float) -> Hint | None:
+        """The step's execution (marked running if it was queued) and its steps, as read;
+        None if the execution is gone."""
         execution = await session.get_execution(row["execution_id"])
         if execution is None:
             return None
         if execution["status"] == ExecutionStatus.QUEUED:
-            if not wait and not await session.try_hold_execution(execution["id"]):
-                return None
-            definition: PipelineDef | None = None
-            try:
-                definition = await self.catalogue.definition(
-                    execution["pipeline_id"], execution["pipeline_version"], session
-                )
-                timeout = definition.timeout_seconds
-            except BudError:
-                timeout = None  # the step fails below, with the reason
-            await session.mark_running(execution["id"], now, now + timeout if timeout else None)
-            if definition is not None and definition.cancel_on:  # waits from now on
-                found = await session.get_pipeline(execution["pipeline_id"])
-                name = found["name"] if found else None
-                rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
-                await session.add_waits(rows)
-            execution = {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
+            execution = await self._open(session, execution, now)
         return execution, await session.steps_of(execution["id"])
+
+    async def _prepare_many(
+        self, session: Session, execution_ids: list[str], now: float
+    ) -> dict[str, Hint]:
+        """``_prepare_in`` for the executions of a claim, with a read for all of them at each
+        stage. An execution left out (its row held elsewhere, or gone) prepares on its own."""
+        executions = await session.executions_to_run(execution_ids)
+        opened: list[ExecutionRecord] = []
+        for execution in executions:
+            if execution["status"] == ExecutionStatus.QUEUED:
+                execution = await self._open(session, execution, now)
+            opened.append(execution)
+        steps = await session.steps_of_many([e["id"] for e in opened])
+        return {e["id"]: (e, steps[e["id"]]) for e in opened}
+
+    async def _open(
+        self, session: Session, execution: ExecutionRecord, now: float
+    ) -> ExecutionRecord:
+        """A queued execution (its row held) starts running."""
+        definition: PipelineDef | None = None
+        try:
+            definition = await self.catalogue.definition(
+                execution["pipeline_id"], execution["pipeline_version"], session
+            )
+            timeout = definition.timeout_seconds
+        except BudError:
+            timeout = None  # the step fails when it runs, with the reason
+        await session.mark_running(execution["id"], now, now + timeout if timeout else None)
+        if definition is not None and definition.cancel_on:  # waits from now on
+            found = await session.get_pipeline(execution["pipeline_id"])
+            name = found["name"] if found else None
+            rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
+            await session.add_waits(rows)
+        return {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
 
     async def _run_step(self, row: StepRecord, hint: Hint | None = None) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
@@ -272,6 +287,7 @@ class Worker:
                 return  # the execution is gone
             execution, step_rows = prepared
             execution_seen = execution
+            sole = _sole_open_step(step_rows, step_id)
             tries = attempt - int(row.get("attempt_base") or 0)
             if row.get("max_attempts") and tries > int(row["max_attempts"] or 0):
                 raise _Exhausted(
@@ -427,6 +443,7 @@ class Worker:
             scrub_text(error) if error else None,
             finished,
             retry_in,
+            sole,
         )
 
     async def _context(
@@ -496,7 +513,14 @@ class Worker:
         error: str | None,
         finished: float,
         retry_in: float | None,
+        sole: bool = False,
     ) -> None:
+        """Record the step's end and move its execution on, in a shared transaction.
+
+        ``sole``: no other step of the execution was open when this one started, so no other
+        completion of it can run meanwhile and the step's own write may take the execution's
+        row (one round trip less).
+        """
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]
         handed = [0]  # steps this unit claimed for this worker (a unit may run twice)
 
@@ -507,8 +531,6 @@ class Worker:
             following: list[StepRecord] = []
             hint: Hint | None = None
             seen = execution
-            # Completions of one execution take turns, so the last one sees every step final.
-            await session.hold_execution(execution_id)
             step: dict[str, Any] = {
                 "params": params,
                 "outputs": outputs,
@@ -527,14 +549,27 @@ class Worker:
                 "error": error,
                 "finished_at": finished,
             }
-            if not await session.finish_attempt(
+            item = fanout.is_item(step_id)
+            fails = status == StepStatus.FAILED and on_failure == "fail" and not item
+            rows: list[StepRecord] | None = None
+            advancing = retry_in is None and definition is not None and not item and not fails
+            # Completions of one execution take turns, so the last one sees every step final.
+            if not (advancing and sole):
+                await session.hold_execution(execution_id)
+            if advancing:
+                # The DAG moves on from here: record and read the steps in one go.
+                rows = await session.finish_and_read(
+                    (execution_id, step_id), self.worker_id, attempt, step, record, hold=sole
+                )
+                if rows is None:
+                    return None, [], None  # cancelled, timed out or taken over meanwhile
+            elif not await session.finish_attempt(
                 (execution_id, step_id), self.worker_id, attempt, step, record
             ):
-                return None, [], None  # cancelled, timed out or taken over meanwhile
+                return None, [], None
             if retry_in is not None:
                 return None, [], None
-            item = fanout.is_item(step_id)
-            if status == StepStatus.FAILED and on_failure == "fail" and not item:
+            if fails:
                 await scheduler.close_execution(
                     session,
                     execution_id,
@@ -544,35 +579,49 @@ class Worker:
                 )
                 final = "failed"
             elif definition is not None:
+                # This step's slot goes to what it made ready, and so do slots free besides
+                # (less what other completions of this transaction took).
+                free = self.slots - len(self._running) + 1 - self._handed
+                free = 0 if self.stopping else max(1, free)
+                now = self.clock.now()
                 if item:  # an item of a fan-out: the next item, or back to its step
                     ready, step_rows = await fanout.item_done(
                         session, execution_id, step_id, definition, finished
                     )
+                    if ready and free:
+                        following = await session.claim_steps(
+                            self.worker_id,
+                            now,
+                            self.settings.lease_seconds,
+                            min(free, len(ready)),
+                            execution_id=execution_id,
+                        )
+                        await session.start_attempts(following, self.worker_id, now)
                 else:
                     ready, final, step_rows = await scheduler.advance(
-                        session, execution_id, definition, finished
+                        session, execution_id, definition, finished, rows, mark=False
                     )
-                # This step's slot goes to what it made ready, and so do slots free besides
-                # (less what other completions of this transaction took).
-                free = max(1, self.slots - len(self._running) + 1 - self._handed)
-                if ready and free > 0 and not self.stopping:
-                    # Continue the execution here: no trip through the queue between its steps.
-                    now = self.clock.now()
-                    following = await session.claim_steps(
-                        self.worker_id,
-                        now,
-                        self.settings.lease_seconds,
-                        min(free, len(ready)),
-                        execution_id=execution_id,
-                        skip_pipelines=self._crowding() - {row.get("pipeline_id", "")},
-                    )
-                    await session.start_attempts(following, self.worker_id, now)
-                    handed[0] = len(following)
-                    self._handed += handed[0]
-                    if following and seen is None:
-                        seen = await session.get_execution(execution_id)
-                    if seen is not None:
-                        hint = (seen, step_rows)
+                    # Continue the execution here: no trip through the queue between its
+                    # steps. What this worker does not take is left ready for any worker.
+                    take = ready[:free]
+                    cap = seen.get("max_parallel") if seen is not None else None
+                    if cap and take:
+                        busy = sum(1 for r in step_rows if r["status"] == StepStatus.RUNNING)
+                        take = take[: max(0, int(cap) - busy)]
+                    if take:
+                        following = await session.take_steps(
+                            execution_id, take, self.worker_id, now, self.settings.lease_seconds
+                        )
+                    taken = {r["step_id"] for r in following}
+                    for left in ready:
+                        if left not in taken:
+                            await session.mark_ready(execution_id, left, finished)
+                handed[0] = len(following)
+                self._handed += handed[0]
+                if following and seen is None:
+                    seen = await session.get_execution(execution_id)
+                if following and seen is not None:
+                    hint = (seen, step_rows)
                 if len(following) < len(ready):
                     session.wake_workers()  # more is ready than this worker takes on
             return final, following, hint
@@ -718,6 +767,17 @@ class Worker:
         for (exe, _step), task in list(self._running.items()):
             if exe == execution_id:
                 task.cancel()
+
+
+def _sole_open_step(rows: list[StepRecord], step_id: str) -> bool:
+    """Whether ``step_id`` is the execution's only open step: every other one is final, or
+    pending on dependencies (only a completion of an open step can make it ready)."""
+    return all(
+        r["step_id"] == step_id
+        or r["status"] in FINAL_STEP
+        or (r["status"] == StepStatus.PENDING and r["ready_at"] is None)
+        for r in rows
+    )
 
 
 class _Exhausted(Exception):

@@ -32,9 +32,12 @@ class GroupCommit:
     the rest after ``run`` returns.
     """
 
-    def __init__(self, repo: Repository, max_batch: int = 64, parallel: int = 1) -> None:
+    def __init__(
+        self, repo: Repository, max_batch: int = 64, parallel: int = 1, min_batch: int = 1
+    ) -> None:
         self.repo = repo
         self.max_batch = max_batch
+        self.min_batch = max(1, min_batch)
         # Transactions in flight at once: 1 where the database has one writer (SQLite); more
         # where they run side by side (PostgreSQL), so one slow round trip holds up no one.
         self.parallel = max(1, parallel)
@@ -64,8 +67,13 @@ class GroupCommit:
         batch: list[tuple[str, Work, asyncio.Future[Any]]] = []
         try:
             while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
+                # Where transactions run side by side, flushers split what is queued: a
+                # batch's statements run one after the other, so sixteen units in one
+                # transaction wait for sixteen units' round trips.
+                share = -(-len(self._queue) // self.parallel)
+                size = min(self.max_batch, max(share, self.min_batch))
+                batch = self._queue[:size]
+                del self._queue[:size]
                 batch.sort(key=lambda unit: unit[0])  # stable: one key's units keep their order
                 try:
                     async with self.repo.transaction() as session:

@@ -65,10 +65,19 @@ def step_record(row: Sequence[Any]) -> Any:
     return _record(STEP_NAMES, STEP_JSON, row)
 
 
+def execution_record(row: Sequence[Any] | None) -> Any:
+    if row is None:
+        return None
+    out = _record(EXECUTION_NAMES, EXECUTION_JSON, row)
+    out["held"] = bool(out["held"])
+    return out
+
+
 class HotSession(SqlSession):
     """The hot operations of ``Session`` in SQL text; a family's session supplies the driver."""
 
     lock_rows = ""  # PostgreSQL: " FOR UPDATE OF s SKIP LOCKED"
+    skip_held = ""  # PostgreSQL: "FOR UPDATE SKIP LOCKED"
     off_index = ""  # SQLite: "+" (keeps its planner off the status index for one execution)
 
     # -- what each family provides ------------------------------------------------------
@@ -121,8 +130,12 @@ class HotSession(SqlSession):
         )
         j = cls._json_in
         return {
+            "step_columns": steps,
+            "claimable": ready.replace("s.", ""),  # a step a claim may take
             "steps_of": f"SELECT {steps} FROM steps WHERE execution_id = :exe ORDER BY position",
             "execution": f"SELECT {executions} FROM executions WHERE id = :exe",
+            "executions": f"SELECT {executions} FROM executions WHERE id IN",
+            "steps_of_many": f"SELECT {steps} FROM steps WHERE execution_id IN",
             "hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE",
             "try_hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE SKIP LOCKED",
             "lifecycle": (
@@ -135,7 +148,7 @@ class HotSession(SqlSession):
             ),
             "finish": (
                 "UPDATE executions SET status = :status, error = :error, finished_at = :now "
-                "WHERE id = :exe AND status IN ('queued', 'running')"
+                f"WHERE id = :exe AND status IN ('queued', 'running') RETURNING {executions}"
             ),
             "ready": (
                 "UPDATE steps SET ready_at = :at WHERE execution_id = :exe AND step_id = :step "
@@ -215,11 +228,37 @@ class HotSession(SqlSession):
         return [step_record(r) for r in rows]
 
     async def get_execution(self, execution_id: str) -> Any:
-        row = await self._one(self._sql["execution"], {"exe": execution_id})
-        if row is None:
-            return None
-        out = _record(EXECUTION_NAMES, EXECUTION_JSON, row)
-        out["held"] = bool(out["held"])
+        return execution_record(await self._one(self._sql["execution"], {"exe": execution_id}))
+
+    async def executions_to_run(self, execution_ids: Sequence[str]) -> Any:
+        ids = list(dict.fromkeys(execution_ids))
+        if not ids:
+            return []
+        marks, params = _marks("x", ids)
+        sql = f"{self._sql['executions']} ({marks})"
+        if not self.row_locks:
+            return [execution_record(r) for r in await self._rows(sql, params)]
+        # Held rows are passed over; of those, only a queued execution waits for its own
+        # transaction (marking it running would wait), the others are read as they are.
+        found = [execution_record(r) for r in await self._rows(f"{sql} {self.skip_held}", params)]
+        if len(found) < len(ids):
+            seen = {r["id"] for r in found}
+            for execution_id in ids:
+                if execution_id not in seen:
+                    row = await self.get_execution(execution_id)
+                    if row is not None and row["status"] != "queued":
+                        found.append(row)
+        return found
+
+    async def steps_of_many(self, execution_ids: Sequence[str]) -> Any:
+        ids = list(dict.fromkeys(execution_ids))
+        out: dict[str, list[Any]] = {e: [] for e in ids}
+        if not ids:
+            return out
+        marks, params = _marks("x", ids)
+        for r in await self._rows(f"{self._sql['steps_of_many']} ({marks}) {_BY_POSITION}", params):
+            record = step_record(r)
+            out[record["execution_id"]].append(record)
         return out
 
     async def hold_execution(self, execution_id: str) -> None:
@@ -246,9 +285,9 @@ class HotSession(SqlSession):
 
     async def finish_execution(
         self, execution_id: str, status: Any, error: str | None, now: float
-    ) -> bool:
+    ) -> Any:
         params = {"exe": execution_id, "status": str(status), "error": error, "now": now}
-        return bool(await self._run(self._sql["finish"], params))
+        return execution_record(await self._one(self._sql["finish"], params))
 
     async def mark_ready(self, execution_id: str, step_id: str, at: float) -> bool:
         params = {"exe": execution_id, "step": step_id, "at": at}
@@ -301,16 +340,25 @@ class HotSession(SqlSession):
             counted = {f"x{i}": exe for i, exe in enumerate(limited)}
             rows = await self._rows(sql["in_flight"].format(marks=marks), {"now": now, **counted})
             running = {str(r[0]): int(r[1]) for r in rows}
-        claimed: list[Any] = []
-        values = {"owner": owner, "until": now + lease_seconds, "now": now}
+        chosen: list[tuple[str, str, str]] = []
         for exe, step_id, cap, pipeline_id in candidates:
-            if len(claimed) >= limit:
+            if len(chosen) >= limit:
                 break
             if cap:
                 if running.get(exe, 0) >= cap:
                     continue
                 running[exe] = running.get(exe, 0) + 1
-            row = await self._one(sql["claim"], {**values, "exe": exe, "step": step_id})
+            chosen.append((exe, step_id, pipeline_id))
+        values = {"owner": owner, "until": now + lease_seconds, "now": now}
+        return await self._claim_chosen(chosen, values)
+
+    async def _claim_chosen(
+        self, chosen: Sequence[tuple[str, str, str]], values: dict[str, Any]
+    ) -> list[Any]:
+        """Claim the chosen steps (the candidates this transaction holds), in their order."""
+        claimed: list[Any] = []
+        for exe, step_id, pipeline_id in chosen:
+            row = await self._one(self._sql["claim"], {**values, "exe": exe, "step": step_id})
             if row is not None:
                 claimed.append({**step_record(row), "pipeline_id": pipeline_id})
         return claimed
@@ -344,6 +392,12 @@ class HotSession(SqlSession):
     async def finish_attempt(
         self, key: StepKey, owner: str, attempt: int, step: Any, record: Any
     ) -> bool:
+        return await self._finish(self._finish_params(key, owner, attempt, step, record))
+
+    @staticmethod
+    def _finish_params(
+        key: StepKey, owner: str, attempt: int, step: Any, record: Any
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "exe": key[0],
             "step": key[1],
@@ -359,7 +413,7 @@ class HotSession(SqlSession):
                 value = values.get(column)
                 same = prefix and value is step.get(column)
                 params[f"{prefix}{column}"] = params[column] if same else dumps(value)
-        return await self._finish(params)
+        return params
 
     async def _finish(self, params: dict[str, Any]) -> bool:
         """Record the step's result, and its attempt's if the step was still this attempt's."""
@@ -380,6 +434,15 @@ class HotSession(SqlSession):
             {f"t{i}": name for i, name in enumerate(types)},
         )
         return [_record(WAIT_NAMES, ("filter",), r) for r in rows]
+
+
+_BY_POSITION = "ORDER BY execution_id, position"
+
+
+def _marks(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``:x0, :x1, ...`` and their parameters, for an IN list."""
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
 
 
 @functools.cache

@@ -518,12 +518,12 @@ class MemorySession(Session):
 
     async def finish_execution(
         self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
-    ) -> bool:
+    ) -> ExecutionRecord | None:
         e = self.s.executions.get(execution_id)
         if e is None or e["status"] not in OPEN_EXECUTION:
-            return False
+            return None
         e.update(status=status, error=error, finished_at=now)
-        return True
+        return cast(ExecutionRecord, copy.deepcopy(e))
 
     def _steps(self, execution_id: str) -> list[Row]:
         return sorted(

@@ -21,8 +21,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bud.store import schema as t
-from bud.store.hot import HotSession, pyformat
+from bud.store.hot import HotSession, pyformat, step_record
 from bud.store.records import ChangeKind, TriggerRecord
+from bud.store.repository import StepKey
 from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
 log = logging.getLogger("bud.store")
@@ -41,6 +42,7 @@ def _libpq_url(url: str) -> str:
 
 class PostgresSession(HotSession):
     lock_rows = " FOR UPDATE OF s SKIP LOCKED"  # claimers pass over rows others hold
+    skip_held = "FOR UPDATE SKIP LOCKED"
 
     @staticmethod
     def _json_in(name: str) -> str:
@@ -84,6 +86,79 @@ class PostgresSession(HotSession):
             params,
         )
         return bool(row and row[0])
+
+    async def _claim_chosen(self, chosen: Any, values: dict[str, Any]) -> list[Any]:
+        # Every chosen step in one UPDATE (the claim's SELECT holds their rows).
+        if len(chosen) < 2:
+            return await super()._claim_chosen(chosen, values)
+        columns = self._sql["step_columns"]
+        ready = self._sql["claimable"]
+        rows = await self._rows(
+            "UPDATE steps SET status = 'running', attempts = attempts + 1, "
+            "lease_owner = :owner, lease_expires_at = :until, "
+            "started_at = coalesce(started_at, :now) "
+            "FROM unnest(CAST(:exes AS text[]), CAST(:steps AS text[])) AS k(exe, step) "
+            f"WHERE execution_id = k.exe AND step_id = k.step AND {ready} RETURNING {columns}",
+            {**values, "exes": [c[0] for c in chosen], "steps": [c[1] for c in chosen]},
+        )
+        got = {(r["execution_id"], r["step_id"]): r for r in map(step_record, rows)}
+        return [
+            {**got[(exe, step_id)], "pipeline_id": pipeline_id}
+            for exe, step_id, pipeline_id in chosen
+            if (exe, step_id) in got
+        ]
+
+    async def finish_and_read(
+        self, key: StepKey, owner: str, attempt: int, step: Any, record: Any, *, hold: bool = False
+    ) -> Any:
+        # The step, its attempt, and the execution's steps in one round trip. The SELECT
+        # sees the statement's snapshot (the step as it was), so the step comes from the
+        # UPDATE's RETURNING instead. Held beforehand, the other steps are as current as a
+        # statement of their own would read them; with ``hold`` the execution's row is taken
+        # (before the step's: the order a cancel takes them in) by the step's UPDATE.
+        sql = self._sql
+        columns = sql["step_columns"]
+        held = "h AS (SELECT id FROM executions WHERE id = :exe FOR UPDATE), " if hold else ""
+        after = " AND EXISTS (SELECT 1 FROM h)" if hold else ""
+        rows = await self._rows(
+            f"WITH {held}s AS ({sql['finish_step']}{after} RETURNING {columns}), "
+            f"a AS ({sql['finish_attempt']} AND EXISTS (SELECT 1 FROM s) RETURNING 1) "
+            f"SELECT {columns} FROM steps WHERE execution_id = :exe AND step_id <> :step "
+            "AND EXISTS (SELECT 1 FROM s) UNION ALL SELECT * FROM s",
+            self._finish_params(key, owner, attempt, step, record),
+        )
+        if not rows:
+            return None
+        return sorted((step_record(r) for r in rows), key=lambda r: r["position"])
+
+    async def take_steps(
+        self, execution_id: str, step_ids: Any, owner: str, now: float, lease: float
+    ) -> Any:
+        # Ready, claimed and a first attempt started, in one round trip. A step claimed
+        # before (attempts > 1: it was given back) goes through start_attempts instead.
+        columns = self._sql["step_columns"]
+        rows = await self._rows(
+            "WITH c AS (UPDATE steps SET status = 'running', attempts = attempts + 1, "
+            "lease_owner = :owner, lease_expires_at = :until, "
+            "started_at = coalesce(started_at, :now), ready_at = coalesce(ready_at, :now) "
+            "WHERE execution_id = :exe AND step_id = ANY(:steps) AND status = 'pending' "
+            f"RETURNING {columns}), "
+            "a AS (INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
+            "started_at) SELECT execution_id, step_id, attempts, 'running', :owner, :now "
+            "FROM c WHERE attempts = 1) SELECT * FROM c",
+            {
+                "exe": execution_id,
+                "steps": list(step_ids),
+                "owner": owner,
+                "until": now + lease,
+                "now": now,
+            },
+        )
+        claimed = sorted((step_record(r) for r in rows), key=lambda r: r["position"])
+        again = [c for c in claimed if c["attempts"] > 1]
+        if again:
+            await super().start_attempts(again, owner, now)
+        return claimed
 
     async def _many(self, sql: str, params: Any) -> None:
         async with (await self._driver()).cursor() as cur:

@@ -285,8 +285,9 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def finish_execution(
         self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
-    ) -> bool:
-        """Close an open execution; False when it was already final."""
+    ) -> ExecutionRecord | None:
+        """Close an open execution: the execution as it now is, None when it was already
+        final."""
 
     @abc.abstractmethod
     async def cancel_open_steps(self, execution_id: str, now: float) -> None: ...
@@ -351,6 +352,65 @@ class Session(abc.ABC):
         self, key: StepKey, owner: str, attempt: int, step: Row, record: AttemptRecord
     ) -> bool:
         """Write a finished attempt and its step, if the step is still this owner's attempt."""
+
+    async def executions_to_run(self, execution_ids: Sequence[str]) -> list[ExecutionRecord]:
+        """The executions whose claimed steps are about to run, in one read: every one that
+        exists, except a queued one whose row another transaction holds (it would have to
+        wait, and the caller holds step rows that transaction may be waiting for)."""
+        found: list[ExecutionRecord] = []
+        for execution_id in dict.fromkeys(execution_ids):
+            row = await self.get_execution(execution_id)
+            if row is None:
+                continue
+            if row["status"] == ExecutionStatus.QUEUED and not await self.try_hold_execution(
+                execution_id
+            ):
+                continue
+            found.append(row)
+        return found
+
+    async def steps_of_many(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
+        """``steps_of`` for several executions, in one read."""
+        return {e: await self.steps_of(e) for e in dict.fromkeys(execution_ids)}
+
+    async def finish_and_read(
+        self,
+        key: StepKey,
+        owner: str,
+        attempt: int,
+        step: Row,
+        record: AttemptRecord,
+        *,
+        hold: bool = False,
+    ) -> list[StepRecord] | None:
+        """``finish_attempt``, then the execution's steps as they now are (None when the step
+        was no longer this owner's attempt). PostgreSQL does both in one round trip.
+
+        With ``hold`` the execution's row is taken first, in the same round trip. The steps
+        read may then miss one that another transaction finished while this one waited for
+        the row, so only a caller that knows no other step of the execution is open (none
+        can finish meanwhile) passes it; the others hold the execution beforehand.
+        """
+        if hold:
+            await self.hold_execution(key[0])
+        if not await self.finish_attempt(key, owner, attempt, step, record):
+            return None
+        return await self.steps_of(key[0])
+
+    async def take_steps(
+        self, execution_id: str, step_ids: Sequence[str], owner: str, now: float, lease: float
+    ) -> list[StepRecord]:
+        """Make these pending steps of one execution ready and claim them for ``owner``, their
+        attempts started: what a finishing step does with the steps it made ready. The caller
+        holds the execution and has checked its ``max_parallel``. PostgreSQL does it in one
+        round trip."""
+        for step_id in step_ids:
+            await self.mark_ready(execution_id, step_id, now)
+        claimed = await self.claim_steps(
+            owner, now, lease, len(step_ids), execution_id=execution_id
+        )
+        await self.start_attempts(claimed, owner, now)
+        return claimed
 
     @abc.abstractmethod
     async def suspend_step(
