@@ -142,6 +142,10 @@ class FireBatch:
     debounce: dict[tuple[str, str], DecisionRecord] = field(default_factory=dict)
     tripped: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    # Fires stored before this transaction, per (trigger, window start): read once, since the
+    # transaction holds the trigger's row and writes its own fires only at the end.
+    stored_fires: dict[tuple[str, float], int] = field(default_factory=dict)
+    stored_executions: dict[tuple[str, float], int] = field(default_factory=dict)  # the same
 
 
 class FlowGate:
@@ -200,7 +204,12 @@ class FlowGate:
         rule = flow.get("rate_limit") if Rule.RATE_LIMIT in rules else None
         if rule:
             per, limit = float(rule["per_seconds"]), int(rule["max"])
-            recent = await session.count_recent_executions(view.id, now - per, limit)
+            window_key = (view.id, now - per)
+            if window_key not in batch.stored_executions:
+                batch.stored_executions[window_key] = await session.count_recent_executions(
+                    view.id, now - per, limit
+                )
+            recent = batch.stored_executions[window_key]
             if recent + batch.fired.get(view.id, 0) >= limit:
                 return (
                     Verdict(
@@ -212,7 +221,10 @@ class FlowGate:
 
         if Rule.BREAKER in rules:
             limit, window = self.breaker_rule(flow)
-            fires = await session.recent_fires(view.id, now - window) + batch.fired.get(view.id, 0)
+            since = (view.id, now - window)
+            if since not in batch.stored_fires:
+                batch.stored_fires[since] = await session.recent_fires(view.id, now - window)
+            fires = batch.stored_fires[since] + batch.fired.get(view.id, 0)
             if fires >= limit:
                 reason = (
                     f"circuit breaker tripped: more than {limit} fires in {window:g}s; "
