@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bud.store import Repository, open_repository
-from bud.store.records import IngestBatch
+from bud.store.records import ExecutionStatus, IngestBatch
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
@@ -170,6 +170,86 @@ async def test_finish_attempt_only_for_the_owner_of_that_attempt(repo: Repositor
         attempts = await s.attempts_of("exe_1")
     assert steps[0]["status"] == "succeeded" and steps[0]["outputs"] == {"x": 1}
     assert [(a["status"], a["outputs"]) for a in attempts] == [("succeeded", {"x": 1})]
+
+
+async def test_finish_and_read_returns_the_steps_as_they_now_are(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1"), [_step("exe_1", "a", 0), _step("exe_1", "b", 1, ready_at=None)]
+        )
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+        await s.start_attempts(claimed, "w1", 10.0)
+    done = {"status": "succeeded", "outputs": {"x": 1}, "finished_at": 11.0}
+    for hold in (False, True):
+        async with repo.transaction() as s:  # not the owner: nothing written, nothing read
+            assert await s.finish_and_read(("exe_1", "a"), "w2", 1, done, done, hold=hold) is None  # type: ignore[arg-type]
+    async with repo.transaction() as s:
+        rows = await s.finish_and_read(("exe_1", "a"), "w1", 1, done, done, hold=True)  # type: ignore[arg-type]
+        attempts = await s.attempts_of("exe_1")
+    assert rows is not None
+    assert [(r["step_id"], r["status"], r["outputs"]) for r in rows] == [
+        ("a", "succeeded", {"x": 1}),
+        ("b", "pending", None),
+    ]
+    assert [(a["status"], a["outputs"]) for a in attempts] == [("succeeded", {"x": 1})]
+
+
+async def test_take_steps_claims_the_steps_made_ready_and_starts_their_attempts(
+    repo: Repository,
+) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1"),
+            [
+                _step("exe_1", "a", 0, ready_at=None),
+                _step("exe_1", "b", 1, ready_at=None),
+                _step("exe_1", "c", 2, ready_at=None),
+            ],
+        )
+    async with repo.transaction() as s:
+        taken = await s.take_steps("exe_1", ["b", "a"], "w1", 10.0, 5.0)
+        attempts = await s.attempts_of("exe_1")
+        # Taken steps are running under the taker's lease; the one not named stays pending.
+        assert await s.claim_steps("w2", now=11.0, lease_seconds=5.0, limit=10) == []
+        steps = {r["step_id"]: r for r in await s.steps_of("exe_1")}
+    assert [(r["step_id"], r["attempts"], r["lease_owner"]) for r in taken] == [
+        ("a", 1, "w1"),
+        ("b", 1, "w1"),
+    ]
+    assert sorted((a["step_id"], a["status"], a["worker"]) for a in attempts) == [
+        ("a", "running", "w1"),
+        ("b", "running", "w1"),
+    ]
+    assert steps["c"]["status"] == "pending" and steps["c"]["ready_at"] is None
+
+
+async def test_a_claim_reads_its_executions_and_their_steps_at_once(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        for name in ("exe_1", "exe_2"):
+            await s.create_execution(
+                _execution(name), [_step(name, "a", 0), _step(name, "b", 1, ready_at=None)]
+            )
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=10)
+        assert sorted((c["execution_id"], c["step_id"]) for c in claimed) == [
+            ("exe_1", "a"),
+            ("exe_2", "a"),
+        ]
+        found = await s.executions_to_run(["exe_2", "exe_1", "exe_2", "missing"])
+        steps = await s.steps_of_many(["exe_1", "exe_2"])
+    assert sorted(e["id"] for e in found) == ["exe_1", "exe_2"]
+    assert {k: [r["step_id"] for r in v] for k, v in steps.items()} == {
+        "exe_1": ["a", "b"],
+        "exe_2": ["a", "b"],
+    }
+
+
+async def test_finish_execution_returns_the_closed_execution_once(repo: Repository) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(_execution("exe_1"), [_step("exe_1", "a", 0)])
+        ended = await s.finish_execution("exe_1", ExecutionStatus.SUCCEEDED, None, 12.0)
+        again = await s.finish_execution("exe_1", ExecutionStatus.FAILED, "late", 13.0)
+    assert ended is not None and ended["status"] == "succeeded" and ended["finished_at"] == 12.0
+    assert again is None
 
 
 async def test_claim_respects_max_parallel_and_closed_executions(repo: Repository) -> None:
