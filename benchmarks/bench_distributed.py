@@ -98,8 +98,7 @@ async def publish(url: str, event_type: str, count: int, concurrency: int = 16) 
                 body = json.dumps({"event_type": event_type, "data": {"i": i}}).encode()
                 writer.write(
                     b"POST /v1/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json"
-                    b"\r\nContent-Length: %d\r\n\r\n%s"
-                    % (parts.netloc.encode(), len(body), body)
+                    b"\r\nContent-Length: %d\r\n\r\n%s" % (parts.netloc.encode(), len(body), body)
                 )
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head[9:12])
