@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bud.store import Repository, open_repository
-from bud.store.records import ExecutionStatus, IngestBatch
+from bud.store.records import ExecutionStatus, IngestBatch, lifecycle_snapshot
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
@@ -240,6 +240,26 @@ async def test_a_claim_reads_its_executions_and_their_steps_at_once(repo: Reposi
     assert {k: [r["step_id"] for r in v] for k, v in steps.items()} == {
         "exe_1": ["a", "b"],
         "exe_2": ["a", "b"],
+    }
+
+
+async def test_end_execution_queues_the_lifecycle_note_of_the_ended_row(repo: Repository) -> None:
+    event = {"event_id": "evt_1", "event_type": "model.added", "depth": 2, "correlation_id": "c"}
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1", event=event, event_id="evt_1", started_at=2.5),
+            [_step("exe_1", "a", 0)],
+        )
+        ended = await s.end_execution("exe_1", ExecutionStatus.FAILED, "step a failed", 12.25)
+        assert await s.end_execution("exe_1", ExecutionStatus.SUCCEEDED, None, 13.0) is None
+        notes = await s.take_lifecycle(10)
+    assert ended is not None and ended["status"] == "failed"
+    assert [(n["execution_id"], n["status"]) for n in notes] == [("exe_1", "failed")]
+    assert notes[0]["execution"] == lifecycle_snapshot(ended)
+    assert notes[0]["execution"]["event"] == {
+        "event_type": "model.added",
+        "depth": 2,
+        "correlation_id": "c",
     }
 
 

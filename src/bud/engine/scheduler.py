@@ -75,11 +75,11 @@ async def advance(
         status, error = ExecutionStatus.FAILED, f"step {first['step_id']} failed: {first['error']}"
     else:
         status, error = ExecutionStatus.SUCCEEDED, None
-    ended = await session.finish_execution(execution_id, status, error, now)
+    ended = await session.end_execution(execution_id, status, error, now)
     if ended is not None:
         if definition.uses_waits:
             await session.drop_waits(execution_id)
-        await _ended(session, ended, now)
+        await release_next(session, execution_id, now, ended)
     return [], (str(status) if ended is not None else None), rows
 
 
@@ -87,19 +87,12 @@ async def close_execution(
     session: Session, execution_id: str, status: ExecutionStatus, error: str | None, now: float
 ) -> bool:
     """Fail or cancel an open execution and cancel its unfinished steps."""
-    ended = await session.finish_execution(execution_id, status, error, now)
+    ended = await session.end_execution(execution_id, status, error, now)
     if ended is not None:
         await session.cancel_open_steps(execution_id, now)
         await session.drop_waits(execution_id)
-        await _ended(session, ended, now)
+        await release_next(session, execution_id, now, ended)
     return ended is not None
-
-
-async def _ended(session: Session, row: ExecutionRecord, now: float) -> None:
-    """An execution just ended: note its lifecycle event (bud.engine.lifecycle), and start the
-    next one held behind its concurrency key."""
-    await session.queue_lifecycle(row, now)
-    await release_next(session, row["id"], now, row)
 
 
 async def release_next(

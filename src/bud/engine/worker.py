@@ -97,6 +97,7 @@ class Worker:
         self._running: dict[StepKey, asyncio.Task[Any]] = {}
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._handed = 0  # steps claimed by completions in a transaction not yet committed
+        self._stragglers_at = float("-inf")  # when a claim last looked beyond running ones
         # Completions share transactions; on PostgreSQL several run side by side.
         self.commits = GroupCommit(repo, parallel=1 if repo.exclusive else 4)
         # Steps (kept, so their ids stay theirs) whose template-free params passed the check
@@ -175,6 +176,8 @@ class Worker:
     async def _claim(self, limit: int) -> list[tuple[StepRecord, Hint | None]]:
         """Claim ready steps and, in the same transaction, read what each needs to run."""
         now = self.clock.now()
+        # Waiting steps and run-out leases outside running executions: once per poll.
+        stragglers = now - self._stragglers_at >= self.settings.poll_seconds
         async with self.repo.transaction() as session:
             claimed = await session.claim_steps(
                 self.worker_id,
@@ -182,7 +185,10 @@ class Worker:
                 self.settings.lease_seconds,
                 limit,
                 skip_pipelines=self._crowding(),
+                stragglers=stragglers,
             )
+            if stragglers:
+                self._stragglers_at = now
             await session.start_attempts(claimed, self.worker_id, now)
             # The claim holds its steps' rows: it takes an execution's row only if it is free
             # (a cancel or a completion holding it may be waiting for those steps).
@@ -239,11 +245,21 @@ class Worker:
         """``_prepare_in`` for the executions of a claim, with a read for all of them at each
         stage. An execution left out (its row held elsewhere, or gone) prepares on its own."""
         executions = await session.executions_to_run(execution_ids)
-        opened: list[ExecutionRecord] = []
-        for execution in executions:
-            if execution["status"] == ExecutionStatus.QUEUED:
-                execution = await self._open(session, execution, now)
-            opened.append(execution)
+        queued = [e for e in executions if e["status"] == ExecutionStatus.QUEUED]
+        if queued:
+            opening = [await self._deadline(session, e, now) for e in queued]
+            await session.mark_running_many(
+                [(e["id"], deadline) for e, (deadline, _d) in zip(queued, opening, strict=True)],
+                now,
+            )
+            for e, (_deadline, definition) in zip(queued, opening, strict=True):
+                await self._watch_cancel(session, e, definition, now)
+        opened = [
+            {**e, "status": ExecutionStatus.RUNNING, "started_at": now}
+            if e["status"] == ExecutionStatus.QUEUED
+            else e
+            for e in executions
+        ]
         steps = await session.steps_of_many([e["id"] for e in opened])
         return {e["id"]: (e, steps[e["id"]]) for e in opened}
 
@@ -251,21 +267,37 @@ class Worker:
         self, session: Session, execution: ExecutionRecord, now: float
     ) -> ExecutionRecord:
         """A queued execution (its row held) starts running."""
-        definition: PipelineDef | None = None
+        deadline, definition = await self._deadline(session, execution, now)
+        await session.mark_running(execution["id"], now, deadline)
+        await self._watch_cancel(session, execution, definition, now)
+        return {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
+
+    async def _deadline(
+        self, session: Session, execution: ExecutionRecord, now: float
+    ) -> tuple[float | None, PipelineDef | None]:
+        """When a queued execution starting now times out, and its pipeline's definition."""
         try:
             definition = await self.catalogue.definition(
                 execution["pipeline_id"], execution["pipeline_version"], session
             )
-            timeout = definition.timeout_seconds
         except BudError:
-            timeout = None  # the step fails when it runs, with the reason
-        await session.mark_running(execution["id"], now, now + timeout if timeout else None)
-        if definition is not None and definition.cancel_on:  # waits from now on
+            return None, None  # the step fails when it runs, with the reason
+        timeout = definition.timeout_seconds
+        return (now + timeout if timeout else None), definition
+
+    async def _watch_cancel(
+        self,
+        session: Session,
+        execution: ExecutionRecord,
+        definition: PipelineDef | None,
+        now: float,
+    ) -> None:
+        """An execution that starts running waits for its ``cancel_on`` events from now on."""
+        if definition is not None and definition.cancel_on:
             found = await session.get_pipeline(execution["pipeline_id"])
             name = found["name"] if found else None
             rows = await waits.cancel_waits(execution, definition, name, now, self.limits)
             await session.add_waits(rows)
-        return {**execution, "status": ExecutionStatus.RUNNING, "started_at": now}
 
     async def _run_step(self, row: StepRecord, hint: Hint | None = None) -> None:
         execution_id, step_id, attempt = row["execution_id"], row["step_id"], row["attempts"]

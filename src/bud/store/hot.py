@@ -150,6 +150,10 @@ class HotSession(SqlSession):
                 "UPDATE executions SET status = :status, error = :error, finished_at = :now "
                 f"WHERE id = :exe AND status IN ('queued', 'running') RETURNING {executions}"
             ),
+            "finish_raw": (  # the row as stored (for a statement that reads it in SQL)
+                "UPDATE executions SET status = :status, error = :error, finished_at = :now "
+                "WHERE id = :exe AND status IN ('queued', 'running') RETURNING *"
+            ),
             "ready": (
                 "UPDATE steps SET ready_at = :at WHERE execution_id = :exe AND step_id = :step "
                 "AND status = 'pending'"
@@ -306,6 +310,7 @@ class HotSession(SqlSession):
         *,
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
+        stragglers: bool = True,
     ) -> Any:
         sql = self._sql
         params: dict[str, Any] = {"now": now, "limit": limit * 4, "exe": execution_id}
@@ -321,12 +326,12 @@ class HotSession(SqlSession):
         else:
             # Steps of running executions first, then the rest by when they became ready.
             candidates = list(await self._rows(sql["of_running"].format(skip=skip), params))
-            for status in ("pending", "waiting"):
+            for status in ("pending", "waiting") if stragglers else ("pending",):
                 if len(candidates) >= params["limit"]:
                     break
                 by_status = sql["by_status"].format(skip=skip)
                 candidates += await self._rows(by_status, {**params, "status": status})
-            if len(candidates) < params["limit"]:  # leases that ran out (their worker died)
+            if stragglers and len(candidates) < params["limit"]:  # leases that ran out
                 candidates += await self._rows(sql["expired"].format(skip=skip), params)
             unique: dict[Sequence[Any], None] = dict.fromkeys(tuple(c) for c in candidates)
             candidates = list(unique)[: params["limit"]]
@@ -387,7 +392,11 @@ class HotSession(SqlSession):
                 continue  # a waiting step goes on with its attempt
             fresh.append({**key, "worker": worker, "now": now})
         if fresh:
-            await self._many(sql["attempt"], fresh)
+            await self._add_attempts(fresh)
+
+    async def _add_attempts(self, fresh: list[dict[str, Any]]) -> None:
+        """Insert running attempts (``exe``, ``step``, ``attempt``, ``worker``, ``now``)."""
+        await self._many(self._sql["attempt"], fresh)
 
     async def finish_attempt(
         self, key: StepKey, owner: str, attempt: int, step: Any, record: Any

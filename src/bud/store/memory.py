@@ -628,6 +628,7 @@ class MemorySession(Session):
         *,
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
+        stragglers: bool = True,
     ) -> list[StepRecord]:
         def ready(s: Row) -> bool:
             if s["status"] in (StepStatus.PENDING, StepStatus.WAITING):

@@ -21,8 +21,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bud.store import schema as t
-from bud.store.hot import HotSession, pyformat, step_record
-from bud.store.records import ChangeKind, TriggerRecord
+from bud.store.hot import (
+    EXECUTION_JSON,
+    EXECUTION_NAMES,
+    HotSession,
+    execution_record,
+    pyformat,
+    step_record,
+)
+from bud.store.records import (
+    LIFECYCLE_EVENT_FIELDS,
+    LIFECYCLE_FIELDS,
+    ChangeKind,
+    TriggerRecord,
+)
 from bud.store.repository import StepKey
 from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
@@ -86,6 +98,61 @@ class PostgresSession(HotSession):
             params,
         )
         return bool(row and row[0])
+
+    async def end_execution(
+        self, execution_id: str, status: Any, error: str | None, now: float
+    ) -> Any:
+        # The lifecycle note is built from the row the UPDATE returns: lifecycle_snapshot's
+        # fields, in SQL.
+        fields = ", ".join(f"'{name}', u.{name}" for name in LIFECYCLE_FIELDS)
+        event = ", ".join(f"'{k}', u.event -> '{k}'" for k in LIFECYCLE_EVENT_FIELDS)
+        columns = ", ".join(
+            f"CAST(u.{c} AS text)" if c in EXECUTION_JSON else f"u.{c}" for c in EXECUTION_NAMES
+        )
+        row = await self._one(
+            f"WITH u AS ({self._sql['finish_raw']}), "
+            "l AS (INSERT INTO lifecycle_outbox (execution_id, status, execution, created_at) "
+            f"SELECT u.id, u.status, jsonb_build_object({fields}, 'event', "
+            f"jsonb_build_object({event})), :now FROM u) SELECT {columns} FROM u",
+            {"exe": execution_id, "status": str(status), "error": error, "now": now},
+        )
+        return execution_record(row)
+
+    async def mark_running_many(self, executions: Any, now: float) -> None:
+        if len(executions) < 2:
+            await super().mark_running_many(executions, now)
+            return
+        await self._run(
+            "UPDATE executions SET status = 'running', started_at = :now, "
+            "deadline_at = k.deadline FROM unnest(CAST(:exes AS text[]), "
+            "CAST(:deadlines AS double precision[])) AS k(exe, deadline) "
+            "WHERE id = k.exe AND status = 'queued'",
+            {
+                "now": now,
+                "exes": [e for e, _d in executions],
+                "deadlines": [d for _e, d in executions],
+            },
+        )
+
+    async def _add_attempts(self, fresh: list[dict[str, Any]]) -> None:
+        # One INSERT from arrays: psycopg's executemany runs a pipeline of statements.
+        if len(fresh) < 2:
+            await self._run(self._sql["attempt"], fresh[0])
+            return
+        await self._run(
+            "INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
+            "started_at) SELECT k.exe, k.step, k.attempt, 'running', k.worker, k.now "
+            "FROM unnest(CAST(:exes AS text[]), CAST(:steps AS text[]), "
+            "CAST(:attempts AS integer[]), CAST(:workers AS text[]), "
+            "CAST(:nows AS double precision[])) AS k(exe, step, attempt, worker, now)",
+            {
+                "exes": [f["exe"] for f in fresh],
+                "steps": [f["step"] for f in fresh],
+                "attempts": [f["attempt"] for f in fresh],
+                "workers": [f["worker"] for f in fresh],
+                "nows": [f["now"] for f in fresh],
+            },
+        )
 
     async def _claim_chosen(self, chosen: Any, values: dict[str, Any]) -> list[Any]:
         # Every chosen step in one UPDATE (the claim's SELECT holds their rows).

@@ -164,6 +164,7 @@ class StepRecord(TypedDict, total=False):
     pipeline_id: str  # on claimed steps only: their execution's pipeline
 
 
+LIFECYCLE_EVENT_FIELDS = ("event_type", "depth", "correlation_id")
 LIFECYCLE_FIELDS = (
     "id",
     "pipeline_id",
@@ -183,7 +184,7 @@ def lifecycle_snapshot(execution: ExecutionRecord) -> dict[str, Any]:
     the type, depth and correlation id."""
     out: dict[str, Any] = {k: execution.get(k) for k in LIFECYCLE_FIELDS}
     event = execution.get("event") or {}
-    out["event"] = {k: event.get(k) for k in ("event_type", "depth", "correlation_id")}
+    out["event"] = {k: event.get(k) for k in LIFECYCLE_EVENT_FIELDS}
     return out
 
 

@@ -327,13 +327,16 @@ class Session(abc.ABC):
         *,
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
+        stragglers: bool = True,
     ) -> list[StepRecord]:
         """Claim up to ``limit`` ready steps (or steps whose lease ran out) for ``owner``.
 
         A claim counts as an attempt. Executions with ``max_parallel`` are held to it. Steps of
         running executions go first. With ``execution_id``, only that execution's steps; steps
         of ``skip_pipelines`` are left for later (the worker's fairness rule). Each claimed
-        record carries its execution's ``pipeline_id``.
+        record carries its execution's ``pipeline_id``. With ``stragglers`` false a store may
+        skip its separate look for waiting steps and run-out leases of executions not running
+        (the worker looks once per poll): those of running executions come first anyway.
         """
 
     @abc.abstractmethod
@@ -368,6 +371,23 @@ class Session(abc.ABC):
                 continue
             found.append(row)
         return found
+
+    async def end_execution(
+        self, execution_id: str, status: ExecutionStatus, error: str | None, now: float
+    ) -> ExecutionRecord | None:
+        """``finish_execution`` and, when it ended the execution, ``queue_lifecycle`` for it
+        (in one round trip on PostgreSQL)."""
+        ended = await self.finish_execution(execution_id, status, error, now)
+        if ended is not None:
+            await self.queue_lifecycle(ended, now)
+        return ended
+
+    async def mark_running_many(
+        self, executions: Sequence[tuple[str, float | None]], now: float
+    ) -> None:
+        """``mark_running`` for several (execution id, deadline) pairs, in one write."""
+        for execution_id, deadline in executions:
+            await self.mark_running(execution_id, now, deadline)
 
     async def steps_of_many(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
         """``steps_of`` for several executions, in one read."""
