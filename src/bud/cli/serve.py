@@ -56,7 +56,12 @@ def serve(
         Path | None, typer.Option("--config", help="A YAML settings file (else BUD_CONFIG).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, show_default="16", help="Concurrent steps per process.")
+        int | None,
+        typer.Option(
+            min=1,
+            show_default="16 on SQLite, 64 on PostgreSQL",
+            help="Concurrent steps per process.",
+        ),
     ] = None,
     nats_url: Annotated[
         str | None,

@@ -22,7 +22,8 @@ def worker(
         typer.Option("--database-url", help="postgresql://... (the store the API nodes use)."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Steps run at once.")
+        int | None,
+        typer.Option("--concurrency", min=1, show_default="64", help="Steps run at once."),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve /metrics on this loopback port.")
@@ -87,7 +88,7 @@ async def _run(settings: object, metrics_port: int | None, grace: float) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker %s running %d steps at once", core.engine.worker_id, settings.workers)
+    log.info("worker %s running %d steps at once", core.engine.worker_id, settings.step_slots)
     await stop.wait()
     log.info("stopping: running steps get %gs to finish", grace)
     await core.stop(grace)

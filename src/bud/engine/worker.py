@@ -112,7 +112,7 @@ class Worker:
 
     @property
     def slots(self) -> int:
-        return max(1, self.settings.workers)
+        return self.settings.step_slots
 
     @property
     def running(self) -> int:
