@@ -138,8 +138,9 @@ class Ingestor:
         matched = [view for _env, r in routed for view in r.fired]
         pipelines: dict[str, PipelineRecord] = {}
         if matched:
-            await session.hold_triggers(v.id for v in matched)
-            pipelines = await session.pipelines_by_id(v.pipeline_id for v in matched)
+            pipelines = await session.hold_for_firing(
+                (v.id for v in matched), (v.pipeline_id for v in matched)
+            )
         batch = FireBatch(now)
         ingest = IngestBatch()
         counted: Counter[tuple[str, str, str]] = Counter()  # metrics, counted once per batch

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, literal, text, type_coerce
+from sqlalchemy import JSON, Column, Table, literal, text, type_coerce
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -33,6 +36,7 @@ from bud.store.records import (
     LIFECYCLE_EVENT_FIELDS,
     LIFECYCLE_FIELDS,
     ChangeKind,
+    IngestBatch,
     TriggerRecord,
 )
 from bud.store.repository import StepKey
@@ -117,6 +121,97 @@ class PostgresSession(HotSession):
             {"exe": execution_id, "status": str(status), "error": error, "now": now},
         )
         return execution_record(row)
+
+    async def hold_for_firing(self, trigger_ids: Any, pipeline_ids: Any) -> Any:
+        # The triggers' rows are taken (in id order) by an InitPlan, before the pipelines are
+        # read; those come from the statement's snapshot, which is enough: a pipeline's
+        # change does not wait for a trigger's row.
+        triggers = sorted(set(trigger_ids))
+        wanted = sorted(set(pipeline_ids))
+        if not triggers or not wanted:
+            return await super().hold_for_firing(triggers, wanted)
+        rows = await self._rows(
+            "SELECT id, name, description, version, CAST(definition AS text), created_at, "
+            "updated_at FROM pipelines WHERE id = ANY(CAST(:pipelines AS text[])) AND "
+            "(SELECT count(*) FROM (SELECT id FROM triggers WHERE id = ANY(CAST(:triggers AS "
+            "text[])) ORDER BY id FOR UPDATE) AS held) >= 0",
+            {"pipelines": wanted, "triggers": triggers},
+        )
+        names = ("id", "name", "description", "version", "definition", "created_at", "updated_at")
+        out: dict[str, Any] = {}
+        for row in rows:
+            record = dict(zip(names, row, strict=True))
+            record["definition"] = orjson.loads(record["definition"])
+            out[record["id"]] = record
+        return out
+
+    async def store_ingest(self, batch: IngestBatch) -> set[str]:
+        # Events, executions, steps and decisions in one statement from arrays: an event
+        # already stored keeps its row, and so nothing of it is written (its executions,
+        # their steps and its decisions go with the events this statement inserted).
+        if not batch.events:
+            return await super().store_ingest(batch)
+        parts = []
+        params: dict[str, Any] = {}
+        for table, rows, prefix in (
+            (t.events, batch.events, "ev_"),
+            (t.executions, batch.executions, "ex_"),
+            (t.steps, batch.steps, "st_"),
+            (t.decisions, batch.decisions, "de_"),
+        ):
+            columns, source = _array_inserts(table)
+            names = ", ".join(f'"{c.name}"' for c in columns)
+            parts.append((table.name, names, source.replace(":", f":{prefix}")))
+            params.update(_arrays(table, rows, prefix))
+        (
+            (_e, ev_cols, ev_src),
+            (_x, ex_cols, ex_src),
+            (_s, st_cols, st_src),
+            (_d, de_cols, de_src),
+        ) = parts
+        # Workers to wake for the new executions: the NOTIFY goes in this statement (it is
+        # sent at commit all the same) instead of a round trip of its own before the commit.
+        notify = woken = ""
+        if self._wake_workers:
+            notify = f", n AS (SELECT pg_notify('{WORK_CHANNEL}', ''))"
+            woken = " UNION ALL SELECT NULL FROM n"
+            self._wake_workers = False
+        rows = await self._rows(
+            f"WITH ev AS (INSERT INTO events ({ev_cols}) SELECT * FROM {ev_src} "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
+            f"ex AS (INSERT INTO executions ({ex_cols}) SELECT * FROM {ex_src} "
+            "WHERE r.event_id IS NULL OR r.event_id IN (SELECT event_id FROM ev) RETURNING id), "
+            f"st AS (INSERT INTO steps ({st_cols}) SELECT * FROM {st_src} "
+            "WHERE r.execution_id IN (SELECT id FROM ex)), "
+            f"de AS (INSERT INTO decisions ({de_cols}) SELECT * FROM {de_src} "
+            f"WHERE r.event_id IN (SELECT event_id FROM ev)){notify} "
+            f"SELECT event_id FROM ev{woken}",
+            params,
+        )
+        inserted = {str(r[0]) for r in rows if r[0] is not None}
+        if len(inserted) < len(batch.events):
+            fires: dict[str, int] = {}
+            for r in batch.executions:
+                if r.get("event_id") in inserted and r.get("trigger_id") is not None:
+                    fires[r["trigger_id"]] = fires.get(r["trigger_id"], 0) + 1
+            batch.fires = fires
+        return inserted
+
+    async def count_fires(self, fires: Any, now: float) -> None:
+        # The triggers' counts and the breaker's bucket in one statement (the ingest holds the
+        # triggers' rows, in id order).
+        if not fires:
+            return
+        ids = sorted(fires)
+        await self._run(
+            "WITH k AS (SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:ns AS integer[])) "
+            "AS k(id, n)), u AS (UPDATE triggers SET fire_count = fire_count + k.n, "
+            "last_fired_at = :now FROM k WHERE triggers.id = k.id) "
+            "INSERT INTO trigger_fires (trigger_id, bucket, fires) SELECT k.id, :bucket, k.n "
+            "FROM k ON CONFLICT (trigger_id, bucket) DO UPDATE "
+            "SET fires = trigger_fires.fires + excluded.fires",
+            {"ids": ids, "ns": [int(fires[i]) for i in ids], "now": now, "bucket": int(now)},
+        )
 
     async def mark_running_many(self, executions: Any, now: float) -> None:
         if len(executions) < 2:
@@ -252,6 +347,43 @@ class PostgresSession(HotSession):
         if not has_value:
             return at.is_not(None)
         return at == literal(value, type_=JSONB)
+
+
+@functools.cache
+def _array_inserts(table: Table) -> tuple[tuple[Column[Any], ...], str]:
+    """The columns an ingest row may give, and ``unnest(...) AS r(...)`` for them: one
+    array parameter per column (``:<column>``), cast to the column's type."""
+    dialect = postgresql.dialect()
+    columns = tuple(c for c in table.columns if not (c.primary_key and c.autoincrement is True))
+    casts = []
+    for c in columns:
+        kind = c.type.compile(dialect=dialect)
+        casts.append(
+            f"CAST(CAST(:{c.name} AS text[]) AS {kind}[])"
+            if isinstance(c.type, JSON) or kind == "JSONB"
+            else f"CAST(:{c.name} AS {kind}[])"
+        )
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    return columns, f"unnest({', '.join(casts)}) AS r({names})"
+
+
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], prefix: str) -> dict[str, Any]:
+    """The rows as one list per column, in the driver's types: JSON as text (``null`` for
+    None, as SQLAlchemy writes it), a missing key as the column's Python default."""
+    columns, _sql = _array_inserts(table)
+    out: dict[str, Any] = {}
+    for c in columns:
+        default = c.default.arg if c.default is not None and c.default.is_scalar else None
+        values = [row.get(c.name, default) for row in rows]
+        if isinstance(c.type, JSON) or c.type.compile(dialect=postgresql.dialect()) == "JSONB":
+            out[f"{prefix}{c.name}"] = [json_dumps(v) for v in values]
+        else:
+            python = c.type.python_type
+            out[f"{prefix}{c.name}"] = [
+                None if v is None else (v.value if isinstance(v, enum.Enum) else python(v))
+                for v in values
+            ]
+    return out
 
 
 class PostgresRepository(SqlRepository):

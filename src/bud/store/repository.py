@@ -131,6 +131,14 @@ class Session(abc.ABC):
         """Make concurrent transactions that fire these triggers take turns (flow rules
         read, then write, per-trigger state). A no-op where writers never overlap."""
 
+    async def hold_for_firing(
+        self, trigger_ids: Iterable[str], pipeline_ids: Iterable[str]
+    ) -> dict[str, PipelineRecord]:
+        """``hold_triggers``, then ``pipelines_by_id``: what an ingest does before it fires
+        (one round trip on PostgreSQL)."""
+        await self.hold_triggers(trigger_ids)
+        return await self.pipelines_by_id(pipeline_ids)
+
     @abc.abstractmethod
     async def count_fires(self, fires: Mapping[str, int], now: float) -> None:
         """Add executions started to each trigger's statistics and breaker window."""
