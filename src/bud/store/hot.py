@@ -254,6 +254,13 @@ class HotSession(SqlSession):
                         found.append(row)
         return found
 
+    async def known_event_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        marks, params = _marks("x", list(dict.fromkeys(ids)))
+        rows = await self._rows(f"SELECT event_id FROM events WHERE event_id IN ({marks})", params)
+        return {str(r[0]) for r in rows}
+
     async def steps_of_many(self, execution_ids: Sequence[str]) -> Any:
         ids = list(dict.fromkeys(execution_ids))
         out: dict[str, list[Any]] = {e: [] for e in ids}
