@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from bud.actions.base import ActionContext, ActionError, RetryPolicy, Wait
 from bud.clock import Clock
@@ -254,8 +254,8 @@ class Worker:
             )
             for e, (_deadline, definition) in zip(queued, opening, strict=True):
                 await self._watch_cancel(session, e, definition, now)
-        opened = [
-            {**e, "status": ExecutionStatus.RUNNING, "started_at": now}
+        opened: list[ExecutionRecord] = [
+            cast(ExecutionRecord, {**e, "status": ExecutionStatus.RUNNING, "started_at": now})
             if e["status"] == ExecutionStatus.QUEUED
             else e
             for e in executions

@@ -14,7 +14,7 @@ import enum
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Table, literal, text, type_coerce
@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from bud.store import schema as t
 from bud.store.hot import (
@@ -153,12 +154,13 @@ class PostgresSession(HotSession):
             return await super().store_ingest(batch)
         parts = []
         params: dict[str, Any] = {}
-        for table, rows, prefix in (
-            (t.events, batch.events, "ev_"),
-            (t.executions, batch.executions, "ex_"),
-            (t.steps, batch.steps, "st_"),
-            (t.decisions, batch.decisions, "de_"),
-        ):
+        tables: list[tuple[Table, Sequence[Mapping[str, Any]], str]] = [
+            (t.events, cast(Sequence[Mapping[str, Any]], batch.events), "ev_"),
+            (t.executions, cast(Sequence[Mapping[str, Any]], batch.executions), "ex_"),
+            (t.steps, cast(Sequence[Mapping[str, Any]], batch.steps), "st_"),
+            (t.decisions, cast(Sequence[Mapping[str, Any]], batch.decisions), "de_"),
+        ]
+        for table, rows, prefix in tables:
             columns, source = _array_inserts(table)
             names = ", ".join(f'"{c.name}"' for c in columns)
             parts.append((table.name, names, source.replace(":", f":{prefix}")))
@@ -192,8 +194,9 @@ class PostgresSession(HotSession):
         if len(inserted) < len(batch.events):
             fires: dict[str, int] = {}
             for r in batch.executions:
-                if r.get("event_id") in inserted and r.get("trigger_id") is not None:
-                    fires[r["trigger_id"]] = fires.get(r["trigger_id"], 0) + 1
+                trigger_id = r.get("trigger_id")
+                if r.get("event_id") in inserted and trigger_id is not None:
+                    fires[trigger_id] = fires.get(trigger_id, 0) + 1
             batch.fires = fires
         return inserted
 
@@ -353,11 +356,11 @@ class PostgresSession(HotSession):
 def _array_inserts(table: Table) -> tuple[tuple[Column[Any], ...], str]:
     """The columns an ingest row may give, and ``unnest(...) AS r(...)`` for them: one
     array parameter per column (``:<column>``), cast to the column's type."""
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     columns = tuple(c for c in table.columns if not (c.primary_key and c.autoincrement is True))
     casts = []
     for c in columns:
-        kind = c.type.compile(dialect=dialect)
+        kind = str(c.type.compile(dialect=dialect))
         casts.append(
             f"CAST(CAST(:{c.name} AS text[]) AS {kind}[])"
             if isinstance(c.type, JSON) or kind == "JSONB"
@@ -373,9 +376,10 @@ def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], prefix: str) -> dic
     columns, _sql = _array_inserts(table)
     out: dict[str, Any] = {}
     for c in columns:
-        default = c.default.arg if c.default is not None and c.default.is_scalar else None
+        scalar = c.default if isinstance(c.default, ScalarElementColumnDefault) else None
+        default = scalar.arg if scalar is not None else None
         values = [row.get(c.name, default) for row in rows]
-        if isinstance(c.type, JSON) or c.type.compile(dialect=postgresql.dialect()) == "JSONB":
+        if isinstance(c.type, JSON):
             out[f"{prefix}{c.name}"] = [json_dumps(v) for v in values]
         else:
             python = c.type.python_type
