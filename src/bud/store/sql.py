@@ -391,13 +391,6 @@ class SqlSession(Session):
         }
 
     # -- events and decisions ------------------------------------------------------------
-    async def known_event_ids(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        ev = t.events
-        rows = await self.conn.execute(select(ev.c.event_id).where(ev.c.event_id.in_(list(ids))))
-        return {str(r[0]) for r in rows.all()}
-
     async def store_ingest(self, batch: IngestBatch) -> set[str]:
         inserted = await self._insert_missing(t.events, batch.events, "event_id")
         executions, steps, decisions, fires = (
