@@ -69,6 +69,39 @@ class PostgresSession(HotSession):
     def _json_out(column: str) -> str:
         return f"CAST({column} AS text)"
 
+    @classmethod
+    def build_statements(cls) -> dict[str, str]:
+        # The claims' candidate queries, in shapes whose plans do not hang on statistics. A
+        # queue's statistics are always wrong: its tables are analysed at rest, when no step
+        # is pending, so the planner expects one ready step where thousands wait. With the
+        # plain join it then matched each candidate step against every open execution (a
+        # claim took 5-15 ms with a thousand events queued). Here the execution of each
+        # candidate is looked up by its key (OFFSET 0 keeps the planner from flattening the
+        # lookup back into a join), and the steps of running executions are read through
+        # each one's key (``|| ''`` keeps the status index out of that lookup).
+        sql = super().build_statements()
+        select = "SELECT s.execution_id, s.step_id, e.max_parallel, e.pipeline_id FROM "
+        execution = (
+            "steps s CROSS JOIN LATERAL (SELECT max_parallel, pipeline_id FROM executions x "
+            "WHERE x.id = s.execution_id AND x.status IN ('queued', 'running') OFFSET 0) e WHERE "
+        )
+        sql["of_running"] = (
+            f"{select}executions e CROSS JOIN LATERAL (SELECT execution_id, step_id FROM steps s "
+            "WHERE s.execution_id = e.id AND ((s.status || '' IN ('pending', 'waiting') "
+            "AND s.ready_at <= :now) OR (s.status || '' = 'running' "
+            "AND s.lease_expires_at < :now)) FOR UPDATE SKIP LOCKED) s "
+            "WHERE e.status = 'running' {skip}LIMIT :limit"
+        )
+        sql["by_status"] = (
+            f"{select}{execution}s.status = :status AND s.ready_at <= :now "
+            f"{{skip}}ORDER BY s.ready_at LIMIT :limit{cls.lock_rows}"
+        )
+        sql["expired"] = (
+            f"{select}{execution}s.status = 'running' AND s.lease_expires_at < :now "
+            f"{{skip}}LIMIT :limit{cls.lock_rows}"
+        )
+        return sql
+
     def __init__(self, conn: Any, repo: SqlRepository) -> None:
         super().__init__(conn, repo)
         self._psycopg: Any = None
