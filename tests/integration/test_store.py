@@ -157,6 +157,32 @@ async def test_claim_takes_ready_steps_once_and_records_attempts(repo: Repositor
     assert "interrupted" in (attempts[0]["error"] or "")
 
 
+async def test_claims_put_running_executions_first_and_skip_none_without_that_look(
+    repo: Repository,
+) -> None:
+    async def both() -> None:
+        async with repo.transaction() as s:
+            await s.create_execution(_execution("exe_q"), [_step("exe_q", "a", 0, ready_at=1.0)])
+            await s.create_execution(
+                _execution("exe_r", status="running"), [_step("exe_r", "b", 0, ready_at=5.0)]
+            )
+
+    await both()
+    async with repo.transaction() as s:  # the running execution's step, though ready later
+        first = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1, stragglers=False)
+    assert [(c["execution_id"], c["step_id"]) for c in first] == [("exe_r", "b")]
+    async with repo.transaction() as s:
+        await s.release_steps("w1", [("exe_r", "b")], 10.0)
+    async with repo.transaction() as s:  # without the look: still claimed, by readiness
+        claimed = await s.claim_steps(
+            "w2", now=11.0, lease_seconds=5.0, limit=2, stragglers=False, running_first=False
+        )
+    assert {(c["execution_id"], c["step_id"]) for c in claimed} == {
+        ("exe_q", "a"),
+        ("exe_r", "b"),
+    }
+
+
 async def test_finish_attempt_only_for_the_owner_of_that_attempt(repo: Repository) -> None:
     async with repo.transaction() as s:
         await s.create_execution(_execution("exe_1"), [_step("exe_1", "a", 0)])

@@ -34,6 +34,7 @@ from bud.pipelines import PipelineDef
 from bud.settings import Settings
 from bud.store import Repository
 from bud.store.records import ExecutionStatus
+from bud.store.repository import READY_STEPS
 
 __all__ = ["Engine"]
 
@@ -170,8 +171,11 @@ class Engine:
 
     async def _listen_for_work(self) -> None:
         """Other processes' commits that made steps ready wake this worker (LISTEN/NOTIFY)."""
-        async for _ in self.repo.wakeups(WORK_CHANNEL):
-            self.signals.wake()
+        async for said in self.repo.wakeups(WORK_CHANNEL):
+            if said == READY_STEPS:
+                self.worker.steps_ready()
+            else:
+                self.signals.wake()
 
     async def changed(self) -> None:
         """A write through this process changed the catalogue: read it back before answering."""

@@ -110,7 +110,7 @@ class Launcher:
         execution["delivery"] = start.delivery
         batch.executions.append(execution)
         if not held:
-            session.wake_workers()
+            session.wake_workers(new_executions=True)
         batch.steps += initial_steps(
             execution["id"], definition, self.catalogue.registry, batch.now, held=held
         )

@@ -105,7 +105,7 @@ async def release_next(
         return None
     released = await session.release_next_held(row["trigger_id"], row["concurrency_key"], now)
     if released is not None:
-        session.wake_workers()
+        session.wake_workers(new_executions=True)
     return released
 
 

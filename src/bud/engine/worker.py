@@ -98,6 +98,9 @@ class Worker:
         self._pipeline_of: dict[StepKey, str] = {}  # the pipeline of each running step
         self._handed = 0  # steps claimed by completions in a transaction not yet committed
         self._stragglers_at = float("-inf")  # when a claim last looked beyond running ones
+        # Whether the next claim looks at running executions' steps first: always where the
+        # store cannot tell new executions from those steps; else when told of such steps.
+        self._running_first = True
         # Completions share transactions; on PostgreSQL several run side by side.
         self.commits = GroupCommit(repo, parallel=1 if repo.exclusive else 4)
         # Steps (kept, so their ids stay theirs) whose template-free params passed the check
@@ -132,6 +135,11 @@ class Worker:
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._work_loop(), name="bud-worker")
+
+    def steps_ready(self) -> None:
+        """A commit made steps of running executions ready: the next claim looks there first."""
+        self._running_first = True
+        self.signals.wake()
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; give running steps ``grace`` seconds, then give the rest back.
@@ -178,6 +186,17 @@ class Worker:
         now = self.clock.now()
         # Waiting steps and run-out leases outside running executions: once per poll.
         stragglers = now - self._stragglers_at >= self.settings.poll_seconds
+        running_first = self._running_first or stragglers
+        self._running_first = not self.repo.tells_work
+        try:
+            return await self._claim_in(now, limit, stragglers, running_first)
+        except BaseException:
+            self._running_first = self._running_first or running_first
+            raise
+
+    async def _claim_in(
+        self, now: float, limit: int, stragglers: bool, running_first: bool
+    ) -> list[tuple[StepRecord, Hint | None]]:
         async with self.repo.transaction() as session:
             claimed = await session.claim_steps(
                 self.worker_id,
@@ -186,9 +205,12 @@ class Worker:
                 limit,
                 skip_pipelines=self._crowding(),
                 stragglers=stragglers,
+                running_first=running_first,
             )
             if stragglers:
                 self._stragglers_at = now
+            if running_first and len(claimed) >= limit:
+                self._running_first = True  # more of them may be ready than this took
             await session.start_attempts(claimed, self.worker_id, now)
             # The claim holds its steps' rows: it takes an execution's row only if it is free
             # (a cancel or a completion holding it may be waiting for those steps).

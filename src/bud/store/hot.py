@@ -318,6 +318,7 @@ class HotSession(SqlSession):
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
         stragglers: bool = True,
+        running_first: bool = True,
     ) -> Any:
         sql = self._sql
         params: dict[str, Any] = {"now": now, "limit": limit * 4, "exe": execution_id}
@@ -332,7 +333,9 @@ class HotSession(SqlSession):
             candidates = list(await self._rows(sql["one"].format(skip=skip), params))
         else:
             # Steps of running executions first, then the rest by when they became ready.
-            candidates = list(await self._rows(sql["of_running"].format(skip=skip), params))
+            candidates = []
+            if running_first:
+                candidates = list(await self._rows(sql["of_running"].format(skip=skip), params))
             for status in ("pending", "waiting") if stragglers else ("pending",):
                 if len(candidates) >= params["limit"]:
                     break

@@ -629,6 +629,7 @@ class MemorySession(Session):
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
         stragglers: bool = True,
+        running_first: bool = True,
     ) -> list[StepRecord]:
         def ready(s: Row) -> bool:
             if s["status"] in (StepStatus.PENDING, StepStatus.WAITING):
@@ -1074,7 +1075,7 @@ class MemorySession(Session):
     async def delete_hook(self, hook_id: str) -> bool:
         return self.s.hooks.pop(hook_id, None) is not None
 
-    def wake_workers(self) -> None:
+    def wake_workers(self, *, new_executions: bool = False) -> None:
         return None  # one process: its own signals wake its workers
 
     async def ping(self) -> None:

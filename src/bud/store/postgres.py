@@ -40,7 +40,7 @@ from bud.store.records import (
     IngestBatch,
     TriggerRecord,
 )
-from bud.store.repository import StepKey
+from bud.store.repository import NEW_WORK, READY_STEPS, StepKey
 from bud.store.sql import SqlRepository, SqlSession, json_dumps
 
 log = logging.getLogger("bud.store")
@@ -208,9 +208,10 @@ class PostgresSession(HotSession):
         # sent at commit all the same) instead of a round trip of its own before the commit.
         notify = woken = ""
         if self._wake_workers:
-            notify = f", n AS (SELECT pg_notify('{WORK_CHANNEL}', ''))"
+            said = READY_STEPS if self._ready_steps else NEW_WORK
+            notify = f", n AS (SELECT pg_notify('{WORK_CHANNEL}', '{said}'))"
             woken = " UNION ALL SELECT NULL FROM n"
-            self._wake_workers = False
+            self._wake_workers = self._ready_steps = False
         rows = await self._rows(
             f"WITH ev AS (INSERT INTO events ({ev_cols}) SELECT * FROM {ev_src} "
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
@@ -425,6 +426,7 @@ def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], prefix: str) -> dic
 
 class PostgresRepository(SqlRepository):
     dialect = "postgresql"
+    tells_work = True  # each NOTIFY on the work channel says what it made ready
     session_class = PostgresSession
 
     def __init__(self, url: str, clock: Any = None) -> None:
@@ -491,7 +493,8 @@ class PostgresRepository(SqlRepository):
         if session._catalogue_changed:
             await session.conn.execute(text(f"SELECT pg_notify('{CATALOGUE_CHANNEL}', '')"))
         if session._wake_workers:
-            await session.conn.execute(text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
+            said = READY_STEPS if session._ready_steps else NEW_WORK
+            await session.conn.execute(text(f"SELECT pg_notify('{WORK_CHANNEL}', '{said}')"))
 
     async def wakeups(self, channel: str) -> AsyncIterator[str]:
         """NOTIFY payloads on ``channel`` from a dedicated connection, reconnecting on loss."""

@@ -336,6 +336,7 @@ class Session(abc.ABC):
         execution_id: str | None = None,
         skip_pipelines: Collection[str] = (),
         stragglers: bool = True,
+        running_first: bool = True,
     ) -> list[StepRecord]:
         """Claim up to ``limit`` ready steps (or steps whose lease ran out) for ``owner``.
 
@@ -345,6 +346,9 @@ class Session(abc.ABC):
         record carries its execution's ``pipeline_id``. With ``stragglers`` false a store may
         skip its separate look for waiting steps and run-out leases of executions not running
         (the worker looks once per poll): those of running executions come first anyway.
+        With ``running_first`` false a store may skip its separate look for those steps of
+        running executions: they are then claimed in the order they became ready (the worker
+        asks for that look only when a wake-up said such steps exist, and once per poll).
         """
 
     @abc.abstractmethod
@@ -649,13 +653,19 @@ class Session(abc.ABC):
     async def forget_process(self, process_id: str) -> None: ...
 
     @abc.abstractmethod
-    def wake_workers(self) -> None:
+    def wake_workers(self, *, new_executions: bool = False) -> None:
         """After this transaction commits, wake idle workers of every process (NOTIFY on
-        PostgreSQL); steps became ready."""
+        PostgreSQL); steps became ready. ``new_executions`` says they are only the first
+        steps of executions this transaction started (no running execution's)."""
 
     # -- health --------------------------------------------------------------------------
     @abc.abstractmethod
     async def ping(self) -> None: ...
+
+
+#: Payloads of the work channel: what a commit made ready.
+NEW_WORK = ""  # new executions (their first steps)
+READY_STEPS = "steps"  # steps of running executions: woken waits, fan-out items, steps left over
 
 
 class Repository(abc.ABC):
@@ -664,6 +674,9 @@ class Repository(abc.ABC):
     dialect: str = ""
     #: True where one process owns the database (SQLite's data-dir lock)
     exclusive: bool = False
+    #: True where ``wakeups`` tell new executions (payload ``NEW_WORK``) from steps of
+    #: running executions made ready (``READY_STEPS``)
+    tells_work: bool = False
 
     @abc.abstractmethod
     async def open(self, migrate: bool = True) -> None:

@@ -93,6 +93,7 @@ class SqlSession(Session):
         self.repo = repo
         self._catalogue_changed = False
         self._wake_workers = False
+        self._ready_steps = False  # steps of running executions among those made ready
 
     # -- generic rows (private) ----------------------------------------------------------
     async def _insert(self, table: Table, rows: Any) -> None:
@@ -1109,8 +1110,9 @@ class SqlSession(Session):
     async def forget_process(self, process_id: str) -> None:
         await self._delete(t.processes, t.processes.c.id == process_id)
 
-    def wake_workers(self) -> None:
+    def wake_workers(self, *, new_executions: bool = False) -> None:
         self._wake_workers = True
+        self._ready_steps = self._ready_steps or not new_executions
 
     async def ping(self) -> None:
         await self.conn.execute(select(1))
