@@ -594,3 +594,37 @@ async def test_sqlite_checkpoints_off_the_loop_and_leaves_no_wal_on_close(tmp_pa
             assert await s.known_event_ids(["e0", "e299"]) == {"e0", "e299"}
     finally:
         await again.close()
+
+
+@pytest.mark.postgres
+async def test_connections_the_server_dropped_fail_one_transaction_then_are_renewed(
+    postgres_database: str,
+) -> None:
+    import psycopg
+
+    repo = open_repository(postgres_database)
+    await repo.open()
+    try:
+
+        async def one() -> None:
+            async with repo.transaction() as s:
+                await s.get_execution("exe_none")  # a driver statement
+                await s.get_pipeline("pipe_none")  # a SQLAlchemy Core one
+
+        await asyncio.gather(*(one() for _ in range(5)))  # five connections in the pool
+        # What a server restart does to them: every backend of this database ends.
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        outcomes = []
+        for _ in range(6):
+            try:
+                await one()
+                outcomes.append("ok")
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+        assert outcomes[0] != "ok" and outcomes[1:] == ["ok"] * 5, outcomes
+    finally:
+        await repo.close()

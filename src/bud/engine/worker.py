@@ -209,8 +209,6 @@ class Worker:
             )
             if stragglers:
                 self._stragglers_at = now
-            if running_first and len(claimed) >= limit:
-                self._running_first = True  # more of them may be ready than this took
             await session.start_attempts(claimed, self.worker_id, now)
             # The claim holds its steps' rows: it takes an execution's row only if it is free
             # (a cancel or a completion holding it may be waiting for those steps).

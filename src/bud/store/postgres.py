@@ -480,7 +480,9 @@ class PostgresRepository(SqlRepository):
                 await driver.commit()
             except BaseException:
                 if driver.broken or driver.closed:
-                    await conn.invalidate()  # the pool makes a new connection instead
+                    # The server went away: its other connections went with this one.
+                    await conn.invalidate()
+                    await self.engine.dispose()
                 else:
                     with contextlib.suppress(Exception):
                         await driver.rollback()
