@@ -249,6 +249,65 @@ async def test_take_steps_claims_the_steps_made_ready_and_starts_their_attempts(
     assert steps["c"]["status"] == "pending" and steps["c"]["ready_at"] is None
 
 
+async def test_finish_and_take_records_the_step_and_claims_what_follows_at_once(
+    repo: Repository,
+) -> None:
+    async with repo.transaction() as s:
+        await s.create_execution(
+            _execution("exe_1", status="running"),
+            [
+                _step("exe_1", "a", 0),
+                _step("exe_1", "b", 1, ready_at=None),
+                _step("exe_1", "c", 2, ready_at=None),
+                _step("exe_1", "d", 3, ready_at=4.0),  # already ready: not taken again
+            ],
+        )
+        claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+        await s.start_attempts(claimed, "w1", 10.0)
+    async with repo.transaction() as s:  # the other ready one, by another owner
+        more = await s.claim_steps("w2", now=10.0, lease_seconds=5.0, limit=1)
+        await s.start_attempts(more, "w2", 10.0)
+    assert [c["step_id"] for c in claimed + more] == ["a", "d"]
+    done = {"status": "succeeded", "outputs": {"x": 1}, "finished_at": 11.0}
+    async with repo.transaction() as s:  # not the owner: nothing written, nothing taken
+        assert (
+            await s.finish_and_take(("exe_1", "a"), "w2", 1, done, done, ["b"], 11.0, 5.0)  # type: ignore[arg-type]
+            is None
+        )
+    async with repo.transaction() as s:
+        found = await s.finish_and_take(
+            ("exe_1", "a"),
+            "w1",
+            1,
+            done,
+            done,
+            ["b", "d"],
+            11.0,
+            5.0,
+            hold=True,  # type: ignore[arg-type]
+        )
+        attempts = await s.attempts_of("exe_1")
+        stored = {r["step_id"]: r for r in await s.steps_of("exe_1")}
+    assert found is not None
+    rows, taken = found
+    assert [(t["step_id"], t["status"], t["attempts"], t["lease_owner"]) for t in taken] == [
+        ("b", "running", 1, "w1")
+    ]
+    assert [(r["step_id"], r["status"]) for r in rows] == [
+        ("a", "succeeded"),
+        ("b", "running"),
+        ("c", "pending"),
+        ("d", "running"),
+    ]
+    assert stored["b"]["status"] == "running" and stored["b"]["ready_at"] == 11.0
+    assert stored["c"]["status"] == "pending" and stored["c"]["ready_at"] is None
+    assert sorted((a["step_id"], a["status"]) for a in attempts) == [
+        ("a", "succeeded"),
+        ("b", "running"),
+        ("d", "running"),
+    ]
+
+
 async def test_a_claim_reads_its_executions_and_their_steps_at_once(repo: Repository) -> None:
     async with repo.transaction() as s:
         for name in ("exe_1", "exe_2"):

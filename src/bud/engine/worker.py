@@ -608,13 +608,26 @@ class Worker:
             # Completions of one execution take turns, so the last one sees every step final.
             if not (advancing and sole):
                 await session.hold_execution(execution_id)
+            ahead: list[StepRecord] = []  # the steps this one's success surely made ready
             if advancing:
-                # The DAG moves on from here: record and read the steps in one go.
-                rows = await session.finish_and_read(
-                    (execution_id, step_id), self.worker_id, attempt, step, record, hold=sole
+                # The DAG moves on from here: record, claim what surely follows and read the
+                # steps in one go.
+                assert definition is not None
+                sure = self._sure_next(definition, step_id, status, seen)
+                done = await session.finish_and_take(
+                    (execution_id, step_id),
+                    self.worker_id,
+                    attempt,
+                    step,
+                    record,
+                    sure,
+                    self.clock.now(),
+                    self.settings.lease_seconds,
+                    hold=sole,
                 )
-                if rows is None:
+                if done is None:
                     return None, [], None  # cancelled, timed out or taken over meanwhile
+                rows, ahead = done
             elif not await session.finish_attempt(
                 (execution_id, step_id), self.worker_id, attempt, step, record
             ):
@@ -655,13 +668,14 @@ class Worker:
                     )
                     # Continue the execution here: no trip through the queue between its
                     # steps. What this worker does not take is left ready for any worker.
-                    take = ready[:free]
+                    following = list(ahead)
+                    take = ready[: max(0, free - len(ahead))]
                     cap = seen.get("max_parallel") if seen is not None else None
                     if cap and take:
                         busy = sum(1 for r in step_rows if r["status"] == StepStatus.RUNNING)
                         take = take[: max(0, int(cap) - busy)]
                     if take:
-                        following = await session.take_steps(
+                        following += await session.take_steps(
                             execution_id, take, self.worker_id, now, self.settings.lease_seconds
                         )
                     taken = {r["step_id"] for r in following}
@@ -674,7 +688,7 @@ class Worker:
                     seen = await session.get_execution(execution_id)
                 if following and seen is not None:
                     hint = (seen, step_rows)
-                if len(following) < len(ready):
+                if len(following) - len(ahead) < len(ready):
                     session.wake_workers()  # more is ready than this worker takes on
             return final, following, hint
 
@@ -691,6 +705,27 @@ class Worker:
                 self.cancel_local(execution_id)
             await self.signals.finished(execution_id, final)
         self.signals.wake()
+
+    def _sure_next(
+        self,
+        definition: PipelineDef,
+        step_id: str,
+        status: StepStatus,
+        execution: ExecutionRecord | None,
+    ) -> list[str]:
+        """The steps that ``step_id`` ending with ``status`` makes ready whatever the others'
+        state (it is their only dependency), as many as this worker takes on now: claimed by
+        the statement that records the step. None under ``max_parallel`` (its count needs
+        the steps read first) or while stopping."""
+        if status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) or self.stopping:
+            return []
+        if execution is None or execution.get("max_parallel"):
+            return []
+        free = max(1, self.slots - len(self._running) + 1 - self._handed)
+        sole = [
+            d for d in definition.dependents(step_id) if definition.step(d).depends_on == (step_id,)
+        ]
+        return sole[:free]
 
     async def _park(self, row: StepRecord, wait: Wait) -> None:
         """A durable wait: the step leaves its slot and comes back at ``wait.until``."""

@@ -330,6 +330,60 @@ class PostgresSession(HotSession):
             return None
         return sorted((step_record(r) for r in rows), key=lambda r: r["position"])
 
+    async def finish_and_take(
+        self,
+        key: StepKey,
+        owner: str,
+        attempt: int,
+        step: Any,
+        record: Any,
+        take: Any,
+        now: float,
+        lease: float,
+        *,
+        hold: bool = False,
+    ) -> Any:
+        # finish_and_read's statement with take_steps' in it: the next steps are claimed and
+        # their attempts started by the statement that records this one (each sees the rows
+        # as they were before it, so the steps taken come from their UPDATE's RETURNING, and
+        # every claim waits for this step's write to have happened).
+        if not take:
+            rows = await self.finish_and_read(key, owner, attempt, step, record, hold=hold)
+            return None if rows is None else (rows, [])
+        sql = self._sql
+        columns = sql["step_columns"]
+        held = "h AS (SELECT id FROM executions WHERE id = :exe FOR UPDATE), " if hold else ""
+        after = " AND EXISTS (SELECT 1 FROM h)" if hold else ""
+        params = self._finish_params(key, owner, attempt, step, record)
+        params.update(take=list(take), now=now, until=now + lease)
+        found = await self._rows(
+            f"WITH {held}s AS ({sql['finish_step']}{after} RETURNING {columns}), "
+            f"a AS ({sql['finish_attempt']} AND EXISTS (SELECT 1 FROM s) RETURNING 1), "
+            "c AS (UPDATE steps SET status = 'running', attempts = attempts + 1, "
+            "lease_owner = :owner, lease_expires_at = :until, "
+            "started_at = coalesce(started_at, :now), ready_at = :now "
+            "WHERE execution_id = :exe AND step_id = ANY(CAST(:take AS text[])) "
+            "AND status = 'pending' AND ready_at IS NULL AND EXISTS (SELECT 1 FROM s) "
+            f"RETURNING {columns}), "
+            "t AS (INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
+            "started_at) SELECT execution_id, step_id, attempts, 'running', :owner, :now "
+            "FROM c WHERE attempts = 1) "
+            f"SELECT {columns}, false FROM steps WHERE execution_id = :exe AND step_id <> :step "
+            "AND step_id NOT IN (SELECT step_id FROM c) AND EXISTS (SELECT 1 FROM s) "
+            "UNION ALL SELECT *, false FROM s UNION ALL SELECT *, true FROM c",
+            params,
+        )
+        if not found:
+            return None
+        pairs = sorted(
+            ((step_record(r[:-1]), r[-1]) for r in found), key=lambda p: p[0]["position"]
+        )
+        taken = [r for r, was_taken in pairs if was_taken]
+        again = [r for r in taken if r["attempts"] > 1]  # given back before: start_attempts
+        if again:
+            await super().start_attempts(again, owner, now)
+        return [r for r, _taken in pairs], taken
+
     async def take_steps(
         self, execution_id: str, step_ids: Any, owner: str, now: float, lease: float
     ) -> Any:

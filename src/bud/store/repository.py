@@ -30,6 +30,7 @@ from bud.store.records import (
     PipelineRecord,
     Row,
     StepRecord,
+    StepStatus,
     TriggerRecord,
     TriggerStats,
 )
@@ -429,6 +430,34 @@ class Session(abc.ABC):
             return None
         return await self.steps_of(key[0])
 
+    async def finish_and_take(
+        self,
+        key: StepKey,
+        owner: str,
+        attempt: int,
+        step: Row,
+        record: AttemptRecord,
+        take: Sequence[str],
+        now: float,
+        lease: float,
+        *,
+        hold: bool = False,
+    ) -> tuple[list[StepRecord], list[StepRecord]] | None:
+        """``finish_and_read``, and ``take_steps`` of ``take``: steps this one's end makes
+        ready whatever the others' state (their only dependency is this step, which
+        succeeded). Returns the execution's steps as they now are (those taken claimed) and
+        the steps taken; None when the step was no longer this owner's attempt. A step of
+        ``take`` no longer pending on its dependency is left alone. PostgreSQL does it all in
+        one round trip."""
+        rows = await self.finish_and_read(key, owner, attempt, step, record, hold=hold)
+        if rows is None:
+            return None
+        ready = {r["step_id"] for r in rows if _waits_on_dependencies(r)}
+        wanted = [s for s in take if s in ready]
+        taken = await self.take_steps(key[0], wanted, owner, now, lease) if wanted else []
+        by_id = {t["step_id"]: t for t in taken}
+        return [by_id.get(r["step_id"], r) for r in rows], taken
+
     async def take_steps(
         self, execution_id: str, step_ids: Sequence[str], owner: str, now: float, lease: float
     ) -> list[StepRecord]:
@@ -661,6 +690,10 @@ class Session(abc.ABC):
     # -- health --------------------------------------------------------------------------
     @abc.abstractmethod
     async def ping(self) -> None: ...
+
+
+def _waits_on_dependencies(row: StepRecord) -> bool:
+    return row["status"] == StepStatus.PENDING and row["ready_at"] is None
 
 
 #: Payloads of the work channel: what a commit made ready.
