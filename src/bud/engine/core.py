@@ -34,12 +34,11 @@ from bud.pipelines import PipelineDef
 from bud.settings import Settings
 from bud.store import Repository
 from bud.store.records import ExecutionStatus
-from bud.store.repository import READY_STEPS
+from bud.store.repository import READY_STEPS, WORK_CHANNEL
 
 __all__ = ["Engine"]
 
 log = logging.getLogger("bud.engine")
-WORK_CHANNEL = "bud_work"  # the channel bud.store.postgres notifies when steps become ready
 
 
 class Engine:

@@ -696,7 +696,9 @@ def _waits_on_dependencies(row: StepRecord) -> bool:
     return row["status"] == StepStatus.PENDING and row["ready_at"] is None
 
 
-#: Payloads of the work channel: what a commit made ready.
+#: The channel a commit that made steps ready notifies (LISTEN/NOTIFY), and its payloads:
+#: what the commit made ready.
+WORK_CHANNEL = "bud_work"
 NEW_WORK = ""  # new executions (their first steps)
 READY_STEPS = "steps"  # steps of running executions: woken waits, fan-out items, steps left over
 

@@ -50,7 +50,7 @@ from bud.store.records import (
     TriggerRecord,
     TriggerStats,
 )
-from bud.store.repository import Repository, Session, StepKey
+from bud.store.repository import NEW_WORK, READY_STEPS, Repository, Session, StepKey
 
 RECORDS = {
     "models": t.models,
@@ -1113,6 +1113,10 @@ class SqlSession(Session):
     def wake_workers(self, *, new_executions: bool = False) -> None:
         self._wake_workers = True
         self._ready_steps = self._ready_steps or not new_executions
+
+    def _work_said(self) -> str:
+        """The work channel's payload for what this transaction made ready."""
+        return READY_STEPS if self._ready_steps else NEW_WORK
 
     async def ping(self) -> None:
         await self.conn.execute(select(1))
