@@ -308,6 +308,83 @@ async def test_finish_and_take_records_the_step_and_claims_what_follows_at_once(
     ]
 
 
+@pytest.mark.postgres
+async def test_steps_and_executions_are_reached_by_key_when_statistics_were_taken_at_rest(
+    postgres_database: str,
+) -> None:
+    """Statistics taken while nothing runs make the status indexes look cheaper than the
+    keys; under load those indexes hold every running step. The hot statements must keep
+    to the keys whatever the statistics say (their plans, from auto_explain, show which)."""
+    repo = open_repository(postgres_database)
+    await repo.open()
+    try:
+        async with repo.transaction() as s:
+            for i in range(300):  # at rest: everything finished
+                await s.create_execution(
+                    _execution(f"exe_done_{i}", status="succeeded"),
+                    [_step(f"exe_done_{i}", x, n, status="succeeded") for n, x in enumerate("abc")],
+                )
+        async with repo.transaction() as s:
+            await s.conn.exec_driver_sql("ANALYZE steps")
+            await s.conn.exec_driver_sql("ANALYZE executions")
+        async with repo.transaction() as s:  # then a load the statistics know nothing of
+            for i in range(300):
+                exe = f"exe_busy_{i}"
+                await s.create_execution(
+                    _execution(exe, status="running"),
+                    [
+                        _step(exe, "a", 0, status="running", attempts=1, lease_owner="w0"),
+                        _step(exe, "b", 1, ready_at=None, lease_owner=None),
+                        _step(exe, "c", 2, ready_at=None, lease_owner=None),
+                    ],
+                )
+            await s.create_execution(
+                _execution("exe_x", status="queued"),
+                [_step("exe_x", "a", 0), _step("exe_x", "b", 1, ready_at=None)],
+            )
+        plans: list[str] = []
+        done = {"status": "succeeded", "outputs": {}, "finished_at": 11.0}
+        async with repo.transaction() as s:
+            driver = await s._driver()  # type: ignore[attr-defined]
+            driver.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+            for setting in (
+                "LOAD 'auto_explain'",
+                "SET LOCAL auto_explain.log_min_duration = 0",
+                "SET LOCAL auto_explain.log_level = 'notice'",
+            ):
+                await driver.execute(setting)
+            claimed = await s.claim_steps("w1", now=10.0, lease_seconds=5.0, limit=1)
+            await s.start_attempts(claimed, "w1", 10.0)
+            running = await s.executions_to_run(["exe_x"])
+            await s.mark_running_many([("exe_x", None)], 10.0)
+            found = await s.finish_and_take(
+                ("exe_x", "a"),
+                "w1",
+                1,
+                done,
+                done,
+                ["b"],
+                11.0,
+                5.0,
+                hold=True,  # type: ignore[arg-type]
+            )
+            b_done = {**done, "finished_at": 12.0}
+            assert await s.finish_attempt(("exe_x", "b"), "w1", 1, b_done, b_done)  # type: ignore[arg-type]
+            ended = await s.finish_execution("exe_x", ExecutionStatus.SUCCEEDED, None, 12.0)
+        assert [c["step_id"] for c in claimed] == ["a"] and running[0]["id"] == "exe_x"
+        assert found is not None and [t["step_id"] for t in found[1]] == ["b"]
+        assert ended is not None and ended["status"] == "succeeded"
+        # The claim's scans for ready steps walk a status index by design (ready steps,
+        # running executions); every other statement keeps to the keys.
+        keyed = [p for p in plans if "e.max_parallel, e.pipeline_id FROM" not in p]
+        assert len(keyed) >= 6, plans
+        assert any("WITH h AS" in p and "steps_pkey" in p for p in keyed)  # finish_and_take's
+        for plan in keyed:
+            assert "ix_steps_ready" not in plan and "ix_executions_status" not in plan, plan
+    finally:
+        await repo.close()
+
+
 async def test_a_claim_reads_its_executions_and_their_steps_at_once(repo: Repository) -> None:
     async with repo.transaction() as s:
         for name in ("exe_1", "exe_2"):

@@ -78,7 +78,6 @@ class HotSession(SqlSession):
 
     lock_rows = ""  # PostgreSQL: " FOR UPDATE OF s SKIP LOCKED"
     skip_held = ""  # PostgreSQL: "FOR UPDATE SKIP LOCKED"
-    off_index = ""  # SQLite: "+" (keeps its planner off the status index for one execution)
 
     # -- what each family provides ------------------------------------------------------
 
@@ -105,6 +104,17 @@ class HotSession(SqlSession):
         """The SQL that reads a JSON column as text (PostgreSQL casts jsonb to text)."""
         return column
 
+    @staticmethod
+    def _keyed(column: str) -> str:
+        """``column`` in a form no index serves, for statements that reach their rows by key.
+
+        A queue's statistics are taken at rest, when no step runs and no execution waits,
+        so a planner judges "status = 'running'" rare and walks the status index instead of
+        the key; under load that index holds every running step (a step's finish read
+        hundreds of entries). Each family writes the column so that its planner cannot use
+        the index (docs/architecture.md, "Stores")."""
+        return column
+
     # -- statements, built once per session class ----------------------------------------
 
     @property
@@ -119,10 +129,11 @@ class HotSession(SqlSession):
             steps = steps.replace(f" {column},", f" {cls._json_out(column)},")
         for column in EXECUTION_JSON:
             executions = executions.replace(f" {column},", f" {cls._json_out(column)},")
-        plus = cls.off_index
+        k = cls._keyed
+        status, e_status = k("s.status"), k("e.status")  # for rows reached by their key
         ready = (
-            "((s.status IN ('pending', 'waiting') AND s.ready_at IS NOT NULL "
-            "AND s.ready_at <= :now) OR (s.status = 'running' AND s.lease_expires_at < :now))"
+            f"(({status} IN ('pending', 'waiting') AND s.ready_at IS NOT NULL "
+            f"AND s.ready_at <= :now) OR ({status} = 'running' AND s.lease_expires_at < :now))"
         )
         select = (
             "SELECT s.execution_id, s.step_id, e.max_parallel, e.pipeline_id FROM steps s "
@@ -144,19 +155,19 @@ class HotSession(SqlSession):
             ),
             "running": (
                 "UPDATE executions SET status = 'running', started_at = :now, "
-                "deadline_at = :deadline WHERE id = :exe AND status = 'queued'"
+                f"deadline_at = :deadline WHERE id = :exe AND {k('status')} = 'queued'"
             ),
             "finish": (
                 "UPDATE executions SET status = :status, error = :error, finished_at = :now "
-                f"WHERE id = :exe AND status IN ('queued', 'running') RETURNING {executions}"
+                f"WHERE id = :exe AND {k('status')} IN ('queued', 'running') RETURNING {executions}"
             ),
             "finish_raw": (  # the row as stored (for a statement that reads it in SQL)
                 "UPDATE executions SET status = :status, error = :error, finished_at = :now "
-                "WHERE id = :exe AND status IN ('queued', 'running') RETURNING *"
+                f"WHERE id = :exe AND {k('status')} IN ('queued', 'running') RETURNING *"
             ),
             "ready": (
                 "UPDATE steps SET ready_at = :at WHERE execution_id = :exe AND step_id = :step "
-                "AND status = 'pending'"
+                f"AND {k('status')} = 'pending'"
             ),
             "fires": (
                 "SELECT sum(fires) FROM trigger_fires WHERE trigger_id = :trigger "
@@ -164,27 +175,25 @@ class HotSession(SqlSession):
             ),
             # One execution's steps, by its key.
             "one": (
-                f"{select}{ready.replace('s.status', plus + 's.status')} "
-                "AND s.execution_id = :exe AND e.id = :exe "
-                "AND e.status IN ('queued', 'running') {skip}"
+                f"{select}{ready} AND s.execution_id = :exe AND e.id = :exe "
+                f"AND {e_status} IN ('queued', 'running') {{skip}}"
                 f"ORDER BY s.ready_at LIMIT :limit{cls.lock_rows}"
             ),
             # Any execution's: each part walks an index and stops at the limit.
             "of_running": (
-                f"{select}e.status = 'running' AND {ready.replace('s.status', plus + 's.status')} "
-                f"{{skip}}LIMIT :limit{cls.lock_rows}"
+                f"{select}e.status = 'running' AND {ready} {{skip}}LIMIT :limit{cls.lock_rows}"
             ),
             "by_status": (
                 f"{select}s.status = :status AND s.ready_at <= :now "
-                "AND e.status IN ('queued', 'running') {skip}"
+                f"AND {e_status} IN ('queued', 'running') {{skip}}"
                 f"ORDER BY s.ready_at LIMIT :limit{cls.lock_rows}"
             ),
             "expired": (
                 f"{select}s.status = 'running' AND s.lease_expires_at < :now "
-                f"AND e.status IN ('queued', 'running') {{skip}}LIMIT :limit{cls.lock_rows}"
+                f"AND {e_status} IN ('queued', 'running') {{skip}}LIMIT :limit{cls.lock_rows}"
             ),
             "in_flight": (
-                "SELECT execution_id, count(*) FROM steps WHERE status = 'running' "
+                f"SELECT execution_id, count(*) FROM steps WHERE {k('status')} = 'running' "
                 "AND lease_expires_at >= :now AND execution_id IN ({marks}) "
                 "GROUP BY execution_id"
             ),
@@ -215,7 +224,7 @@ class HotSession(SqlSession):
                 f"status = :status, params = {j('params')}, outputs = {j('outputs')}, "
                 f"logs = {j('logs')}, error = :error, ready_at = :ready_at, "
                 "finished_at = :finished_at WHERE execution_id = :exe AND step_id = :step "
-                "AND status = 'running' AND lease_owner = :owner AND attempts = :attempt"
+                f"AND {k('status')} = 'running' AND lease_owner = :owner AND attempts = :attempt"
             ),
             "finish_attempt": (
                 f"UPDATE step_attempts SET status = :a_status, params = {j('a_params')}, "

@@ -68,6 +68,10 @@ class PostgresSession(HotSession):
     def _json_out(column: str) -> str:
         return f"CAST({column} AS text)"
 
+    @staticmethod
+    def _keyed(column: str) -> str:
+        return f"({column} || '')"  # an expression: no index on the column serves it
+
     @classmethod
     def build_statements(cls) -> dict[str, str]:
         # The claims' candidate queries, in shapes whose plans do not hang on statistics. A
@@ -77,17 +81,19 @@ class PostgresSession(HotSession):
         # claim took 5-15 ms with a thousand events queued). Here the execution of each
         # candidate is looked up by its key (OFFSET 0 keeps the planner from flattening the
         # lookup back into a join), and the steps of running executions are read through
-        # each one's key (``|| ''`` keeps the status index out of that lookup).
+        # each one's key (``_keyed`` keeps the status index out of those lookups).
         sql = super().build_statements()
+        status, x_status = cls._keyed("s.status"), cls._keyed("x.status")
         select = "SELECT s.execution_id, s.step_id, e.max_parallel, e.pipeline_id FROM "
         execution = (
             "steps s CROSS JOIN LATERAL (SELECT max_parallel, pipeline_id FROM executions x "
-            "WHERE x.id = s.execution_id AND x.status IN ('queued', 'running') OFFSET 0) e WHERE "
+            f"WHERE x.id = s.execution_id AND {x_status} IN ('queued', 'running') OFFSET 0) e "
+            "WHERE "
         )
         sql["of_running"] = (
             f"{select}executions e CROSS JOIN LATERAL (SELECT execution_id, step_id FROM steps s "
-            "WHERE s.execution_id = e.id AND ((s.status || '' IN ('pending', 'waiting') "
-            "AND s.ready_at <= :now) OR (s.status || '' = 'running' "
+            f"WHERE s.execution_id = e.id AND (({status} IN ('pending', 'waiting') "
+            f"AND s.ready_at <= :now) OR ({status} = 'running' "
             "AND s.lease_expires_at < :now)) FOR UPDATE SKIP LOCKED) s "
             "WHERE e.status = 'running' {skip}LIMIT :limit"
         )
@@ -256,7 +262,7 @@ class PostgresSession(HotSession):
             "UPDATE executions SET status = 'running', started_at = :now, "
             "deadline_at = k.deadline FROM unnest(CAST(:exes AS text[]), "
             "CAST(:deadlines AS double precision[])) AS k(exe, deadline) "
-            "WHERE id = k.exe AND status = 'queued'",
+            f"WHERE id = k.exe AND {self._keyed('status')} = 'queued'",
             {
                 "now": now,
                 "exes": [e for e, _d in executions],
@@ -364,7 +370,8 @@ class PostgresSession(HotSession):
             "lease_owner = :owner, lease_expires_at = :until, "
             "started_at = coalesce(started_at, :now), ready_at = :now "
             "WHERE execution_id = :exe AND step_id = ANY(CAST(:take AS text[])) "
-            "AND status = 'pending' AND ready_at IS NULL AND EXISTS (SELECT 1 FROM s) "
+            f"AND {self._keyed('status')} = 'pending' AND ready_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM s) "
             f"RETURNING {columns}), "
             "t AS (INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
             "started_at) SELECT execution_id, step_id, attempts, 'running', :owner, :now "
@@ -395,7 +402,8 @@ class PostgresSession(HotSession):
             "WITH c AS (UPDATE steps SET status = 'running', attempts = attempts + 1, "
             "lease_owner = :owner, lease_expires_at = :until, "
             "started_at = coalesce(started_at, :now), ready_at = coalesce(ready_at, :now) "
-            "WHERE execution_id = :exe AND step_id = ANY(:steps) AND status = 'pending' "
+            "WHERE execution_id = :exe AND step_id = ANY(:steps) "
+            f"AND {self._keyed('status')} = 'pending' "
             f"RETURNING {columns}), "
             "a AS (INSERT INTO step_attempts (execution_id, step_id, attempt, status, worker, "
             "started_at) SELECT execution_id, step_id, attempts, 'running', :owner, :now "

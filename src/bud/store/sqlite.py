@@ -80,7 +80,10 @@ class _Checkpointer(threading.Thread):
 
 class SqliteSession(HotSession):
     row_locks = False  # BEGIN IMMEDIATE: one writer at a time already
-    off_index = "+"
+
+    @staticmethod
+    def _keyed(column: str) -> str:
+        return f"+{column}"  # a unary plus: SQLite uses no index for the term
 
     def __init__(self, conn: Any, repo: Any) -> None:
         super().__init__(conn, repo)
