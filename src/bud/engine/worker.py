@@ -101,8 +101,8 @@ class Worker:
         # Whether the next claim looks at running executions' steps first: always where the
         # store cannot tell new executions from those steps; else when told of such steps.
         self._running_first = True
-        # Completions share transactions; on PostgreSQL several run side by side.
-        self.commits = GroupCommit(repo, parallel=1 if repo.exclusive else 4)
+        # Completions share transactions; on PostgreSQL two run side by side (docs/operations.md).
+        self.commits = GroupCommit(repo, parallel=1 if repo.exclusive else 2)
         # Steps (kept, so their ids stay theirs) whose template-free params passed the check
         # of the action they name.
         self._checked: dict[int, tuple[Any, Any]] = {}

@@ -105,6 +105,14 @@ class HotSession(SqlSession):
         return column
 
     @staticmethod
+    def _among(column: str, values: Sequence[str], name: str = "x") -> tuple[str, dict[str, Any]]:
+        """``column IN (...)`` for ``values`` (text), and its parameters. PostgreSQL passes
+        one array instead: a statement's text then does not change with the number of values,
+        so the driver's cache of prepared statements keeps it (it holds 100 by default)."""
+        params = {f"{name}{i}": v for i, v in enumerate(values)}
+        return f"{column} IN ({', '.join(f':{p}' for p in params)})", params
+
+    @staticmethod
     def _keyed(column: str) -> str:
         """``column`` in a form no index serves, for statements that reach their rows by key.
 
@@ -145,8 +153,8 @@ class HotSession(SqlSession):
             "claimable": ready.replace("s.", ""),  # a step a claim may take
             "steps_of": f"SELECT {steps} FROM steps WHERE execution_id = :exe ORDER BY position",
             "execution": f"SELECT {executions} FROM executions WHERE id = :exe",
-            "executions": f"SELECT {executions} FROM executions WHERE id IN",
-            "steps_of_many": f"SELECT {steps} FROM steps WHERE execution_id IN",
+            "executions": f"SELECT {executions} FROM executions WHERE",
+            "steps_of_many": f"SELECT {steps} FROM steps WHERE",
             "hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE",
             "try_hold": "SELECT id FROM executions WHERE id = :exe FOR UPDATE SKIP LOCKED",
             "lifecycle": (
@@ -194,7 +202,7 @@ class HotSession(SqlSession):
             ),
             "in_flight": (
                 f"SELECT execution_id, count(*) FROM steps WHERE {k('status')} = 'running' "
-                "AND lease_expires_at >= :now AND execution_id IN ({marks}) "
+                "AND lease_expires_at >= :now AND {among} "
                 "GROUP BY execution_id"
             ),
             "claim": (
@@ -247,8 +255,8 @@ class HotSession(SqlSession):
         ids = list(dict.fromkeys(execution_ids))
         if not ids:
             return []
-        marks, params = _marks("x", ids)
-        sql = f"{self._sql['executions']} ({marks})"
+        among, params = self._among("id", ids)
+        sql = f"{self._sql['executions']} {among}"
         if not self.row_locks:
             return [execution_record(r) for r in await self._rows(sql, params)]
         # Held rows are passed over; of those, only a queued execution waits for its own
@@ -266,8 +274,8 @@ class HotSession(SqlSession):
     async def known_event_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        marks, params = _marks("x", list(dict.fromkeys(ids)))
-        rows = await self._rows(f"SELECT event_id FROM events WHERE event_id IN ({marks})", params)
+        among, params = self._among("event_id", list(dict.fromkeys(ids)))
+        rows = await self._rows(f"SELECT event_id FROM events WHERE {among}", params)
         return {str(r[0]) for r in rows}
 
     async def steps_of_many(self, execution_ids: Sequence[str]) -> Any:
@@ -275,8 +283,8 @@ class HotSession(SqlSession):
         out: dict[str, list[Any]] = {e: [] for e in ids}
         if not ids:
             return out
-        marks, params = _marks("x", ids)
-        for r in await self._rows(f"{self._sql['steps_of_many']} ({marks}) {_BY_POSITION}", params):
+        among, params = self._among("execution_id", ids)
+        for r in await self._rows(f"{self._sql['steps_of_many']} {among} {_BY_POSITION}", params):
             record = step_record(r)
             out[record["execution_id"]].append(record)
         return out
@@ -332,11 +340,10 @@ class HotSession(SqlSession):
         sql = self._sql
         params: dict[str, Any] = {"now": now, "limit": limit * 4, "exe": execution_id}
         skip = ""
-        for i, pipeline_id in enumerate(sorted(skip_pipelines)):
-            params[f"skip{i}"] = pipeline_id
         if skip_pipelines:
-            marks = ", ".join(f":skip{i}" for i in range(len(skip_pipelines)))
-            skip = f"AND e.pipeline_id NOT IN ({marks}) "
+            among, named = self._among("e.pipeline_id", sorted(skip_pipelines), "skip")
+            params.update(named)
+            skip = f"AND NOT ({among}) "
         candidates: list[Sequence[Any]]
         if execution_id is not None:
             candidates = list(await self._rows(sql["one"].format(skip=skip), params))
@@ -360,9 +367,8 @@ class HotSession(SqlSession):
         limited = sorted({c[0] for c in candidates if c[2]})
         running: dict[str, int] = {}
         if limited:
-            marks = ", ".join(f":x{i}" for i in range(len(limited)))
-            counted = {f"x{i}": exe for i, exe in enumerate(limited)}
-            rows = await self._rows(sql["in_flight"].format(marks=marks), {"now": now, **counted})
+            among, counted = self._among("execution_id", limited)
+            rows = await self._rows(sql["in_flight"].format(among=among), {"now": now, **counted})
             running = {str(r[0]): int(r[1]) for r in rows}
         chosen: list[tuple[str, str, str]] = []
         for exe, step_id, cap, pipeline_id in candidates:
@@ -455,22 +461,16 @@ class HotSession(SqlSession):
         types = sorted(event_types)
         if not types:
             return []
-        marks = ", ".join(f":t{i}" for i in range(len(types)))
+        among, params = self._among("event_type", types)
         rows = await self._rows(
             f"SELECT {', '.join(WAIT_NAMES[:-2])}, {self._json_out('filter')}, created_at "
-            f"FROM waits WHERE event_type IN ({marks}) ORDER BY created_at",
-            {f"t{i}": name for i, name in enumerate(types)},
+            f"FROM waits WHERE {among} ORDER BY created_at",
+            params,
         )
         return [_record(WAIT_NAMES, ("filter",), r) for r in rows]
 
 
 _BY_POSITION = "ORDER BY execution_id, position"
-
-
-def _marks(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """``:x0, :x1, ...`` and their parameters, for an IN list."""
-    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{name}" for name in params), params
 
 
 @functools.cache

@@ -69,6 +69,10 @@ class PostgresSession(HotSession):
         return f"CAST({column} AS text)"
 
     @staticmethod
+    def _among(column: str, values: Sequence[str], name: str = "x") -> tuple[str, dict[str, Any]]:
+        return f"{column} = ANY(CAST(:{name} AS text[]))", {name: list(values)}
+
+    @staticmethod
     def _keyed(column: str) -> str:
         return f"({column} || '')"  # an expression: no index on the column serves it
 
