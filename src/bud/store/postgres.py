@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Table, literal, text, type_coerce
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -189,30 +188,20 @@ class PostgresSession(HotSession):
         return out
 
     async def store_ingest(self, batch: IngestBatch) -> set[str]:
-        # Events, executions, steps and decisions in one statement from arrays: an event
-        # already stored keeps its row, and so nothing of it is written (its executions,
-        # their steps and its decisions go with the events this statement inserted).
+        # Events, executions, steps and decisions in one statement, each table's rows as one
+        # JSON parameter: an event already stored keeps its row, and so nothing of it is
+        # written (its executions, their steps and its decisions go with the events this
+        # statement inserted).
         if not batch.events:
             return await super().store_ingest(batch)
-        parts = []
-        params: dict[str, Any] = {}
         tables: list[tuple[Table, Sequence[Mapping[str, Any]], str]] = [
-            (t.events, cast(Sequence[Mapping[str, Any]], batch.events), "ev_"),
-            (t.executions, cast(Sequence[Mapping[str, Any]], batch.executions), "ex_"),
-            (t.steps, cast(Sequence[Mapping[str, Any]], batch.steps), "st_"),
-            (t.decisions, cast(Sequence[Mapping[str, Any]], batch.decisions), "de_"),
+            (t.events, cast(Sequence[Mapping[str, Any]], batch.events), "ev"),
+            (t.executions, cast(Sequence[Mapping[str, Any]], batch.executions), "ex"),
+            (t.steps, cast(Sequence[Mapping[str, Any]], batch.steps), "st"),
+            (t.decisions, cast(Sequence[Mapping[str, Any]], batch.decisions), "de"),
         ]
-        for table, rows, prefix in tables:
-            columns, source = _array_inserts(table)
-            names = ", ".join(f'"{c.name}"' for c in columns)
-            parts.append((table.name, names, source.replace(":", f":{prefix}")))
-            params.update(_arrays(table, rows, prefix))
-        (
-            (_e, ev_cols, ev_src),
-            (_x, ex_cols, ex_src),
-            (_s, st_cols, st_src),
-            (_d, de_cols, de_src),
-        ) = parts
+        params = {name: _json_rows(table, rows) for table, rows, name in tables}
+        ev, ex, st, de = (_json_insert(table, name) for table, _rows, name in tables)
         # Workers to wake for the new executions: the NOTIFY goes in this statement (it is
         # sent at commit all the same) instead of a round trip of its own before the commit.
         notify = woken = ""
@@ -221,14 +210,11 @@ class PostgresSession(HotSession):
             woken = " UNION ALL SELECT NULL FROM n"
             self._wake_workers = self._ready_steps = False
         rows = await self._rows(
-            f"WITH ev AS (INSERT INTO events ({ev_cols}) SELECT * FROM {ev_src} "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
-            f"ex AS (INSERT INTO executions ({ex_cols}) SELECT * FROM {ex_src} "
-            "WHERE r.event_id IS NULL OR r.event_id IN (SELECT event_id FROM ev) RETURNING id), "
-            f"st AS (INSERT INTO steps ({st_cols}) SELECT * FROM {st_src} "
-            "WHERE r.execution_id IN (SELECT id FROM ex)), "
-            f"de AS (INSERT INTO decisions ({de_cols}) SELECT * FROM {de_src} "
-            f"WHERE r.event_id IN (SELECT event_id FROM ev)){notify} "
+            f"WITH ev AS ({ev} ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
+            f"ex AS ({ex} WHERE r.event_id IS NULL OR r.event_id IN (SELECT event_id FROM ev) "
+            "RETURNING id), "
+            f"st AS ({st} WHERE r.execution_id IN (SELECT id FROM ex)), "
+            f"de AS ({de} WHERE r.event_id IN (SELECT event_id FROM ev)){notify} "
             f"SELECT event_id FROM ev{woken}",
             params,
         )
@@ -454,41 +440,53 @@ class PostgresSession(HotSession):
 
 
 @functools.cache
-def _array_inserts(table: Table) -> tuple[tuple[Column[Any], ...], str]:
-    """The columns an ingest row may give, and ``unnest(...) AS r(...)`` for them: one
-    array parameter per column (``:<column>``), cast to the column's type."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    columns = tuple(c for c in table.columns if not (c.primary_key and c.autoincrement is True))
-    casts = []
-    for c in columns:
-        kind = str(c.type.compile(dialect=dialect))
-        casts.append(
-            f"CAST(CAST(:{c.name} AS text[]) AS {kind}[])"
-            if isinstance(c.type, JSON) or kind == "JSONB"
-            else f"CAST(:{c.name} AS {kind}[])"
-        )
+def _ingest_columns(table: Table) -> tuple[Column[Any], ...]:
+    """The columns an ingest row may give (all but an autoincrement key)."""
+    return tuple(c for c in table.columns if not (c.primary_key and c.autoincrement is True))
+
+
+@functools.cache
+def _json_insert(table: Table, name: str) -> str:
+    """``INSERT INTO <table> (...) SELECT ... FROM`` the rows of the JSON parameter ``:name``,
+    read as the table's own row type (``r``). A JSON column's ``null`` stays JSON ``null``,
+    as SQLAlchemy writes None."""
+    columns = _ingest_columns(table)
     names = ", ".join(f'"{c.name}"' for c in columns)
-    return columns, f"unnest({', '.join(casts)}) AS r({names})"
+    values = ", ".join(
+        f"coalesce(r.\"{c.name}\", 'null')" if isinstance(c.type, JSON) else f'r."{c.name}"'
+        for c in columns
+    )
+    return (
+        f"INSERT INTO {table.name} ({names}) SELECT {values} FROM "
+        f"jsonb_populate_recordset(NULL::{table.name}, CAST(:{name} AS jsonb)) AS r"
+    )
 
 
-def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], prefix: str) -> dict[str, Any]:
-    """The rows as one list per column, in the driver's types: JSON as text (``null`` for
-    None, as SQLAlchemy writes it), a missing key as the column's Python default."""
-    columns, _sql = _array_inserts(table)
-    out: dict[str, Any] = {}
-    for c in columns:
+@functools.cache
+def _converters(table: Table) -> tuple[tuple[str, Any, Any], ...]:
+    """Each ingest column's name, default (a missing key) and Python type (None for JSON)."""
+    out = []
+    for c in _ingest_columns(table):
         scalar = c.default if isinstance(c.default, ScalarElementColumnDefault) else None
-        default = scalar.arg if scalar is not None else None
-        values = [row.get(c.name, default) for row in rows]
-        if isinstance(c.type, JSON):
-            out[f"{prefix}{c.name}"] = [json_dumps(v) for v in values]
-        else:
-            python = c.type.python_type
-            out[f"{prefix}{c.name}"] = [
-                None if v is None else (v.value if isinstance(v, enum.Enum) else python(v))
-                for v in values
-            ]
-    return out
+        python = None if isinstance(c.type, JSON) else c.type.python_type
+        out.append((str(c.name), scalar.arg if scalar is not None else None, python))
+    return tuple(out)
+
+
+def _json_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as one JSON array of objects in the columns' types, a missing key as the
+    column's Python default (orjson writes them in C: no array per column to dump)."""
+    converters = _converters(table)
+    out = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for name, default, python in converters:
+            v = row.get(name, default)
+            if python is not None and v is not None:
+                v = v.value if isinstance(v, enum.Enum) else python(v)
+            item[name] = v
+        out.append(item)
+    return orjson.dumps(out).decode()
 
 
 class PostgresRepository(SqlRepository):
